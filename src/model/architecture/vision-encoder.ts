@@ -1,0 +1,104 @@
+import { Graph } from '../onnx/ir.js';
+import { patchDim, type VisionConfig } from '../config.js';
+import {
+  applyRotary, castFloat, gelu, inverseFrequencies, linear, maskToBias, reshape, rmsNorm, swiglu, transpose, unsqueeze,
+} from './layers.js';
+
+interface PatchLayout {
+  /** Per-patch row and column inside its frame, in patch units. */
+  row: string;
+  col: string;
+  /** Per-patch id of the (image, frame) it belongs to: attention never crosses frames or images. */
+  segment: string;
+}
+
+/**
+ * Recovers each patch's (row, col) and frame from image_grid_thw alone, in the merge order the
+ * Qwen2VL processor emits (t, h/m, w/m, m, m). Done in-graph so any caller that only passes
+ * pixel_values + image_grid_thw (transformers.js) gets correct positions for several images at once.
+ */
+function patchLayout(g: Graph, pixelValues: string, grid: string, merge: number): PatchLayout {
+  const n = g.op('Squeeze', [g.op('Shape', [pixelValues], { start: { i: 0 }, end: { i: 1 } }), g.int64([0])]);
+  const idx = g.op('Range', [g.scalarInt64(0), n, g.scalarInt64(1)]); // [N]
+  const counts = g.op('ReduceProd', [grid], { axes: { ints: [1] }, keepdims: { i: 0 } }); // [n]
+  const ends = g.op('CumSum', [counts, g.scalarInt64(0)]);
+  const starts = g.op('Sub', [ends, counts]);
+  const passed = g.op('GreaterOrEqual', [unsqueeze(g, idx, [1]), unsqueeze(g, ends, [0])]); // [N,n]
+  const image = g.op('ReduceSum', [g.op('Cast', [passed], { to: { i: 7 } }), g.int64([1])], { keepdims: { i: 0 } }); // [N]
+  const column = (k: number) => g.op('Gather', [g.op('Gather', [grid, g.scalarInt64(k)], { axis: { i: 1 } }), image], { axis: { i: 0 } });
+  const h = column(1);
+  const w = column(2);
+  const local = g.op('Sub', [idx, g.op('Gather', [starts, image], { axis: { i: 0 } })]);
+  const frameSize = g.op('Mul', [h, w]);
+  const frame = g.op('Div', [local, frameSize]);
+  const r = g.op('Mod', [local, frameSize]);
+  const mm = g.scalarInt64(merge * merge);
+  const m = g.scalarInt64(merge);
+  const block = g.op('Div', [r, mm]);
+  const within = g.op('Mod', [r, mm]);
+  const blocksPerRow = g.op('Div', [w, m]);
+  const row = g.op('Add', [g.op('Mul', [g.op('Div', [block, blocksPerRow]), m]), g.op('Div', [within, m])]);
+  const col = g.op('Add', [g.op('Mul', [g.op('Mod', [block, blocksPerRow]), m]), g.op('Mod', [within, m])]);
+  // Frames per image never exceed 2^20, so image * 2^20 + frame is a unique segment id.
+  const segment = g.op('Add', [g.op('Mul', [image, g.scalarInt64(1 << 20)]), frame]);
+  return { row, col, segment };
+}
+
+/** 2-D rotary: the first half of the rotary dims turn with the row, the second half with the column. */
+function visionCosSin(g: Graph, layout: PatchLayout, headDim: number): [string, string] {
+  const invFreq = g.float(inverseFrequencies(headDim / 2, 10000));
+  const angles = (p: string) => g.op('Mul', [unsqueeze(g, castFloat(g, p), [1]), invFreq]);
+  const freqs = g.op('Concat', [angles(layout.row), angles(layout.col)], { axis: { i: -1 } }); // [N, D/2]
+  const emb = g.op('Concat', [freqs, freqs], { axis: { i: -1 } }); // [N, D]
+  return [g.op('Cos', [emb]), g.op('Sin', [emb])];
+}
+
+/** Additive attention biases [1,N,N]: global (same frame) and windowed (same frame and window). */
+function visionBiases(g: Graph, layout: PatchLayout, windowPatches: number): { full: string; window: string } {
+  const same = (x: string) => g.op('Equal', [unsqueeze(g, x, [1]), unsqueeze(g, x, [0])]);
+  const fullAllowed = same(layout.segment);
+  const wp = g.scalarInt64(windowPatches);
+  const windowId = g.op('Add', [g.op('Mul', [g.op('Div', [layout.row, wp]), g.scalarInt64(1 << 20)]), g.op('Div', [layout.col, wp])]);
+  const windowAllowed = g.op('And', [fullAllowed, same(windowId)]);
+  return { full: unsqueeze(g, maskToBias(g, fullAllowed), [0]), window: unsqueeze(g, maskToBias(g, windowAllowed), [0]) };
+}
+
+function visionAttention(g: Graph, x: string, prefix: string, c: VisionConfig, cos: string, sin: string, bias: string): string {
+  const d = c.hidden_size / c.num_heads;
+  const qkv = linear(g, x, `${prefix}.qkv`, c.hidden_size, 3 * c.hidden_size, true);
+  const [q, k, v] = g.opN('Split', [qkv, g.int64([c.hidden_size, c.hidden_size, c.hidden_size])], 3, { axis: { i: -1 } });
+  const heads = (y: string) => transpose(g, reshape(g, y, [-1, c.num_heads, d]), [1, 0, 2]); // [H,N,D]
+  const qr = applyRotary(g, heads(q!), cos, sin, d);
+  const kr = applyRotary(g, heads(k!), cos, sin, d);
+  const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qr, transpose(g, kr, [0, 2, 1])]), g.scalarFloat(1 / Math.sqrt(d))]), bias]);
+  const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: { i: -1 } }), heads(v!)]); // [H,N,D]
+  const merged = reshape(g, transpose(g, ctx, [1, 0, 2]), [-1, c.hidden_size]);
+  return linear(g, merged, `${prefix}.proj`, c.hidden_size, c.hidden_size, true);
+}
+
+/**
+ * vision_encoder.onnx: pixel_values [N, C*tp*p*p], image_grid_thw [n,3] -> image_features [N/m², text hidden].
+ * Qwen2.5-VL vision tower: linear patch embedding (the Conv3d with stride = kernel), RMSNorm blocks
+ * with 2-D rotary attention (windowed except in fullatt_block_indexes) and SwiGLU MLPs, then the
+ * patch merger (RMSNorm, concatenate each m×m group, MLP with GELU).
+ */
+export function buildVisionGraph(c: VisionConfig, floatType: 'float32' | 'float64' = 'float32'): Graph {
+  const g = new Graph('vision_encoder', floatType);
+  const pixels = g.input('pixel_values', floatType, ['num_patches', patchDim(c)]);
+  const grid = g.input('image_grid_thw', 'int64', ['num_images', 3]);
+  const layout = patchLayout(g, pixels, grid, c.spatial_merge_size);
+  const [cos, sin] = visionCosSin(g, layout, c.hidden_size / c.num_heads);
+  const biases = visionBiases(g, layout, c.window_size / c.patch_size);
+  let x = linear(g, pixels, 'visual.patch_embed.proj', patchDim(c), c.hidden_size, false);
+  for (let i = 0; i < c.depth; i++) {
+    const p = `visual.blocks.${i}`;
+    const bias = c.fullatt_block_indexes.includes(i) ? biases.full : biases.window;
+    x = g.op('Add', [x, visionAttention(g, rmsNorm(g, x, `${p}.norm1`, c.hidden_size, c.rms_norm_eps), `${p}.attn`, c, cos, sin, bias)]);
+    x = g.op('Add', [x, swiglu(g, rmsNorm(g, x, `${p}.norm2`, c.hidden_size, c.rms_norm_eps), `${p}.mlp`, c.hidden_size, c.intermediate_size, true)]);
+  }
+  const groupDim = c.hidden_size * c.spatial_merge_size * c.spatial_merge_size;
+  const grouped = reshape(g, rmsNorm(g, x, 'visual.merger.ln_q', c.hidden_size, c.rms_norm_eps), [-1, groupDim]);
+  const features = linear(g, gelu(g, linear(g, grouped, 'visual.merger.mlp.0', groupDim, groupDim, true)), 'visual.merger.mlp.2', groupDim, c.out_hidden_size, true);
+  g.output(features, 'image_features', floatType, ['num_tokens', c.out_hidden_size]);
+  return g;
+}

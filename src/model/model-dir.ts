@@ -1,0 +1,93 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fromConfigJson, toConfigJson, toPreprocessorJson, type ModelConfig } from './config.js';
+import { buildDecoderGraph, buildEmbedGraph } from './architecture/text-decoder.js';
+import { buildVisionGraph } from './architecture/vision-encoder.js';
+import { serializeModel } from './onnx/serialize.js';
+import type { Graph } from './onnx/ir.js';
+import { presetConfig, type PresetName } from './presets.js';
+import { buildTokenizerFiles } from './tokenizer/tokenizer-files.js';
+import { initWeights, weightLookup, type Weights } from './weights.js';
+
+export const ONNX_FILES = {
+  vision: 'onnx/vision_encoder.onnx',
+  embed: 'onnx/embed_tokens.onnx',
+  decoder: 'onnx/decoder_model_merged.onnx',
+} as const;
+
+export interface ModelFiles {
+  dir: string;
+  config: ModelConfig;
+  tokenizerJson: Record<string, unknown>;
+  tokenizerConfigJson: Record<string, unknown>;
+  generationConfig: Record<string, unknown>;
+  /** Name shown in /v1/models (config.json `_name_or_path`, else the folder name). */
+  name: string;
+}
+
+export function modelGraphs(config: ModelConfig): Graph[] {
+  return [buildEmbedGraph(config.text), buildDecoderGraph(config.text), buildVisionGraph(config.vision)];
+}
+
+const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
+
+/** Write to a temp name then rename, so a crash never leaves a half-written file in place. */
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+/** Writes a servable model directory (the transformers.js Qwen2.5-VL layout) for given config and weights. */
+export async function writeModelDir(
+  dir: string, config: ModelConfig, weights: Weights,
+  tokenizer: { tokenizerJson: Record<string, unknown>; tokenizerConfigJson: Record<string, unknown> }, name: string,
+): Promise<void> {
+  await mkdir(join(dir, 'onnx'), { recursive: true });
+  const [embed, decoder, vision] = modelGraphs(config);
+  const lookup = weightLookup(weights);
+  await writeAtomic(join(dir, ONNX_FILES.embed), serializeModel(embed!, lookup));
+  await writeAtomic(join(dir, ONNX_FILES.decoder), serializeModel(decoder!, lookup));
+  await writeAtomic(join(dir, ONNX_FILES.vision), serializeModel(vision!, lookup));
+  await writeAtomic(join(dir, 'config.json'), json({ _name_or_path: name, ...toConfigJson(config) }));
+  await writeAtomic(join(dir, 'preprocessor_config.json'), json(toPreprocessorJson(config.processor)));
+  await writeAtomic(
+    join(dir, 'generation_config.json'),
+    json({ eos_token_id: config.eos_token_ids, pad_token_id: config.pad_token_id, do_sample: false }),
+  );
+  await writeAtomic(join(dir, 'tokenizer.json'), json(tokenizer.tokenizerJson));
+  await writeAtomic(join(dir, 'tokenizer_config.json'), json(tokenizer.tokenizerConfigJson));
+}
+
+/** `pixelreasoner model init`: a randomly initialised model, byte-identical for the same preset and seed. */
+export async function initModelDir(dir: string, opts: { preset?: PresetName; seed?: number } = {}): Promise<ModelConfig> {
+  const preset = opts.preset ?? 'tiny';
+  const seed = opts.seed ?? 0;
+  const tok = buildTokenizerFiles();
+  const ids = tok.specialIds;
+  const config = presetConfig(
+    preset,
+    {
+      image_token_id: ids['<|image_pad|>']!,
+      video_token_id: ids['<|video_pad|>']!,
+      vision_start_token_id: ids['<|vision_start|>']!,
+      vision_end_token_id: ids['<|vision_end|>']!,
+      eos_token_ids: [ids['<|im_end|>']!, ids['<|endoftext|>']!],
+      pad_token_id: ids['<|endoftext|>']!,
+    },
+    tok.vocabSize,
+  );
+  const weights = initWeights(modelGraphs(config), seed);
+  await writeModelDir(dir, config, weights, tok, `pixel-reasoner-${preset}-random-seed${seed}`);
+  return config;
+}
+
+export async function loadModelFiles(dir: string): Promise<ModelFiles> {
+  const read = async (f: string) => JSON.parse(await readFile(join(dir, f), 'utf8')) as Record<string, any>;
+  const [configJson, pre, tokenizerJson, tokenizerConfigJson] = await Promise.all([
+    read('config.json'), read('preprocessor_config.json'), read('tokenizer.json'), read('tokenizer_config.json'),
+  ]);
+  const generationConfig = await read('generation_config.json').catch(() => ({}));
+  const name = (configJson._name_or_path as string | undefined) ?? dir.split('/').filter(Boolean).pop() ?? 'model';
+  return { dir, config: fromConfigJson(configJson, pre), tokenizerJson, tokenizerConfigJson, generationConfig, name };
+}

@@ -1,0 +1,38 @@
+import type { ConstTensor } from './onnx/ir.js';
+import type { Graph } from './onnx/ir.js';
+import { Rng } from '../util/random.js';
+
+/** Named fp32 parameters shared by every graph of a model (and by training). */
+export type Weights = Map<string, { dims: number[]; data: Float32Array }>;
+
+export function weightLookup(weights: Weights) {
+  return (name: string): ConstTensor => {
+    const w = weights.get(name);
+    if (!w) throw new Error(`missing weight ${name}`);
+    return { dtype: 'float32', dims: w.dims, data: w.data };
+  };
+}
+
+/**
+ * Random initialisation by parameter role: norms 1, biases 0, embeddings N(0,1),
+ * matrices N(0, 1/fan_in). Params are visited in sorted order so a seed gives the same bytes.
+ */
+export function initWeights(graphs: Graph[], seed: number): Weights {
+  const specs = new Map<string, number[]>();
+  for (const g of graphs) for (const [name, p] of g.params) specs.set(name, p.dims);
+  const rng = new Rng(seed);
+  const weights: Weights = new Map();
+  for (const name of [...specs.keys()].sort()) {
+    const dims = specs.get(name)!;
+    const size = dims.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(size);
+    if (/(norm|ln_q)\.weight$/.test(name)) data.fill(1);
+    else if (name.endsWith('.bias')) data.fill(0);
+    else {
+      const std = name.includes('embed_tokens') ? 1 : 1 / Math.sqrt(dims[0]!);
+      for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
+    }
+    weights.set(name, { dims, data });
+  }
+  return weights;
+}

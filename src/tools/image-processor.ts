@@ -1,0 +1,93 @@
+import type { ProcessorConfig } from '../model/config.js';
+import { resizeBicubic, type RgbImage } from './image.js';
+
+const RESCALE = 1 / 255;
+
+/** Qwen2-VL smart_resize (as transformers.js implements it): returns [width, height], multiples of factor. */
+export function smartResize(height: number, width: number, factor: number, minPixels: number, maxPixels: number): [number, number] {
+  if (height < factor || width < factor) {
+    const scale = Math.max(factor / height, factor / width);
+    height = Math.round(height * scale);
+    width = Math.round(width * scale);
+  }
+  if (Math.max(height, width) / Math.min(height, width) > 200) {
+    throw new Error(`absolute aspect ratio must be smaller than 200, got ${Math.max(height, width) / Math.min(height, width)}`);
+  }
+  let hBar = Math.round(height / factor) * factor;
+  let wBar = Math.round(width / factor) * factor;
+  if (hBar * wBar > maxPixels) {
+    const beta = Math.sqrt((height * width) / maxPixels);
+    hBar = Math.max(factor, Math.floor(height / beta / factor) * factor);
+    wBar = Math.max(factor, Math.floor(width / beta / factor) * factor);
+  } else if (hBar * wBar < minPixels) {
+    const beta = Math.sqrt(minPixels / (height * width));
+    hBar = Math.ceil((height * beta) / factor) * factor;
+    wBar = Math.ceil((width * beta) / factor) * factor;
+  }
+  return [wBar, hBar];
+}
+
+/** Model-ready visual input: patches in merge order and their [t, h, w] grid (in patches). */
+export interface VisualInput {
+  pixelValues: Float32Array;
+  grid: [number, number, number];
+  /** Size the frames were resized to before patching. */
+  width: number;
+  height: number;
+  /** Tokens this input occupies in the text sequence: t*h*w / merge². */
+  numTokens: number;
+}
+
+export function resizeTarget(img: { width: number; height: number }, p: ProcessorConfig, budget?: { min: number; max: number }): [number, number] {
+  return smartResize(img.height, img.width, p.patch_size * p.merge_size, budget?.min ?? p.min_pixels, budget?.max ?? p.max_pixels);
+}
+
+/**
+ * Resizes, rescales, normalises and patchifies frames exactly as transformers.js's
+ * Qwen2VLImageProcessor: one image is repeated temporal_patch_size times; video frames are
+ * grouped in pairs (the last repeated if the count is odd). Rows follow
+ * (t, h/m, w/m, m, m); each row is (channel, temporal, patch_y, patch_x).
+ */
+export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, budget?: { min: number; max: number }): Promise<VisualInput> {
+  const [width, height] = resizeTarget(frames[0]!, p, budget);
+  const resized = await Promise.all(frames.map((f) => resizeBicubic(f, width, height)));
+  const tp = p.temporal_patch_size;
+  while (resized.length % tp !== 0) resized.push(resized[resized.length - 1]!);
+  const ps = p.patch_size;
+  const m = p.merge_size;
+  const gt = resized.length / tp;
+  const gh = height / ps;
+  const gw = width / ps;
+  const rowLen = 3 * tp * ps * ps;
+  const out = new Float32Array(gt * gh * gw * rowLen);
+  const mean = p.image_mean;
+  const std = p.image_std;
+  let row = 0;
+  for (let t = 0; t < gt; t++) {
+    for (let bh = 0; bh < gh / m; bh++) {
+      for (let bw = 0; bw < gw / m; bw++) {
+        for (let mh = 0; mh < m; mh++) {
+          for (let mw = 0; mw < m; mw++) {
+            const y0 = (bh * m + mh) * ps;
+            const x0 = (bw * m + mw) * ps;
+            let o = row * rowLen;
+            for (let c = 0; c < 3; c++) {
+              for (let tt = 0; tt < tp; tt++) {
+                const src = resized[t * tp + tt]!.data;
+                for (let py = 0; py < ps; py++) {
+                  let idx = ((y0 + py) * width + x0) * 3 + c;
+                  for (let px = 0; px < ps; px++, idx += 3) {
+                    // rescale stored as float32 first, then normalise: transformers.js's rounding order
+                    out[o++] = (Math.fround(src[idx]! * RESCALE) - mean[c]!) / std[c]!;
+                  }
+                }
+              }
+            }
+            row++;
+          }
+        }
+      }
+    }
+  }
+  return { pixelValues: out, grid: [gt, gh, gw], width, height, numTokens: (gt * gh * gw) / (m * m) };
+}

@@ -1,0 +1,80 @@
+import sharp from 'sharp';
+
+/** A decoded image: tightly packed 8-bit RGB, row-major. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface DecodeLimits {
+  /** Largest width*height accepted (decompression bombs fail before allocation). */
+  maxPixels: number;
+}
+
+export class ImageInputError extends Error {
+  constructor(message: string, readonly code: 'invalid_image' | 'image_too_large') {
+    super(message);
+  }
+}
+
+/**
+ * Decodes any format sharp reads into RGB: EXIF orientation applied, alpha composited on white
+ * (as Qwen's convert_rgb does), greyscale expanded.
+ */
+export async function decodeImage(input: Uint8Array, limits: DecodeLimits): Promise<RgbImage> {
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw new ImageInputError(`could not decode image: ${(e as Error).message}`, 'invalid_image');
+  }
+  if (!meta.width || !meta.height) throw new ImageInputError('could not decode image: unknown dimensions', 'invalid_image');
+  if (meta.width * meta.height > limits.maxPixels) {
+    throw new ImageInputError(`image is ${meta.width}x${meta.height} = ${meta.width * meta.height} pixels, over the limit of ${limits.maxPixels}`, 'image_too_large');
+  }
+  try {
+    const { data, info } = await sharp(input, { limitInputPixels: limits.maxPixels })
+      .rotate()
+      .flatten({ background: { r: 255, g: 255, b: 255 } })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`unexpected ${info.channels} channels`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  } catch (e) {
+    throw new ImageInputError(`could not decode image: ${(e as Error).message}`, 'invalid_image');
+  }
+}
+
+function toSharp(img: RgbImage): sharp.Sharp {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+}
+
+async function toRgb(s: sharp.Sharp): Promise<RgbImage> {
+  const { data, info } = await s.raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
+
+/**
+ * Bicubic resize through sharp's affine transform: the same call transformers.js makes for
+ * Qwen2VLImageProcessor (resample = 3) in Node, so our pixel_values match it.
+ */
+export async function resizeBicubic(img: RgbImage, width: number, height: number): Promise<RgbImage> {
+  if (img.width === width && img.height === height) return img;
+  return toRgb(toSharp(img).affine([width / img.width, 0, 0, height / img.height], { interpolator: 'bicubic' }));
+}
+
+/** Pixel-exact crop (integer box, left/top inclusive, right/bottom exclusive). */
+export async function cropRegion(img: RgbImage, left: number, top: number, right: number, bottom: number): Promise<RgbImage> {
+  return toRgb(toSharp(img).extract({ left, top, width: right - left, height: bottom - top }));
+}
+
+export async function encodeJpeg(img: RgbImage, maxSide: number, quality = 80): Promise<Buffer> {
+  return toSharp(img).resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true }).jpeg({ quality }).toBuffer();
+}
+
+export async function encodePng(img: RgbImage): Promise<Buffer> {
+  return toSharp(img).png().toBuffer();
+}
