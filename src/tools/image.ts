@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 
 /** A decoded image: tightly packed 8-bit RGB, row-major. */
 export interface RgbImage {
@@ -23,7 +23,7 @@ export class ImageInputError extends Error {
  * (as Qwen's convert_rgb does), greyscale expanded.
  */
 export async function decodeImage(input: Uint8Array, limits: DecodeLimits): Promise<RgbImage> {
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {
@@ -48,11 +48,11 @@ export async function decodeImage(input: Uint8Array, limits: DecodeLimits): Prom
   }
 }
 
-function toSharp(img: RgbImage): sharp.Sharp {
+function toSharp(img: RgbImage): Sharp {
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
 }
 
-async function toRgb(s: sharp.Sharp): Promise<RgbImage> {
+async function toRgb(s: Sharp): Promise<RgbImage> {
   const { data, info } = await s.raw().toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
 }

@@ -1,0 +1,113 @@
+import type { ChatTokenizer, TemplateMessage } from '../model/chat-tokenizer.js';
+import type { ModelConfig } from '../model/config.js';
+import { ALL_TOOLS, PIXEL_REASONING_GUIDELINE, type ToolName } from '../tools/definitions.js';
+import { preprocessFrames, type VisualInput } from '../tools/image-processor.js';
+import type { RgbImage } from '../tools/image.js';
+import { RopePositions } from '../tools/rope-index.js';
+import type { ChatMessage, ContentPart } from './types.js';
+
+/** Tokens to feed the decoder, with the visual features' placement and M-RoPE positions. */
+export interface PromptChunk {
+  ids: number[];
+  positions: [number[], number[], number[]];
+  /** Visual inputs in order, each at `start` (index into ids) for numTokens tokens. */
+  visuals: { start: number; input: VisualInput }[];
+}
+
+/**
+ * Expands each <|image_pad|>/<|video_pad|> placeholder to its token count and assigns M-RoPE
+ * positions, continuing `rope` (so tool-result turns extend a running sequence seamlessly).
+ */
+export async function tokenizeWithVisuals(
+  text: string, media: Media[],
+  tokenizer: ChatTokenizer, config: ModelConfig, rope: RopePositions,
+): Promise<PromptChunk> {
+  const raw = tokenizer.encode(text);
+  const inputs = await Promise.all(media.map((m) => preprocessFrames(m.kind === 'image' ? [m.image] : m.frames, config.processor)));
+  const chunk: PromptChunk = { ids: [], positions: [[], [], []], visuals: [] };
+  const merge = config.vision.spatial_merge_size;
+  let next = 0;
+  for (const id of raw) {
+    if (id === config.image_token_id || id === config.video_token_id) {
+      const input = inputs[next];
+      const kind = media[next]?.kind;
+      if (!input || (kind === 'image') !== (id === config.image_token_id)) throw new Error('visual placeholders and inputs do not match');
+      next++;
+      chunk.visuals.push({ start: chunk.ids.length, input });
+      for (let i = 0; i < input.numTokens; i++) chunk.ids.push(id);
+      rope.visual(input.grid[0], input.grid[1] / merge, input.grid[2] / merge, chunk.positions);
+    } else {
+      chunk.ids.push(id);
+      rope.text(1, chunk.positions);
+    }
+  }
+  if (next !== inputs.length) throw new Error('visual placeholders and inputs do not match');
+  return chunk;
+}
+
+function templateContent(content: string | ContentPart[]): TemplateMessage['content'] {
+  if (typeof content === 'string') return content;
+  return content.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: p.type }));
+}
+
+type Media = { kind: 'image'; image: RgbImage } | { kind: 'video'; frames: RgbImage[] };
+
+function mediaOf(messages: ChatMessage[]): Media[] {
+  const media: Media[] = [];
+  for (const m of messages) {
+    if (typeof m.content === 'string') continue;
+    for (const p of m.content) {
+      if (p.type === 'image') media.push({ kind: 'image', image: p.image });
+      else if (p.type === 'video') media.push({ kind: 'video', frames: p.frames });
+    }
+  }
+  return media;
+}
+
+export interface BuiltPrompt {
+  chunk: PromptChunk;
+  /** Text of a final assistant message being continued ('' if none). */
+  continuedText: string;
+  images: RgbImage[];
+  videoFrames?: RgbImage[];
+}
+
+/**
+ * Renders the conversation with the chat template. With tools, the system turn lists them and the
+ * last user turn gets the reference's guideline. A final assistant message is continued
+ * (vLLM's continue_final_message): its text follows the generation prompt, unterminated.
+ */
+export async function buildPrompt(
+  messages: ChatMessage[], tools: ToolName[], tokenizer: ChatTokenizer, config: ModelConfig, rope: RopePositions,
+): Promise<BuiltPrompt> {
+  const last = messages.at(-1);
+  const continuing = last?.role === 'assistant';
+  const head = continuing ? messages.slice(0, -1) : messages;
+  const lastUser = head.map((m) => m.role).lastIndexOf('user');
+  const rendered: TemplateMessage[] = head.map((m, i) => {
+    let content = templateContent(m.content);
+    if (tools.length > 0 && i === lastUser) {
+      content = typeof content === 'string' ? content + PIXEL_REASONING_GUIDELINE : [...(content ?? []), { type: 'text', text: PIXEL_REASONING_GUIDELINE }];
+    }
+    return { role: m.role, content };
+  });
+  let continuedText = '';
+  if (continuing && last) {
+    continuedText = typeof last.content === 'string' ? last.content : last.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
+  }
+  const text = tokenizer.render(rendered, { tools: tools.map((t) => ALL_TOOLS[t]), addGenerationPrompt: true }) + continuedText;
+  const media = mediaOf(head);
+  const chunk = await tokenizeWithVisuals(text, media, tokenizer, config, rope);
+  const images = media.flatMap((m) => (m.kind === 'image' ? [m.image] : []));
+  const video = media.find((m) => m.kind === 'video');
+  return { chunk, continuedText, images, videoFrames: video?.kind === 'video' ? video.frames : undefined };
+}
+
+/** The turns appended after a tool call: close the assistant turn, the result as a user turn, reopen the assistant. */
+export async function buildToolResultChunk(
+  resultText: string, newImages: RgbImage[], tokenizer: ChatTokenizer, config: ModelConfig, rope: RopePositions,
+): Promise<PromptChunk> {
+  const content = newImages.length === 0 ? resultText : [{ type: 'text', text: resultText }, ...newImages.map(() => ({ type: 'image' }))];
+  const text = '<|im_end|>\n' + tokenizer.render([{ role: 'user', content }], { skipSystem: true, addGenerationPrompt: true });
+  return tokenizeWithVisuals(text, newImages.map((image) => ({ kind: 'image' as const, image })), tokenizer, config, rope);
+}

@@ -1,0 +1,72 @@
+import type { RgbImage } from '../tools/image.js';
+import type { ToolName } from '../tools/definitions.js';
+import type { SamplingParams } from './sampler.js';
+
+/** Message content after the server decoded every image and video. */
+export type ContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image'; image: RgbImage }
+  | { type: 'video'; frames: RgbImage[] };
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string | ContentPart[];
+}
+
+export interface GenerationRequest {
+  messages: ChatMessage[];
+  sampling: SamplingParams;
+  maxTokens: number;
+  /** Tools offered to the model; empty = prompted without tools (no tool loop). */
+  tools: ToolName[];
+  maxToolCalls: number;
+  stop: string[];
+  /** Top-k log-probabilities to return per generated token (undefined = none). */
+  logprobs?: number;
+}
+
+/** One executed (or failed) visual operation. */
+export interface ToolStep {
+  index: number;
+  name: string;
+  arguments: unknown;
+  ok: boolean;
+  error?: string;
+  /** crop: the cropped box in pixels of the target image [x1, y1, x2, y2]. */
+  box?: [number, number, number, number];
+  target_image?: number;
+  frames?: number[];
+  /** [width, height] the result was shown to the model at. */
+  result_size?: [number, number];
+  /** Tokens the result turn added to the sequence (text and image tokens). */
+  added_tokens: number;
+  /** Thumbnails are attached by callers that want them (gRPC, playground). */
+  result_images?: RgbImage[];
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_limit' | 'abort' | 'error';
+
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  top: { token: string; logprob: number }[];
+}
+
+export type GenerationEvent =
+  | { type: 'text'; delta: string; tokenIds: number[]; logprobs?: TokenLogprob[] }
+  | { type: 'tool'; step: ToolStep }
+  | { type: 'turn_end' };
+
+export interface GenerationResult {
+  promptTokenIds: number[];
+  /** Every token the model generated, over all turns. */
+  tokenIds: number[];
+  /** Text of each assistant turn (a turn ends at a tool call or at the end). */
+  turns: string[];
+  text: string;
+  steps: ToolStep[];
+  finishReason: FinishReason;
+  /** Prompt tokens include tool-result turns the server inserted (their image tokens too). */
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  logprobs?: TokenLogprob[];
+}

@@ -1,0 +1,35 @@
+/**
+ * M-RoPE position ids, computed incrementally as tokens are appended, equal to Qwen2-VL's
+ * get_rope_index (as transformers.js implements it): text tokens advance one position on all
+ * three axes; a visual block of grid (t, h/m, w/m) starts at the next position and spreads over
+ * (t, row, column); the text after it resumes at the block's largest position + 1.
+ */
+export class RopePositions {
+  /** The next free position (max so far + 1). */
+  next = 0;
+
+  /** Appends positions for `count` text tokens into [3][...] arrays. */
+  text(count: number, out: [number[], number[], number[]]): void {
+    for (let i = 0; i < count; i++) {
+      out[0].push(this.next);
+      out[1].push(this.next);
+      out[2].push(this.next);
+      this.next++;
+    }
+  }
+
+  /** Appends positions for one visual block (grid in merged units). */
+  visual(gridT: number, gridH: number, gridW: number, out: [number[], number[], number[]]): void {
+    const offset = this.next;
+    for (let t = 0; t < gridT; t++) {
+      for (let h = 0; h < gridH; h++) {
+        for (let w = 0; w < gridW; w++) {
+          out[0].push(offset + t);
+          out[1].push(offset + h);
+          out[2].push(offset + w);
+        }
+      }
+    }
+    this.next = offset + Math.max(gridT, gridH, gridW);
+  }
+}
