@@ -123,7 +123,7 @@ export class Engine {
     let images: RgbImage[] = [];
     if (!parsed || !parsed.ok) {
       const error = parsed ? parsed.error : 'Invalid tool call: no <tool_call></tool_call> block found.';
-      step = { index, name: '', arguments: parsed?.raw ?? null, ok: false, error, added_tokens: 0 };
+      step = { index, name: '', arguments: parsed?.raw ?? null, ok: false, error, result_text: '', added_tokens: 0 };
       resultText = errorTurnText(error);
     } else {
       const outcome = await executeToolCall(parsed.call, seq.visual);
@@ -132,15 +132,16 @@ export class Engine {
         seq.visual.images.push(...outcome.images);
         step = {
           index, name: outcome.tool, arguments: parsed.call.arguments, ok: true, box: outcome.box, target_image: outcome.targetImage,
-          frames: outcome.frames, result_size: outcome.resultSize, added_tokens: 0, result_images: outcome.images,
+          frames: outcome.frames, result_size: outcome.resultSize, result_text: '', added_tokens: 0, result_images: outcome.images,
         };
         resultText = outcome.text;
       } else {
-        step = { index, name: parsed.call.name, arguments: parsed.call.arguments, ok: false, error: outcome.error, added_tokens: 0 };
+        step = { index, name: parsed.call.name, arguments: parsed.call.arguments, ok: false, error: outcome.error, result_text: '', added_tokens: 0 };
         resultText = errorTurnText(outcome.error);
       }
     }
     const chunk = await buildToolResultChunk(resultText, images, this.tokenizer, this.config, seq.rope);
+    step.result_text = resultText;
     step.added_tokens = chunk.ids.length;
     seq.steps.push(step);
     seq.appendInserted(chunk);

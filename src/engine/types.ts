@@ -38,6 +38,8 @@ export interface ToolStep {
   frames?: number[];
   /** [width, height] the result was shown to the model at. */
   result_size?: [number, number];
+  /** The result (or `Execution error`) text the model was shown. */
+  result_text: string;
   /** Tokens the result turn added to the sequence (text and image tokens). */
   added_tokens: number;
   /** Thumbnails are attached by callers that want them (gRPC, playground). */

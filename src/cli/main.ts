@@ -1,0 +1,84 @@
+import { parseArgs } from 'node:util';
+import { initModelDir } from '../model/model-dir.js';
+import { resolveConfig } from '../server/config.js';
+import { startServer } from '../server/server.js';
+import { runGenerate } from './generate.js';
+
+const USAGE = `pixelreasoner <command>
+
+  serve     [--model DIR] [--port N] [--host H] [--config FILE] [--max-model-len N] [--api-key K] ...
+  generate  [--model DIR] [--image PATH] --prompt TEXT [--max-tokens N] [--no-tools] [--json]
+            [--temperature T] [--seed S] [--assistant TEXT]
+  model init --out DIR [--preset tiny|micro] [--seed N]
+`;
+
+const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' },
+      'served-model-name': { type: 'string' }, 'max-model-len': { type: 'string' }, 'default-max-tokens': { type: 'string' },
+      'max-tool-calls': { type: 'string' }, 'api-key': { type: 'string', multiple: true }, threads: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  });
+  const config = resolveConfig(
+    {
+      model: values.model, port: values.port, host: values.host, servedModelName: values['served-model-name'],
+      maxModelLen: values['max-model-len'], defaultMaxTokens: values['default-max-tokens'], maxToolCalls: values['max-tool-calls'],
+      apiKeys: values['api-key'], threads: values.threads, logLevel: values['log-level'],
+    },
+    process.env,
+    values.config,
+  );
+  const server = await startServer(config);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    void server.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 30_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === 'serve') return serve(rest);
+  if (command === 'generate') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        model: { type: 'string' }, image: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string' },
+        'no-tools': { type: 'boolean' }, json: { type: 'boolean' }, temperature: { type: 'string' }, seed: { type: 'string' },
+        assistant: { type: 'string' },
+      },
+    });
+    if (values.prompt === undefined) throw new Error('generate needs --prompt');
+    return runGenerate({
+      model: values.model, image: values.image, prompt: values.prompt, maxTokens: num(values['max-tokens']) ?? 64,
+      noTools: values['no-tools'] ?? false, json: values.json ?? false, temperature: num(values.temperature), seed: num(values.seed),
+      assistant: values.assistant,
+    });
+  }
+  if (command === 'model' && rest[0] === 'init') {
+    const { values } = parseArgs({ args: rest.slice(1), options: { out: { type: 'string' }, preset: { type: 'string' }, seed: { type: 'string' } } });
+    if (!values.out) throw new Error('model init needs --out DIR');
+    const preset = (values.preset ?? 'tiny') as 'tiny' | 'micro';
+    if (!['tiny', 'micro'].includes(preset)) throw new Error(`unknown preset ${preset} (tiny, micro)`);
+    await initModelDir(values.out, { preset, seed: num(values.seed) ?? 0 });
+    console.log(`wrote ${preset} model (seed ${num(values.seed) ?? 0}) to ${values.out}`);
+    return;
+  }
+  process.stdout.write(USAGE);
+  if (command !== undefined && command !== 'help' && command !== '--help') process.exitCode = 2;
+}
+
+main().catch((e: unknown) => {
+  console.error(`error: ${(e as Error).message}`);
+  process.exit(1);
+});

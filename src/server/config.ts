@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * Server configuration. Precedence: CLI flags > environment (PIXELREASONER_*) > config file > defaults.
+ * Every field is documented in the README's configuration table.
+ */
+export const ServerConfigSchema = z.object({
+  host: z.string().default('0.0.0.0'),
+  port: z.coerce.number().int().min(0).max(65535).default(8000),
+  /** Model directory; empty = the bundled default model. */
+  model: z.string().default(''),
+  /** Name served in /v1/models and accepted in `model` (default: the model's own name). */
+  servedModelName: z.string().default(''),
+  maxModelLen: z.coerce.number().int().positive().default(4096),
+  /** max_tokens when the request gives none. */
+  defaultMaxTokens: z.coerce.number().int().positive().default(512),
+  maxToolCalls: z.coerce.number().int().min(0).default(4),
+  maxImagesPerRequest: z.coerce.number().int().positive().default(8),
+  /** Largest decoded image accepted (width*height). */
+  maxImagePixels: z.coerce.number().int().positive().default(40_000_000),
+  maxBodyBytes: z.coerce.number().int().positive().default(20 * 1024 * 1024),
+  /** Hosts allowed for http(s) image URLs; empty = only data: URLs. */
+  allowedMediaHosts: z.array(z.string()).default([]),
+  /** Bearer keys accepted on /v1/*; empty = no auth. */
+  apiKeys: z.array(z.string()).default([]),
+  threads: z.coerce.number().int().positive().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+
+const ENV: Record<string, keyof ServerConfig> = {
+  PIXELREASONER_HOST: 'host',
+  PIXELREASONER_PORT: 'port',
+  PIXELREASONER_MODEL: 'model',
+  PIXELREASONER_SERVED_MODEL_NAME: 'servedModelName',
+  PIXELREASONER_MAX_MODEL_LEN: 'maxModelLen',
+  PIXELREASONER_DEFAULT_MAX_TOKENS: 'defaultMaxTokens',
+  PIXELREASONER_MAX_TOOL_CALLS: 'maxToolCalls',
+  PIXELREASONER_MAX_IMAGES_PER_REQUEST: 'maxImagesPerRequest',
+  PIXELREASONER_MAX_IMAGE_PIXELS: 'maxImagePixels',
+  PIXELREASONER_MAX_BODY_BYTES: 'maxBodyBytes',
+  PIXELREASONER_ALLOWED_MEDIA_HOSTS: 'allowedMediaHosts',
+  PIXELREASONER_API_KEYS: 'apiKeys',
+  PIXELREASONER_THREADS: 'threads',
+  PIXELREASONER_LOG_LEVEL: 'logLevel',
+};
+
+const LISTS = new Set<keyof ServerConfig>(['allowedMediaHosts', 'apiKeys']);
+
+export function resolveConfig(flags: Partial<Record<keyof ServerConfig, unknown>>, env: NodeJS.ProcessEnv, configFile?: string): ServerConfig {
+  const fromFile = configFile ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : {};
+  const fromEnv: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') fromEnv[key] = LISTS.has(key) ? v.split(',').map((s) => s.trim()).filter(Boolean) : v;
+  }
+  const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  return ServerConfigSchema.parse({ ...fromFile, ...fromEnv, ...defined });
+}

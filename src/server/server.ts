@@ -1,0 +1,52 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Engine } from '../engine/engine.js';
+import { ModelRunner } from '../engine/model-runner.js';
+import { ChatTokenizer } from '../model/chat-tokenizer.js';
+import { resolveDefaultModel } from '../model/default-model.js';
+import { loadModelFiles } from '../model/model-dir.js';
+import { createApp, type ServingModel } from './app.js';
+import type { ServerConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+  model(): ServingModel;
+  logger: Logger;
+}
+
+export async function loadServingModel(dir: string, config: ServerConfig): Promise<ServingModel> {
+  const files = await loadModelFiles(dir);
+  const runner = await ModelRunner.load(files, { threads: config.threads });
+  const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  const maxModelLen = Math.min(config.maxModelLen, files.config.text.max_position_embeddings);
+  const engine = new Engine(runner, tokenizer, files.config, { maxModelLen });
+  return { engine, name: config.servedModelName || files.name, createdAt: Math.floor(Date.now() / 1000) };
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const logger = createLogger(config.logLevel);
+  const dir = config.model || (await resolveDefaultModel((m) => logger.info(m)));
+  const current = await loadServingModel(dir, config);
+  logger.info({ model: current.name, dir }, 'model loaded');
+  const app = createApp({ config, logger, model: () => current });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  logger.info({ url }, 'listening');
+  return {
+    url,
+    port,
+    logger,
+    model: () => current,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
