@@ -1,0 +1,38 @@
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { initModelDir } from '../src/model/model-dir.js';
+import type { PresetName } from '../src/model/presets.js';
+import { resolveConfig, type ServerConfig } from '../src/server/config.js';
+import { startServer, type RunningServer } from '../src/server/server.js';
+
+/** A model directory generated on the fly (cached per preset+seed for the test run's process). */
+export async function testModel(preset: PresetName = 'micro', seed = 0): Promise<string> {
+  const dir = join(tmpdir(), `prs-test-${process.pid}-${preset}-${seed}`);
+  if (!existsSync(join(dir, 'config.json'))) await initModelDir(dir, { preset, seed });
+  return dir;
+}
+
+/** A deterministic, non-trivial RGB test image (gradients + seeded noise) as PNG bytes. */
+export async function testImagePng(width: number, height: number, seed = 0): Promise<Buffer> {
+  const raw = Buffer.alloc(width * height * 3);
+  let s = seed * 2654435761 + 1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      s = (s * 1103515245 + 12345) >>> 0;
+      const i = (y * width + x) * 3;
+      raw[i] = (x * 255) / width;
+      raw[i + 1] = (y * 255) / height;
+      raw[i + 2] = s >>> 24;
+    }
+  }
+  return sharp(raw, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+export const dataUrl = (png: Buffer, mime = 'image/png') => `data:${mime};base64,${png.toString('base64')}`;
+
+export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
+  const model = overrides.model ?? (await testModel());
+  return startServer(resolveConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', threads: 1, ...overrides, model }, {}));
+}

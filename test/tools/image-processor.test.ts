@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AutoProcessor, RawImage, env } from '@huggingface/transformers';
+import { loadModelFiles } from '../../src/model/model-dir.js';
+import { decodeImage } from '../../src/tools/image.js';
+import { preprocessFrames, smartResize } from '../../src/tools/image-processor.js';
+import { testImagePng, testModel } from '../helpers.js';
+
+env.allowRemoteModels = false;
+
+test('pixel_values and image_grid_thw equal transformers.js for 5 image sizes (max abs diff <= 1e-5)', async () => {
+  const dir = await testModel('tiny', 1);
+  const { config } = await loadModelFiles(dir);
+  const processor = await AutoProcessor.from_pretrained(dir);
+  for (const [w, h] of [[640, 480], [1500, 1000], [100, 300], [33, 57], [2000, 200]] as const) {
+    const png = await testImagePng(w, h, w);
+    const ours = await preprocessFrames([await decodeImage(png, { maxPixels: 1e8 })], config.processor);
+    const theirs = await processor.image_processor(await RawImage.fromBlob(new Blob([png])));
+    const tv = theirs.pixel_values.data as Float32Array;
+    assert.deepEqual((theirs.image_grid_thw.tolist() as bigint[][])[0]!.map(Number), ours.grid, `grid ${w}x${h}`);
+    assert.equal(ours.pixelValues.length, tv.length);
+    let maxDiff = 0;
+    for (let i = 0; i < tv.length; i++) maxDiff = Math.max(maxDiff, Math.abs(tv[i]! - ours.pixelValues[i]!));
+    assert.ok(maxDiff <= 1e-5, `${w}x${h}: max abs diff ${maxDiff}`);
+  }
+});
+
+test('smart_resize keeps multiples of 28 within the pixel budget', () => {
+  // beta = sqrt(480*640/100352) = 1.7496: floor(480/beta/28)*28 = 252, floor(640/beta/28)*28 = 364
+  assert.deepEqual(smartResize(480, 640, 28, 3136, 100352), [364, 252]);
+  assert.deepEqual(smartResize(10, 10, 28, 3136, 100352), [56, 56]);
+  const [w, h] = smartResize(1000, 1500, 28, 3136, 100352);
+  assert.ok(w % 28 === 0 && h % 28 === 0 && w * h <= 100352);
+  assert.throws(() => smartResize(10, 3000, 28, 3136, 100352), /aspect ratio/);
+});
+
+test('decodeImage composites alpha on white and applies the pixel limit before decoding', async () => {
+  const sharp = (await import('sharp')).default;
+  const transparent = await sharp({ create: { width: 4, height: 4, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+  const img = await decodeImage(transparent, { maxPixels: 100 });
+  assert.deepEqual([...img.data.slice(0, 3)], [255, 255, 255]);
+  await assert.rejects(decodeImage(transparent, { maxPixels: 15 }), /over the limit/);
+  await assert.rejects(decodeImage(Buffer.from('not an image'), { maxPixels: 100 }), /could not decode/);
+});
