@@ -89,7 +89,7 @@ function openaiLogprobs(lps: TokenLogprob[] | undefined) {
 /** The final turn is the answer; earlier turns (with their tool calls) are the reasoning. */
 function splitTurns(r: GenerationResult): { content: string; reasoning: string | null } {
   if (r.turns.length <= 1) return { content: r.text, reasoning: null };
-  return { content: r.turns.at(-1)!, reasoning: r.turns.slice(0, -1).join('\n') };
+  return { content: r.turns.at(-1)!, reasoning: r.turns.slice(0, -1).join('') };
 }
 
 export function chatCompletionsHandler(deps: ChatDeps) {
