@@ -15,7 +15,7 @@ test('pixel_values and image_grid_thw equal transformers.js for 5 image sizes (m
   for (const [w, h] of [[640, 480], [1500, 1000], [100, 300], [33, 57], [2000, 200]] as const) {
     const png = await testImagePng(w, h, w);
     const ours = await preprocessFrames([await decodeImage(png, { maxPixels: 1e8 })], config.processor);
-    const theirs = await processor.image_processor(await RawImage.fromBlob(new Blob([png])));
+    const theirs = await processor.image_processor!(await RawImage.fromBlob(new Blob([png])));
     const tv = theirs.pixel_values.data as Float32Array;
     assert.deepEqual((theirs.image_grid_thw.tolist() as bigint[][])[0]!.map(Number), ours.grid, `grid ${w}x${h}`);
     assert.equal(ours.pixelValues.length, tv.length);
