@@ -17,6 +17,7 @@ export const ServerConfigSchema = z.object({
   defaultMaxTokens: z.coerce.number().int().positive().default(512),
   maxToolCalls: z.coerce.number().int().min(0).default(4),
   maxImagesPerRequest: z.coerce.number().int().positive().default(8),
+  maxFramesPerVideo: z.coerce.number().int().positive().default(32),
   /** Largest decoded image accepted (width*height). */
   maxImagePixels: z.coerce.number().int().positive().default(40_000_000),
   maxBodyBytes: z.coerce.number().int().positive().default(20 * 1024 * 1024),
@@ -39,6 +40,7 @@ const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_DEFAULT_MAX_TOKENS: 'defaultMaxTokens',
   PIXELREASONER_MAX_TOOL_CALLS: 'maxToolCalls',
   PIXELREASONER_MAX_IMAGES_PER_REQUEST: 'maxImagesPerRequest',
+  PIXELREASONER_MAX_FRAMES_PER_VIDEO: 'maxFramesPerVideo',
   PIXELREASONER_MAX_IMAGE_PIXELS: 'maxImagePixels',
   PIXELREASONER_MAX_BODY_BYTES: 'maxBodyBytes',
   PIXELREASONER_ALLOWED_MEDIA_HOSTS: 'allowedMediaHosts',

@@ -6,7 +6,9 @@ const ImagePart = z.object({
   type: z.literal('image_url'),
   image_url: z.union([z.string(), z.object({ url: z.string(), detail: z.enum(['auto', 'low', 'high']).optional() })]),
 });
-const UserContent = z.union([z.string(), z.array(z.discriminatedUnion('type', [TextPart, ImagePart])).min(1)]);
+/** A video given as its frames (Qwen's `{"type": "video", "video": [frame, ...]}`), each an image URL. */
+const VideoFramesPart = z.object({ type: z.literal('video'), video: z.array(z.string()).min(1) });
+const UserContent = z.union([z.string(), z.array(z.discriminatedUnion('type', [TextPart, ImagePart, VideoFramesPart])).min(1)]);
 const TextContent = z.union([z.string(), z.array(TextPart)]);
 
 const ToolCallSchema = z.object({

@@ -115,3 +115,28 @@ test('a valid crop from a continued message reports the box in original pixels',
   assert.equal(step.name, 'crop_image_normalized');
   assert.deepEqual(step.box, [320, 240, 640, 480]);
 });
+
+test('a video given as frames: select_frames works and more than 8 frames is an error turn with 200', async () => {
+  const frames = await Promise.all(Array.from({ length: 16 }, async (_, i) => dataUrl(await testImagePng(96, 64, i))));
+  const ask = async (target: number[]) => {
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        messages: [
+          { role: 'user', content: [{ type: 'video', video: frames }, { type: 'text', text: 'Which frame is red?' }] },
+          { role: 'assistant', content: call('select_frames', JSON.stringify({ target_frames: target })) },
+        ],
+        max_tokens: 2,
+        temperature: 0,
+      }),
+    });
+    assert.equal(res.status, 200);
+    return ((await res.json()) as { choices: { pixel_reasoning: { steps: { ok: boolean; frames?: number[]; result_text: string }[] } }[] }).choices[0]!.pixel_reasoning.steps[0]!;
+  };
+  const ok = await ask([3, 7]);
+  assert.equal(ok.ok, true);
+  assert.deepEqual(ok.frames, [3, 7]);
+  const many = await ask([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(many.result_text, '\nExecution error:\nToo many frames: you selected 9, but at most 8 frames can be selected at once.\n');
+});

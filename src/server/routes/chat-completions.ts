@@ -30,6 +30,13 @@ async function toEngineMessages(body: ChatCompletionRequest, config: ServerConfi
         const parts = await Promise.all(
           m.content.map(async (p, j): Promise<ContentPart> => {
             if (p.type === 'text') return { type: 'text', text: p.text };
+            if (p.type === 'video') {
+              const param = `messages.${i}.content.${j}.video`;
+              if (p.video.length > config.maxFramesPerVideo) {
+                throw new ApiError(400, `Too many frames: ${p.video.length} in one video, at most ${config.maxFramesPerVideo} allowed.`, 'too_many_frames', param);
+              }
+              return { type: 'video', frames: await Promise.all(p.video.map((u, k) => loadImageUrl(u, `${param}.${k}`, config))) };
+            }
             const url = typeof p.image_url === 'string' ? p.image_url : p.image_url.url;
             return { type: 'image', image: await loadImageUrl(url, `messages.${i}.content.${j}.image_url`, config) };
           }),
