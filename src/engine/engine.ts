@@ -1,18 +1,30 @@
 import type { ChatTokenizer } from '../model/chat-tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
+import type { RgbImage } from '../tools/image.js';
 import { executeToolCall, errorTurnText } from '../tools/operations.js';
 import { parseLastToolCall, endsWithToolCall } from '../tools/tool-call.js';
 import { RopePositions } from '../tools/rope-index.js';
+import { KvPool } from './kv-pool.js';
+import type { EngineMetrics } from './metrics.js';
 import type { ModelRunner } from './model-runner.js';
 import { buildPrompt, buildToolResultChunk } from './prompt.js';
 import { logSoftmax, sampleToken } from './sampler.js';
+import { Scheduler } from './scheduler.js';
 import { Sequence } from './sequence.js';
-import type { RgbImage } from '../tools/image.js';
 import type { GenerationEvent, GenerationRequest, GenerationResult, TokenLogprob, ToolStep } from './types.js';
 
-export interface EngineLimits {
+export { QueueFullError } from './scheduler.js';
+
+export interface EngineOptions {
   /** Context length: prompt + generated + inserted tool-result tokens. */
   maxModelLen: number;
+  /** KV slots = sequences decoding at once. */
+  maxNumSeqs?: number;
+  /** Prefill tokens per step over all sequences. */
+  maxNumBatchedTokens?: number;
+  /** Requests queued without a slot before new ones are refused. */
+  maxWaiting?: number;
+  metrics?: EngineMetrics;
 }
 
 export class PromptTooLongError extends Error {
@@ -24,98 +36,259 @@ export class PromptTooLongError extends Error {
 export interface GenerateOptions {
   onEvent?: (e: GenerationEvent) => void;
   signal?: AbortSignal;
-  /** Hook to delay tool execution (tests simulate slow tools with it). */
+  /** Hook awaited before a tool runs (tests simulate slow tools with it). */
   beforeTool?: () => Promise<void>;
 }
 
 let nextId = 0;
 
 /**
- * Runs requests through prefill, decode and the pixel-reasoning tool loop: on `</tool_call>` the
- * sequence pauses, the visual operation runs on the request's own full-resolution images, and
- * the result turn is prefilled incrementally on top of the kept KV cache.
+ * Continuous-batching engine for the pixel-reasoning loop. Requests become sequences; every step
+ * decodes one token for each running sequence in one batched call and prefills chunks of new
+ * prompts and tool-result turns. On `</tool_call>` a sequence pauses (keeping its KV slot) while
+ * its visual operation runs on the request's full-resolution images; the others keep decoding;
+ * then only the result turn is prefilled on top of the kept cache.
  */
 export class Engine {
+  readonly pool: KvPool;
+  private readonly scheduler: Scheduler;
   private readonly toolCallEnd: number;
   private readonly eos: Set<number>;
+  private loopRunning = false;
+  private wakeUp?: () => void;
+  private dirty = false;
+  private readonly metrics?: EngineMetrics;
 
   constructor(
     readonly runner: ModelRunner,
     readonly tokenizer: ChatTokenizer,
     readonly config: ModelConfig,
-    readonly limits: EngineLimits,
+    readonly options: EngineOptions,
   ) {
     this.toolCallEnd = tokenizer.tokenId('</tool_call>');
     this.eos = new Set(config.eos_token_ids);
+    this.pool = new KvPool(config.text, options.maxNumSeqs ?? 16, options.maxModelLen, runner.fast);
+    this.scheduler = new Scheduler(this.pool, { maxNumBatchedTokens: options.maxNumBatchedTokens ?? 512, maxWaiting: options.maxWaiting ?? 256 });
+    this.metrics = options.metrics;
   }
 
+  get maxModelLen(): number {
+    return this.options.maxModelLen;
+  }
+
+  counts(): { running: number; waiting: number; paused: number } {
+    return this.scheduler.counts();
+  }
+
+  /** Queues a request; resolves when it finishes (stop, length, tool limit or abort). */
   async generate(request: GenerationRequest, opts: GenerateOptions = {}): Promise<GenerationResult> {
     const rope = new RopePositions();
     const prompt = await buildPrompt(request.messages, request.tools, this.tokenizer, this.config, rope);
-    if (prompt.chunk.ids.length >= this.limits.maxModelLen) throw new PromptTooLongError(prompt.chunk.ids.length, this.limits.maxModelLen);
-    const seq = new Sequence(`seq-${nextId++}`, request, prompt.chunk, rope, {
-      images: prompt.images, videoFrames: prompt.videoFrames, enabledTools: request.tools, processor: this.config.processor,
-    }, this.runner.emptyCache());
-    if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
-      // The client's partial assistant message ends in a call: run it before generating.
-      await this.runTool(seq, prompt.continuedText, opts);
-    }
-    seq.status = 'running';
-    while (!seq.finishReason) {
-      if (opts.signal?.aborted) {
-        seq.finish('abort');
-        break;
-      }
-      await this.step(seq, opts);
-    }
-    return this.result(seq);
+    if (prompt.chunk.ids.length >= this.maxModelLen) throw new PromptTooLongError(prompt.chunk.ids.length, this.maxModelLen);
+    return new Promise<GenerationResult>((resolve, reject) => {
+      const seq = new Sequence(`seq-${nextId++}`, request, prompt.chunk, rope, {
+        images: prompt.images, videoFrames: prompt.videoFrames, enabledTools: request.tools, processor: this.config.processor,
+      }, { ...opts, resolve, reject });
+      const enqueue = () => {
+        try {
+          this.scheduler.add(seq);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        this.updateGauges();
+        this.kick();
+      };
+      if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
+        // The client's partial assistant message ends in a call: run it before generating.
+        this.runTool(seq, prompt.continuedText).then(enqueue, reject);
+      } else enqueue();
+    });
   }
 
-  /** Feeds the pending tokens, samples one token and applies stop / tool-call rules. */
-  private async step(seq: Sequence, opts: GenerateOptions): Promise<void> {
-    const chunk = seq.pending;
-    const embeds = await this.runner.embed(chunk.ids);
-    if (chunk.visuals.length > 0) {
-      const features = await this.runner.encodeVisual(chunk.visuals.map((v) => v.input));
-      const h = this.config.text.hidden_size;
-      chunk.visuals.forEach((v, i) => embeds.set(features[i]!, v.start * h));
+  private kick(): void {
+    this.dirty = true;
+    this.wakeUp?.();
+    if (!this.loopRunning) void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    this.loopRunning = true;
+    try {
+      for (;;) {
+        this.dirty = false;
+        this.reapAborted();
+        for (const seq of this.scheduler.admit()) this.metrics?.queueTime.observe((seq.scheduledAt! - seq.arrivedAt) / 1000);
+        const plan = this.scheduler.schedule();
+        this.updateGauges();
+        if (plan.decode.length === 0 && plan.prefill.length === 0) {
+          if (this.scheduler.active.length === 0 && this.scheduler.waiting.length === 0) break;
+          if (!this.dirty) await new Promise<void>((r) => (this.wakeUp = r));
+          this.wakeUp = undefined;
+          continue;
+        }
+        this.metrics?.batchSize.observe(plan.decode.length + plan.prefill.length);
+        await this.encodeVisuals([...plan.prefill.map((p) => p.seq), ...plan.decode]);
+        if (plan.decode.length > 0) await this.decodeStep(plan.decode);
+        for (const p of plan.prefill) if (!p.seq.finishReason) await this.prefillStep(p.seq, p.tokens);
+      }
+    } catch (e) {
+      for (const seq of [...this.scheduler.active, ...this.scheduler.waiting]) {
+        this.scheduler.remove(seq);
+        seq.finish('error');
+        seq.hooks.reject(e);
+      }
+    } finally {
+      this.loopRunning = false;
+      this.updateGauges();
     }
-    const positions = BigInt64Array.from([...chunk.positions[0], ...chunk.positions[1], ...chunk.positions[2]].map(BigInt));
-    const { logits, cache } = await this.runner.forward(embeds, positions, seq.cache);
-    seq.cache = cache;
+  }
+
+  private reapAborted(): void {
+    for (const seq of [...this.scheduler.active, ...this.scheduler.waiting]) {
+      if (seq.hooks.signal?.aborted && !seq.finishReason) {
+        seq.finish('abort');
+        this.complete(seq);
+      }
+    }
+  }
+
+  /** Runs the vision encoder once for every visual input pending in this step's sequences. */
+  private async encodeVisuals(seqs: Sequence[]): Promise<void> {
+    const todo = seqs.filter((s) => s.pending.visuals.length > 0 && !s.pending.features);
+    if (todo.length === 0) return;
+    const features = await this.runner.encodeVisual(todo.flatMap((s) => s.pending.visuals.map((v) => v.input)));
+    let i = 0;
+    for (const s of todo) s.pending.features = s.pending.visuals.map(() => features[i++]!);
+  }
+
+  /** Embeddings of pending tokens [start, start + n), visual rows replaced by their features. */
+  private async chunkEmbeds(seq: Sequence, start: number, n: number): Promise<Float32Array> {
+    const p = seq.pending;
+    const h = this.config.text.hidden_size;
+    const embeds = await this.runner.embed(p.ids.slice(start, start + n));
+    p.visuals.forEach((v, k) => {
+      const lo = Math.max(start, v.start);
+      const hi = Math.min(start + n, v.start + v.input.numTokens);
+      if (lo < hi) embeds.set(p.features![k]!.subarray((lo - v.start) * h, (hi - v.start) * h), (lo - start) * h);
+    });
+    return embeds;
+  }
+
+  private positionsOf(seq: Sequence, start: number, n: number): number[][] {
+    return seq.pending.positions.map((axis) => axis.slice(start, start + n));
+  }
+
+  /** One batched decode call over slots [0, max slot]; rows of slots not decoding are inert dummies. */
+  private async decodeStep(seqs: Sequence[]): Promise<void> {
+    const h = this.config.text.hidden_size;
+    const v = this.config.text.vocab_size;
+    if (!this.runner.fast) {
+      for (const seq of seqs) await this.prefillStep(seq, 1);
+      return;
+    }
+    const rows = Math.max(...seqs.map((s) => s.slot!)) + 1;
+    const embeds = new Float32Array(rows * h);
+    const positions = new BigInt64Array(3 * rows);
+    for (const seq of seqs) {
+      const r = seq.slot!;
+      embeds.set(await this.chunkEmbeds(seq, seq.pending.fed, 1), r * h);
+      const pos = this.positionsOf(seq, seq.pending.fed, 1);
+      for (let a = 0; a < 3; a++) positions[a * rows + r] = BigInt(pos[a]![0]!);
+    }
+    // Rows of slots that are not decoding this step (free, paused, prefilling) are inert: their
+    // outputs are ignored and nothing is written to their slots.
+    const logits = await this.runner.runPooled(this.pool, 0, rows, 1, embeds, positions, seqs.map((s) => s.slot!));
+    for (const seq of seqs) {
+      seq.pending.fed += 1;
+      seq.cacheLength += 1;
+      this.afterLogits(seq, logits.subarray(seq.slot! * v, (seq.slot! + 1) * v));
+    }
+  }
+
+  /** Feeds `n` pending tokens of one sequence; samples when its pending chunk is complete. */
+  private async prefillStep(seq: Sequence, n: number): Promise<void> {
+    const start = seq.pending.fed;
+    const embeds = await this.chunkEmbeds(seq, start, n);
+    const pos = this.positionsOf(seq, start, n);
+    const positions = BigInt64Array.from(pos.flat().map(BigInt));
+    let logits: Float32Array;
+    if (this.runner.fast) {
+      logits = await this.runner.runPooled(this.pool, seq.slot!, 1, n, embeds, positions, [0]);
+    } else {
+      const r = await this.runner.forward(embeds, positions, seq.stdCache ?? this.runner.emptyCache());
+      seq.stdCache = r.cache;
+      logits = r.logits;
+      this.pool.advance(seq.slot!, n);
+    }
+    seq.pending.fed += n;
+    seq.cacheLength += n;
+    const isPrompt = seq.status === 'prefilling';
+    if (isPrompt) this.metrics?.promptTokens.inc(n);
+    if (seq.remainingPending > 0) return;
+    if (isPrompt) seq.status = 'running';
+    this.afterLogits(seq, logits);
+  }
+
+  /** Samples the next token and applies the stop, length and tool-call rules. */
+  private afterLogits(seq: Sequence, logits: Float32Array): void {
     const req = seq.request;
     const token = sampleToken(logits, req.sampling, seq.rng, seq.generatedCounts);
     seq.appendSampled(token);
+    const now = performance.now();
+    if (seq.firstTokenAt === undefined) {
+      seq.firstTokenAt = now;
+      this.metrics?.ttft.observe((now - seq.arrivedAt) / 1000);
+    } else this.metrics?.interToken.observe((now - seq.lastTokenAt!) / 1000);
+    seq.lastTokenAt = now;
+    this.metrics?.generationTokens.inc();
     const logprob = req.logprobs !== undefined ? this.tokenLogprob(logits, token, req.logprobs) : undefined;
     if (logprob) seq.logprobs.push(logprob);
 
     if (this.eos.has(token)) {
       seq.currentTurn.pop();
-      this.emitText(seq, opts, true, logprob);
+      this.emitText(seq, true, logprob);
       seq.finish('stop');
-      return;
-    }
-    const stopHit = this.emitText(seq, opts, false, logprob);
-    if (stopHit) {
+    } else if (this.emitText(seq, false, logprob)) {
       seq.finish('stop');
-      return;
-    }
-    if (token === this.toolCallEnd && req.tools.length > 0) {
-      if (seq.steps.length >= req.maxToolCalls) {
-        seq.finish('tool_limit');
+    } else if (token === this.toolCallEnd && req.tools.length > 0) {
+      if (seq.steps.length >= req.maxToolCalls) seq.finish('tool_limit');
+      else {
+        this.pause(seq);
         return;
       }
-      await this.runTool(seq, this.tokenizer.decode(seq.currentTurn), opts);
+    } else if (seq.generated.length >= req.maxTokens || seq.totalTokens >= this.maxModelLen) {
+      seq.finish('length');
     }
-    if (seq.generated.length >= req.maxTokens) seq.finish('length');
-    else if (seq.totalTokens >= this.limits.maxModelLen) seq.finish('length');
+    if (seq.finishReason) this.complete(seq);
+  }
+
+  /** Pauses a sequence in its tool; it keeps its slot but takes no batch row until the result turn is queued. */
+  private pause(seq: Sequence): void {
+    seq.status = 'paused';
+    const started = performance.now();
+    this.runTool(seq, this.tokenizer.decode(seq.currentTurn))
+      .then((step) => {
+        this.metrics?.toolLatency.observe({ tool: step.name || 'invalid' }, (performance.now() - started) / 1000);
+        if (seq.finishReason) return;
+        if (seq.totalTokens >= this.maxModelLen) {
+          seq.finish('length');
+          this.complete(seq);
+        } else seq.status = 'prefilling';
+        this.kick();
+      })
+      .catch((e: unknown) => {
+        seq.finish('error');
+        this.scheduler.remove(seq);
+        seq.hooks.reject(e);
+        this.kick();
+      });
   }
 
   /** Executes the last tool call of `turnText` and queues the result (or error) turn. */
-  private async runTool(seq: Sequence, turnText: string, opts: GenerateOptions): Promise<void> {
-    seq.status = 'paused';
-    opts.onEvent?.({ type: 'turn_end' });
-    await opts.beforeTool?.();
+  private async runTool(seq: Sequence, turnText: string): Promise<ToolStep> {
+    seq.hooks.onEvent?.({ type: 'turn_end' });
+    await seq.hooks.beforeTool?.();
     const parsed = parseLastToolCall(turnText);
     const index = seq.steps.length + 1;
     let step: ToolStep;
@@ -145,24 +318,26 @@ export class Engine {
     step.added_tokens = chunk.ids.length;
     seq.steps.push(step);
     seq.appendInserted(chunk);
-    seq.status = 'running';
-    opts.onEvent?.({ type: 'tool', step });
+    this.metrics?.toolCalls.inc({ tool: step.name || 'invalid', outcome: step.ok ? 'ok' : 'error' });
+    seq.hooks.onEvent?.({ type: 'tool', step });
+    return step;
   }
 
   /**
    * Emits the newly decodable text of the current turn. Holds back an incomplete UTF-8 character
    * and any tail that could still become a stop string. Returns true when a stop string was hit.
    */
-  private emitText(seq: Sequence, opts: GenerateOptions, final: boolean, logprob?: TokenLogprob): boolean {
+  private emitText(seq: Sequence, final: boolean, logprob?: TokenLogprob): boolean {
     const text = this.tokenizer.decode(seq.currentTurn);
     const stops = seq.request.stop;
+    const emit = (delta: string) => seq.hooks.onEvent?.({ type: 'text', delta, tokenIds: [seq.generated.at(-1)!], logprobs: logprob ? [logprob] : undefined });
     for (const s of stops) {
       const at = text.indexOf(s);
       if (at >= 0) {
         const delta = text.slice(seq.emittedChars, at);
         seq.emittedChars = at;
         seq.turnIds[seq.turnIds.length - 1] = this.tokenizer.encode(text.slice(0, at));
-        if (delta) opts.onEvent?.({ type: 'text', delta, tokenIds: [], logprobs: logprob ? [logprob] : undefined });
+        if (delta) emit(delta);
         return true;
       }
     }
@@ -181,22 +356,26 @@ export class Engine {
     if (end > seq.emittedChars) {
       const delta = text.slice(seq.emittedChars, end);
       seq.emittedChars = end;
-      opts.onEvent?.({ type: 'text', delta, tokenIds: [seq.generated.at(-1)!], logprobs: logprob ? [logprob] : undefined });
+      emit(delta);
     }
     return false;
   }
 
-  private tokenLogprob(logits: Float32Array, token: number, topN: number) {
+  private tokenLogprob(logits: Float32Array, token: number, topN: number): TokenLogprob {
     const lp = logSoftmax(logits);
     const top = topN > 0 ? Array.from(lp.keys()).sort((a, b) => lp[b]! - lp[a]!).slice(0, topN) : [];
     const name = (id: number) => this.tokenizer.decode([id]);
     return { token: name(token), logprob: lp[token]!, top: top.map((id) => ({ token: name(id), logprob: lp[id]! })) };
   }
 
-  private result(seq: Sequence): GenerationResult {
+  /** Frees the sequence's slot and resolves its request. */
+  private complete(seq: Sequence): void {
+    this.scheduler.remove(seq);
+    this.metrics?.e2e.observe((performance.now() - seq.arrivedAt) / 1000);
+    this.metrics?.requests.inc({ finished_reason: seq.finishReason ?? 'stop' });
     const turns = seq.turnIds.map((ids) => this.tokenizer.decode(ids));
     const completion = seq.generated.length;
-    return {
+    seq.hooks.resolve({
       promptTokenIds: seq.promptTokenIds,
       tokenIds: seq.generated,
       turns,
@@ -205,6 +384,15 @@ export class Engine {
       finishReason: seq.finishReason ?? 'stop',
       usage: { prompt_tokens: seq.promptTokens, completion_tokens: completion, total_tokens: seq.promptTokens + completion },
       logprobs: seq.request.logprobs !== undefined ? seq.logprobs : undefined,
-    };
+    });
+  }
+
+  private updateGauges(): void {
+    if (!this.metrics) return;
+    const c = this.scheduler.counts();
+    this.metrics.running.set(c.running);
+    this.metrics.waiting.set(c.waiting);
+    this.metrics.paused.set(c.paused);
+    this.metrics.kvUsage.set(this.pool.usage());
   }
 }

@@ -1,15 +1,19 @@
 import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../model/config.js';
 import { ONNX_FILES, type ModelFiles } from '../model/model-dir.js';
 import type { VisualInput } from '../tools/image-processor.js';
+import type { KvPool } from './kv-pool.js';
 
 export interface RunnerOptions {
   /** Intra-op threads per session (default: all cores). */
   threads?: number;
   /** ONNX Runtime execution providers, e.g. ['cuda', 'cpu']. */
   executionProviders?: string[];
+  /** Use the standard decoder even when the fast GQA variant exists (tests compare the two). */
+  forceStandard?: boolean;
 }
 
 /** A sequence's KV cache in the standard layout: per layer [1, kvH, T, D] key and value tensors. */
@@ -19,13 +23,23 @@ export interface KvCache {
   length: number;
 }
 
-/** Owns the three ONNX Runtime sessions of a model directory and runs them. */
+/** Embedding tables up to this many floats are read once into memory and gathered in JS. */
+const EMBED_TABLE_LIMIT = 32 * 1024 * 1024;
+
+/**
+ * Owns the ONNX Runtime sessions of a model directory and runs them: the vision encoder, the
+ * embedding, and the decoder (the fast pooled-KV variant when the model ships one,
+ * else the standard transformers.js layout).
+ */
 export class ModelRunner {
+  private embedTable?: Float32Array;
+
   private constructor(
     readonly config: ModelConfig,
     private readonly vision: ort.InferenceSession,
     private readonly embedder: ort.InferenceSession,
     private readonly decoder: ort.InferenceSession,
+    private readonly pooled: ort.InferenceSession | undefined,
   ) {}
 
   static async load(files: ModelFiles, opts: RunnerOptions = {}): Promise<ModelRunner> {
@@ -36,8 +50,19 @@ export class ModelRunner {
       graphOptimizationLevel: 'all',
     };
     const open = (f: string) => ort.InferenceSession.create(join(files.dir, f), options);
-    const [vision, embed, decoder] = await Promise.all([open(ONNX_FILES.vision), open(ONNX_FILES.embed), open(ONNX_FILES.decoder)]);
-    return new ModelRunner(files.config, vision, embed, decoder);
+    const hasPooled = !opts.forceStandard && existsSync(join(files.dir, ONNX_FILES.decoderKvPool));
+    const [vision, embed, decoder, pooled] = await Promise.all([
+      open(ONNX_FILES.vision), open(ONNX_FILES.embed), open(ONNX_FILES.decoder), hasPooled ? open(ONNX_FILES.decoderKvPool) : undefined,
+    ]);
+    const runner = new ModelRunner(files.config, vision, embed, decoder, pooled);
+    const { vocab_size: v, hidden_size: h } = files.config.text;
+    if (v * h <= EMBED_TABLE_LIMIT) runner.embedTable = await runner.runEmbed(Array.from({ length: v }, (_, i) => i));
+    return runner;
+  }
+
+  /** True when the fast decoder (in-place KV pool, batched ragged decode) is available. */
+  get fast(): boolean {
+    return this.pooled !== undefined;
   }
 
   emptyCache(): KvCache {
@@ -77,15 +102,51 @@ export class ModelRunner {
     return result;
   }
 
-  async embed(ids: number[]): Promise<Float32Array> {
+  private async runEmbed(ids: number[]): Promise<Float32Array> {
     const out = await this.embedder.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]) });
     return out.inputs_embeds!.data as Float32Array;
   }
 
+  async embed(ids: number[]): Promise<Float32Array> {
+    const table = this.embedTable;
+    if (!table) return this.runEmbed(ids);
+    const h = this.config.text.hidden_size;
+    const out = new Float32Array(ids.length * h);
+    ids.forEach((id, i) => out.set(table.subarray(id * h, (id + 1) * h), i * h));
+    return out;
+  }
+
   /**
-   * One decoder pass for a single sequence: `embeds` [S*H] at `positions` [3*S] after the cached
-   * tokens. Returns the last position's logits and the grown cache.
+   * Fast decoder over slots [first, first + rows): each row feeds `s` new tokens after the
+   * positions already in its slot. The new keys/values of `writeRows` (row indices) are written
+   * into the pool; other rows are inert. Returns each row's last-position logits [rows * V].
    */
+  async runPooled(pool: KvPool, first: number, rows: number, s: number, embeds: Float32Array, positions: BigInt64Array, writeRows: number[]): Promise<Float32Array> {
+    const c = this.config.text;
+    const lengths = Array.from({ length: rows }, (_, r) => pool.lengthOf(first + r));
+    pool.ensureCapacity(Math.max(...lengths) + s);
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: new ort.Tensor('float32', embeds, [rows, s, c.hidden_size]),
+      position_ids: new ort.Tensor('int64', positions, [3, rows, s]),
+      past_lengths: new ort.Tensor('int64', BigInt64Array.from(lengths.map(BigInt)), [rows]),
+    };
+    pool.views(first, rows).forEach((v, i) => {
+      feeds[`past_key_values.${i}.key`] = v.key;
+      feeds[`past_key_values.${i}.value`] = v.value;
+    });
+    const out = await this.pooled!.run(feeds);
+    const layers = c.num_hidden_layers;
+    pool.write(
+      first,
+      Array.from({ length: layers }, (_, i) => out[`new_key.${i}`]!.data as Float32Array),
+      Array.from({ length: layers }, (_, i) => out[`new_value.${i}`]!.data as Float32Array),
+      s,
+      writeRows,
+    );
+    return out.logits!.data as Float32Array;
+  }
+
+  /** Standard decoder for one sequence: returns the last position's logits and the grown cache. */
   async forward(embeds: Float32Array, positions: BigInt64Array, cache: KvCache): Promise<{ logits: Float32Array; cache: KvCache }> {
     const c = this.config.text;
     const s = embeds.length / c.hidden_size;
@@ -113,6 +174,6 @@ export class ModelRunner {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.vision.release(), this.embedder.release(), this.decoder.release()]);
+    await Promise.all([this.vision.release(), this.embedder.release(), this.decoder.release(), this.pooled?.release()]);
   }
 }

@@ -2,17 +2,39 @@ import type { KvCache } from './model-runner.js';
 import type { PromptChunk } from './prompt.js';
 import type { RopePositions } from '../tools/rope-index.js';
 import type { VisualContext } from '../tools/operations.js';
-import type { FinishReason, GenerationRequest, ToolStep, TokenLogprob } from './types.js';
+import type { FinishReason, GenerationEvent, GenerationRequest, GenerationResult, ToolStep, TokenLogprob } from './types.js';
 import { Rng } from '../util/random.js';
 
-export type SequenceStatus = 'waiting' | 'running' | 'paused' | 'finished';
+/**
+ * waiting (no slot) -> prefilling -> running -> paused (tool) -> prefilling (result turn) -> running ... -> finished.
+ * A sequence holds its KV slot from admission to finish, paused or not; paused ones take no batch row.
+ */
+export type SequenceStatus = 'waiting' | 'prefilling' | 'running' | 'paused' | 'finished';
 
-/** One request's generation state: its KV cache, what is still to be fed, and what it produced. */
+/** Tokens waiting to be fed, with how many are already in the cache and their visual features once encoded. */
+export interface PendingChunk extends PromptChunk {
+  fed: number;
+  features?: Float32Array[];
+}
+
+export interface SequenceHooks {
+  onEvent?: (e: GenerationEvent) => void;
+  signal?: AbortSignal;
+  /** Called before a tool runs (tests simulate slow tools with it). */
+  beforeTool?: () => Promise<void>;
+  resolve: (r: GenerationResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** One request's generation state: its KV slot, what is still to be fed, and what it produced. */
 export class Sequence {
   status: SequenceStatus = 'waiting';
-  cache: KvCache;
-  /** Tokens (with their visuals) not yet in the KV cache: the prompt, a sampled token, or a tool-result turn. */
-  pending: PromptChunk;
+  slot?: number;
+  /** Positions already in the KV cache. */
+  cacheLength = 0;
+  /** Standard-layout cache (when the model has no fast decoder). */
+  stdCache?: KvCache;
+  pending: PendingChunk;
   readonly promptTokenIds: number[];
   /** Prompt-side tokens fed so far (initial prompt plus inserted tool-result turns). */
   promptTokens: number;
@@ -26,6 +48,10 @@ export class Sequence {
   /** Characters of the current turn already emitted as text deltas. */
   emittedChars = 0;
   readonly rng: Rng;
+  readonly arrivedAt = performance.now();
+  scheduledAt?: number;
+  firstTokenAt?: number;
+  lastTokenAt?: number;
 
   constructor(
     readonly id: string,
@@ -33,17 +59,21 @@ export class Sequence {
     prompt: PromptChunk,
     readonly rope: RopePositions,
     readonly visual: VisualContext,
-    cache: KvCache,
+    readonly hooks: SequenceHooks,
   ) {
-    this.pending = prompt;
+    this.pending = { ...prompt, fed: 0 };
     this.promptTokenIds = [...prompt.ids];
     this.promptTokens = prompt.ids.length;
-    this.cache = cache;
     this.rng = new Rng(request.sampling.seed ?? Math.floor(Math.random() * 2 ** 31));
   }
 
+  /** Tokens in the cache plus those still to be fed. */
   get totalTokens(): number {
-    return this.cache.length + this.pending.ids.length;
+    return this.cacheLength + this.pending.ids.length - this.pending.fed;
+  }
+
+  get remainingPending(): number {
+    return this.pending.ids.length - this.pending.fed;
   }
 
   get currentTurn(): number[] {
@@ -55,19 +85,21 @@ export class Sequence {
     this.generated.push(id);
     this.currentTurn.push(id);
     this.generatedCounts.set(id, (this.generatedCounts.get(id) ?? 0) + 1);
-    const p = this.rope;
     const positions: [number[], number[], number[]] = [[], [], []];
-    p.text(1, positions);
-    this.pending = { ids: [id], positions, visuals: [] };
+    this.rope.text(1, positions);
+    this.pending = { ids: [id], positions, visuals: [], fed: 0 };
   }
 
-  /** Queues a tool-result turn after the pending tokens and opens a new assistant turn. */
+  /** Queues a tool-result turn after the still-pending tokens and opens a new assistant turn. */
   appendInserted(chunk: PromptChunk): void {
-    const base = this.pending.ids.length;
+    const p = this.pending;
+    const keep = p.fed;
+    const base = p.ids.length - keep;
     this.pending = {
-      ids: [...this.pending.ids, ...chunk.ids],
-      positions: [0, 1, 2].map((a) => [...this.pending.positions[a]!, ...chunk.positions[a]!]) as [number[], number[], number[]],
-      visuals: [...this.pending.visuals, ...chunk.visuals.map((v) => ({ start: v.start + base, input: v.input }))],
+      ids: [...p.ids.slice(keep), ...chunk.ids],
+      positions: [0, 1, 2].map((a) => [...p.positions[a]!.slice(keep), ...chunk.positions[a]!]) as [number[], number[], number[]],
+      visuals: [...p.visuals.filter((v) => v.start >= keep).map((v) => ({ start: v.start - keep, input: v.input })), ...chunk.visuals.map((v) => ({ start: v.start + base, input: v.input }))],
+      fed: 0,
     };
     this.promptTokens += chunk.ids.length;
     this.turnIds.push([]);

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromConfigJson, toConfigJson, toPreprocessorJson, type ModelConfig } from './config.js';
-import { buildDecoderGraph, buildEmbedGraph } from './architecture/text-decoder.js';
+import { buildDecoderGraph, buildEmbedGraph, buildKvPoolDecoderGraph } from './architecture/text-decoder.js';
 import { buildVisionGraph } from './architecture/vision-encoder.js';
 import { serializeModel } from './onnx/serialize.js';
 import type { Graph } from './onnx/ir.js';
@@ -13,6 +13,8 @@ export const ONNX_FILES = {
   vision: 'onnx/vision_encoder.onnx',
   embed: 'onnx/embed_tokens.onnx',
   decoder: 'onnx/decoder_model_merged.onnx',
+  /** Our own fast decoder (pooled KV cache read in place); absent in external exports. */
+  decoderKvPool: 'onnx/decoder_kvpool.onnx',
 } as const;
 
 export interface ModelFiles {
@@ -49,6 +51,7 @@ export async function writeModelDir(
   await writeAtomic(join(dir, ONNX_FILES.embed), serializeModel(embed!, lookup));
   await writeAtomic(join(dir, ONNX_FILES.decoder), serializeModel(decoder!, lookup));
   await writeAtomic(join(dir, ONNX_FILES.vision), serializeModel(vision!, lookup));
+  await writeAtomic(join(dir, ONNX_FILES.decoderKvPool), serializeModel(buildKvPoolDecoderGraph(config.text), lookup));
   await writeAtomic(join(dir, 'config.json'), json({ _name_or_path: name, ...toConfigJson(config) }));
   await writeAtomic(join(dir, 'preprocessor_config.json'), json(toPreprocessorJson(config.processor)));
   await writeAtomic(

@@ -5,7 +5,7 @@ import {
 } from './layers.js';
 
 /**
- * M-RoPE cos/sin [B,1,S,D] from position_ids [3,B,S]: frequency i rotates by the t, h or w position
+ * M-RoPE cos/sin [B,S,1,D] from position_ids [3,B,S]: frequency i rotates by the t, h or w position
  * depending on which mrope_section it falls in, duplicated over both halves (rotate_half layout).
  */
 function mropeCosSin(g: Graph, positionIds: string, c: TextConfig): [string, string] {
@@ -21,7 +21,7 @@ function mropeCosSin(g: Graph, positionIds: string, c: TextConfig): [string, str
   });
   if (offset !== half) throw new Error(`mrope_section ${c.mrope_section} must sum to head_dim/2 = ${half}`);
   const picked = g.op('ReduceSum', [g.op('Mul', [freqs, g.float(select, [3, 1, 1, half])]), g.int64([0])], { keepdims: { i: 0 } });
-  const emb = unsqueeze(g, g.op('Concat', [picked, picked], { axis: { i: -1 } }), [1]); // [B,1,S,D]
+  const emb = unsqueeze(g, g.op('Concat', [picked, picked], { axis: { i: -1 } }), [2]); // [B,S,1,D]
   return [g.op('Cos', [emb]), g.op('Sin', [emb])];
 }
 
@@ -40,32 +40,75 @@ function attentionBias(g: Graph, inputsEmbeds: string, attentionMask: string): s
   return unsqueeze(g, maskToBias(g, g.op('And', [causal, notPadding])), [2]); // [B,1,1,S,T]
 }
 
-export interface DecoderLayerIO {
-  pastKey: string;
-  pastValue: string;
-}
+/** How attention reads and extends the KV cache: explicit concat (standard export) or a pooled cache read in place. */
+export type AttentionCore =
+  | { kind: 'standard'; bias: string; pastKey: string; pastValue: string }
+  | { kind: 'pool'; pastBias: string; newBias: string; pastKey: string; pastValue: string };
 
 /**
- * Grouped-query self-attention with an explicit KV concat (the layout transformers.js feeds):
- * returns the attention output and the present key/value [B,kvH,T,D].
+ * Grouped-query self-attention with M-RoPE. Projections and rotary are shared; the core either
+ * concatenates past and new keys (the layout transformers.js feeds), or reads a preallocated
+ * pooled cache as a zero-copy input and returns only the new keys/values (the engine writes them
+ * into the pool). Returns the attention output and the present (standard) or new (pool) key/value.
  */
 function selfAttention(
-  g: Graph, x: string, prefix: string, c: TextConfig, cos: string, sin: string, bias: string, io: DecoderLayerIO,
+  g: Graph, x: string, prefix: string, c: TextConfig, cos: string, sin: string, core: AttentionCore,
 ): { out: string; presentKey: string; presentValue: string } {
   const { hidden_size: h, num_attention_heads: nh, num_key_value_heads: nkv, head_dim: d } = c;
-  const heads = (y: string, n: number) => transpose(g, reshape(g, y, [0, 0, n, d]), [0, 2, 1, 3]);
-  const q = applyRotary(g, heads(linear(g, x, `${prefix}.q_proj`, h, nh * d, true), nh), cos, sin, d);
-  const k = applyRotary(g, heads(linear(g, x, `${prefix}.k_proj`, h, nkv * d, true), nkv), cos, sin, d);
-  const v = heads(linear(g, x, `${prefix}.v_proj`, h, nkv * d, true), nkv);
-  const presentKey = g.op('Concat', [io.pastKey, k], { axis: { i: 2 } });
-  const presentValue = g.op('Concat', [io.pastValue, v], { axis: { i: 2 } });
-  const qGrouped = reshape(g, q, [0, nkv, nh / nkv, -1, d]); // [B,kvH,G,S,D]
-  const kT = unsqueeze(g, transpose(g, presentKey, [0, 1, 3, 2]), [2]); // [B,kvH,1,D,T]
-  const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qGrouped, kT]), g.scalarFloat(1 / Math.sqrt(d))]), bias]);
-  const probs = g.op('Softmax', [scores], { axis: { i: -1 } });
-  const ctx = g.op('MatMul', [probs, unsqueeze(g, presentValue, [2])]); // [B,kvH,G,S,D]
-  const merged = reshape(g, transpose(g, reshape(g, ctx, [0, nh, -1, d]), [0, 2, 1, 3]), [0, 0, nh * d]);
+  const split = (y: string, n: number) => reshape(g, y, [0, 0, n, d]); // [B,S,n,D]
+  const q = applyRotary(g, split(linear(g, x, `${prefix}.q_proj`, h, nh * d, true), nh), cos, sin, d);
+  const k = applyRotary(g, split(linear(g, x, `${prefix}.k_proj`, h, nkv * d, true), nkv), cos, sin, d);
+  const v = linear(g, x, `${prefix}.v_proj`, h, nkv * d, true);
+  let merged: string;
+  let presentKey: string;
+  let presentValue: string;
+  const heads = (y: string) => transpose(g, y, [0, 2, 1, 3]); // [B,n,S,D]
+  const qGrouped = reshape(g, heads(q), [0, nkv, nh / nkv, -1, d]); // [B,kvH,G,S,D]
+  const scale = g.scalarFloat(1 / Math.sqrt(d));
+  /** q·k over a [B,kvH,L,D] key block; the transpose fuses into the MatMul (no copy of the block). */
+  const scoresOver = (keys: string) => g.op('Mul', [g.op('MatMul', [qGrouped, transpose(g, unsqueeze(g, keys, [2]), [0, 1, 2, 4, 3])]), scale]);
+  if (core.kind === 'pool') {
+    // Scores over the pooled past (read in place, masked beyond each row's length) and over the new
+    // tokens (causal), softmaxed together; the pool itself is never concatenated or copied.
+    const newKey = heads(k);
+    const newValue = heads(split(v, nkv));
+    const past = g.op('Add', [scoresOver(core.pastKey), core.pastBias]); // [B,kvH,G,S,cap]
+    const fresh = g.op('Add', [scoresOver(newKey), core.newBias]); // [B,kvH,G,S,S]
+    const probs = g.op('Softmax', [g.op('Concat', [past, fresh], { axis: { i: -1 } })], { axis: { i: -1 } });
+    const cap = g.op('Shape', [core.pastKey], { start: { i: 2 }, end: { i: 3 } });
+    const pPast = g.op('Slice', [probs, g.int64([0]), cap, g.int64([-1])]);
+    const pNew = g.op('Slice', [probs, cap, g.int64([2 ** 31]), g.int64([-1])]);
+    const ctx = g.op('Add', [g.op('MatMul', [pPast, unsqueeze(g, core.pastValue, [2])]), g.op('MatMul', [pNew, unsqueeze(g, newValue, [2])])]);
+    merged = reshape(g, transpose(g, reshape(g, ctx, [0, nh, -1, d]), [0, 2, 1, 3]), [0, 0, nh * d]);
+    presentKey = newKey;
+    presentValue = newValue;
+  } else {
+    presentKey = g.op('Concat', [core.pastKey, heads(k)], { axis: { i: 2 } });
+    presentValue = g.op('Concat', [core.pastValue, heads(split(v, nkv))], { axis: { i: 2 } });
+    const scores = g.op('Add', [scoresOver(presentKey), core.bias]);
+    const probs = g.op('Softmax', [scores], { axis: { i: -1 } });
+    const ctx = g.op('MatMul', [probs, unsqueeze(g, presentValue, [2])]); // [B,kvH,G,S,D]
+    merged = reshape(g, transpose(g, reshape(g, ctx, [0, nh, -1, d]), [0, 2, 1, 3]), [0, 0, nh * d]);
+  }
   return { out: linear(g, merged, `${prefix}.o_proj`, nh * d, h, false), presentKey, presentValue };
+}
+
+/** The decoder layers and LM head over `embeds`, with one attention core per layer. */
+function decoderBody(g: Graph, c: TextConfig, embeds: string, positionIds: string, cores: (cos: string, sin: string) => AttentionCore[], lastOnly: boolean) {
+  const [cos, sin] = mropeCosSin(g, positionIds, c);
+  const layerCores = cores(cos, sin);
+  let x = embeds;
+  const presents: { key: string; value: string }[] = [];
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    const attn = selfAttention(g, rmsNorm(g, x, `${p}.input_layernorm`, c.hidden_size, c.rms_norm_eps), `${p}.self_attn`, c, cos, sin, layerCores[i]!);
+    x = g.op('Add', [x, attn.out]);
+    x = g.op('Add', [x, swiglu(g, rmsNorm(g, x, `${p}.post_attention_layernorm`, c.hidden_size, c.rms_norm_eps), `${p}.mlp`, c.hidden_size, c.intermediate_size, false)]);
+    presents.push({ key: attn.presentKey, value: attn.presentValue });
+  }
+  if (lastOnly) x = g.op('Slice', [x, g.int64([-1]), g.int64([2 ** 31]), g.int64([1])]);
+  const logits = linear(g, rmsNorm(g, x, 'model.norm', c.hidden_size, c.rms_norm_eps), 'lm_head', c.hidden_size, c.vocab_size, false);
+  return { logits, presents };
 }
 
 /**
@@ -83,23 +126,52 @@ export function buildDecoderGraph(c: TextConfig, floatType: 'float32' | 'float64
     pastKey: g.input(`past_key_values.${i}.key`, ft, kvShape),
     pastValue: g.input(`past_key_values.${i}.value`, ft, kvShape),
   }));
-  const [cos, sin] = mropeCosSin(g, positionIds, c);
   const bias = attentionBias(g, embeds, attentionMask);
-  let x = embeds;
-  const presents: { key: string; value: string }[] = [];
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
-    const attn = selfAttention(g, rmsNorm(g, x, `${p}.input_layernorm`, c.hidden_size, c.rms_norm_eps), `${p}.self_attn`, c, cos, sin, bias, past[i]!);
-    x = g.op('Add', [x, attn.out]);
-    x = g.op('Add', [x, swiglu(g, rmsNorm(g, x, `${p}.post_attention_layernorm`, c.hidden_size, c.rms_norm_eps), `${p}.mlp`, c.hidden_size, c.intermediate_size, false)]);
-    presents.push({ key: attn.presentKey, value: attn.presentValue });
-  }
-  const logits = linear(g, rmsNorm(g, x, 'model.norm', c.hidden_size, c.rms_norm_eps), 'lm_head', c.hidden_size, c.vocab_size, false);
+  const { logits, presents } = decoderBody(g, c, embeds, positionIds, () => past.map((p) => ({ kind: 'standard' as const, bias, ...p })), false);
   g.output(logits, 'logits', ft, ['batch_size', 'sequence_length', c.vocab_size]);
   const outShape = ['batch_size', c.num_key_value_heads, 'total_sequence_length', c.head_dim];
   presents.forEach((p, i) => {
     g.output(p.key, `present.${i}.key`, ft, outShape);
     g.output(p.value, `present.${i}.value`, ft, outShape);
+  });
+  return g;
+}
+
+/**
+ * decoder_kvpool.onnx, the engine's fast variant for models it exports. The KV cache is a
+ * preallocated pool [B, kvH, capacity, D] per layer, passed as an input (onnxruntime-node does not
+ * copy inputs); each row b has past_lengths[b] valid positions. The graph returns only the new
+ * tokens' keys/values [B, kvH, S, D], which the engine writes into the pool at each row's own
+ * length, so a step copies no cache. (GroupQueryAttention's shared past/present buffer was
+ * measured to cost time proportional to the whole buffer from Node: preallocated outputs are
+ * copied back, at ~0.3-0.5 GB/s.) Logits are returned for the last position of each row.
+ */
+export function buildKvPoolDecoderGraph(c: TextConfig): Graph {
+  const g = new Graph('decoder_kvpool', 'float32');
+  const embeds = g.input('inputs_embeds', 'float32', ['batch_size', 'sequence_length', c.hidden_size]);
+  const positionIds = g.input('position_ids', 'int64', [3, 'batch_size', 'sequence_length']);
+  const pastLengths = g.input('past_lengths', 'int64', ['batch_size']);
+  const kvShape = ['batch_size', c.num_key_value_heads, 'capacity', c.head_dim];
+  const past = Array.from({ length: c.num_hidden_layers }, (_, i) => ({
+    pastKey: g.input(`past_key_values.${i}.key`, 'float32', kvShape),
+    pastValue: g.input(`past_key_values.${i}.value`, 'float32', kvShape),
+  }));
+  const one = g.scalarInt64(1);
+  const squeeze0 = (x: string) => g.op('Squeeze', [x, g.int64([0])]);
+  const capacity = squeeze0(g.op('Shape', [past[0]!.pastKey], { start: { i: 2 }, end: { i: 3 } }));
+  const seqLen = squeeze0(g.op('Shape', [embeds], { start: { i: 1 }, end: { i: 2 } }));
+  const slotPos = g.op('Range', [g.scalarInt64(0), capacity, one]);
+  const valid = g.op('Less', [unsqueeze(g, slotPos, [0]), unsqueeze(g, pastLengths, [1])]); // [B,cap]
+  const pastBias = unsqueeze(g, maskToBias(g, valid), [1, 2, 3]); // [B,1,1,1,cap]
+  const newPos = g.op('Range', [g.scalarInt64(0), seqLen, one]);
+  const causal = g.op('LessOrEqual', [unsqueeze(g, newPos, [0]), unsqueeze(g, newPos, [1])]); // [S,S]
+  const newBias = maskToBias(g, causal);
+  const { logits, presents } = decoderBody(g, c, embeds, positionIds, () => past.map((p) => ({ kind: 'pool' as const, pastBias, newBias, ...p })), true);
+  g.output(logits, 'logits', 'float32', ['batch_size', 1, c.vocab_size]);
+  const newShape = ['batch_size', c.num_key_value_heads, 'sequence_length', c.head_dim];
+  presents.forEach((p, i) => {
+    g.output(p.key, `new_key.${i}`, 'float32', newShape);
+    g.output(p.value, `new_value.${i}`, 'float32', newShape);
   });
   return g;
 }

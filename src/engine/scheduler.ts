@@ -1,0 +1,86 @@
+import type { KvPool } from './kv-pool.js';
+import type { Sequence } from './sequence.js';
+
+export interface SchedulerOptions {
+  /** Prompt/tool-result tokens prefilled per step, over all sequences (decode rows are extra). */
+  maxNumBatchedTokens: number;
+  /** Queued requests (without a slot) beyond which new ones are refused. */
+  maxWaiting: number;
+}
+
+export interface StepPlan {
+  /** Sequences feeding exactly their one pending token. */
+  decode: Sequence[];
+  /** Sequences feeding a chunk of their pending prompt / tool-result turn. */
+  prefill: { seq: Sequence; tokens: number }[];
+}
+
+export class QueueFullError extends Error {
+  constructor(readonly waiting: number) {
+    super(`The server is at capacity (${waiting} requests queued). Retry later.`);
+  }
+}
+
+/**
+ * Iteration-level scheduling (continuous batching). Each step: every running sequence decodes one
+ * token, and prefilling sequences (new prompts, resumed tool-result turns) get chunks within the
+ * token budget, oldest first. Admission is FIFO by free KV slot; a slot reserves maxModelLen
+ * positions, so admitted sequences are never preempted.
+ */
+export class Scheduler {
+  readonly waiting: Sequence[] = [];
+  readonly active: Sequence[] = [];
+
+  constructor(private readonly pool: KvPool, private readonly opts: SchedulerOptions) {}
+
+  add(seq: Sequence): void {
+    if (this.waiting.length >= this.opts.maxWaiting) throw new QueueFullError(this.waiting.length);
+    this.waiting.push(seq);
+  }
+
+  /** Gives free slots to waiting sequences, in arrival order. */
+  admit(): Sequence[] {
+    const admitted: Sequence[] = [];
+    while (this.waiting.length > 0 && this.pool.freeSlots > 0) {
+      const seq = this.waiting.shift()!;
+      seq.slot = this.pool.allocate();
+      seq.status = 'prefilling';
+      seq.scheduledAt = performance.now();
+      this.active.push(seq);
+      admitted.push(seq);
+    }
+    return admitted;
+  }
+
+  schedule(): StepPlan {
+    const plan: StepPlan = { decode: [], prefill: [] };
+    let budget = this.opts.maxNumBatchedTokens;
+    for (const seq of this.active) {
+      if (seq.status === 'running' && seq.remainingPending === 1) plan.decode.push(seq);
+    }
+    for (const seq of this.active) {
+      if (budget <= 0) break;
+      if (seq.status !== 'prefilling' && !(seq.status === 'running' && seq.remainingPending > 1)) continue;
+      const tokens = Math.min(seq.remainingPending, budget);
+      plan.prefill.push({ seq, tokens });
+      budget -= tokens;
+    }
+    return plan;
+  }
+
+  remove(seq: Sequence): void {
+    const w = this.waiting.indexOf(seq);
+    if (w >= 0) this.waiting.splice(w, 1);
+    const a = this.active.indexOf(seq);
+    if (a >= 0) this.active.splice(a, 1);
+    if (seq.slot !== undefined) {
+      this.pool.release(seq.slot);
+      seq.slot = undefined;
+    }
+  }
+
+  counts(): { running: number; waiting: number; paused: number } {
+    const paused = this.active.filter((s) => s.status === 'paused').length;
+    return { running: this.active.length - paused, waiting: this.waiting.length, paused };
+  }
+}
