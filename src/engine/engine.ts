@@ -38,6 +38,10 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Hook awaited before a tool runs (tests simulate slow tools with it). */
   beforeTool?: () => Promise<void>;
+  /** Observes the logits each generated token was chosen from. */
+  onLogits?: (logits: Float32Array) => void;
+  /** Forces the token at a generated index (forced decoding). */
+  overrideToken?: (index: number) => number | undefined;
 }
 
 let nextId = 0;
@@ -233,7 +237,9 @@ export class Engine {
   /** Samples the next token and applies the stop, length and tool-call rules. */
   private afterLogits(seq: Sequence, logits: Float32Array): void {
     const req = seq.request;
-    const token = sampleToken(logits, req.sampling, seq.rng, seq.generatedCounts);
+    seq.hooks.onLogits?.(logits);
+    const sampled = sampleToken(logits, req.sampling, seq.rng, seq.generatedCounts);
+    const token = seq.hooks.overrideToken?.(seq.generated.length) ?? sampled;
     seq.appendSampled(token);
     const now = performance.now();
     if (seq.firstTokenAt === undefined) {
@@ -245,7 +251,7 @@ export class Engine {
     const logprob = req.logprobs !== undefined ? this.tokenLogprob(logits, token, req.logprobs) : undefined;
     if (logprob) seq.logprobs.push(logprob);
 
-    if (this.eos.has(token)) {
+    if (this.eos.has(token) && !req.ignoreEos) {
       seq.currentTurn.pop();
       this.emitText(seq, true, logprob);
       seq.finish('stop');

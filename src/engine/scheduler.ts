@@ -34,7 +34,9 @@ export class Scheduler {
   constructor(private readonly pool: KvPool, private readonly opts: SchedulerOptions) {}
 
   add(seq: Sequence): void {
-    if (this.waiting.length >= this.opts.maxWaiting) throw new QueueFullError(this.waiting.length);
+    // Refuse only a request that would have to wait for a slot while the queue is full.
+    const wouldWait = this.waiting.length >= this.pool.freeSlots;
+    if (wouldWait && this.waiting.length >= this.opts.maxWaiting) throw new QueueFullError(this.waiting.length);
     this.waiting.push(seq);
   }
 

@@ -22,6 +22,10 @@ export interface SequenceHooks {
   signal?: AbortSignal;
   /** Called before a tool runs (tests simulate slow tools with it). */
   beforeTool?: () => Promise<void>;
+  /** Observes the logits each generated token was chosen from. */
+  onLogits?: (logits: Float32Array) => void;
+  /** Forces the token at a generated index (forced decoding; tests drive tool calls with it). */
+  overrideToken?: (index: number) => number | undefined;
   resolve: (r: GenerationResult) => void;
   reject: (e: unknown) => void;
 }

@@ -21,6 +21,8 @@ export interface GenerationRequest {
   tools: ToolName[];
   maxToolCalls: number;
   stop: string[];
+  /** Keep generating past end-of-sequence tokens (vLLM's ignore_eos; for benchmarks). */
+  ignoreEos?: boolean;
   /** Top-k log-probabilities to return per generated token (undefined = none). */
   logprobs?: number;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Registry } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
 import type { ServerConfig } from './config.js';
 import { ApiError, sendError } from './errors.js';
@@ -17,6 +18,7 @@ export interface AppDeps {
   config: ServerConfig;
   logger: Logger;
   model: () => ServingModel;
+  registry: Registry;
 }
 
 function requestId(req: Request, res: Response, next: NextFunction): void {
@@ -51,6 +53,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', deps.registry.contentType).send(await deps.registry.metrics());
   });
 
   app.use('/v1', apiKeyAuth(config.apiKeys));

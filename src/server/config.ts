@@ -13,6 +13,14 @@ export const ServerConfigSchema = z.object({
   /** Name served in /v1/models and accepted in `model` (default: the model's own name). */
   servedModelName: z.string().default(''),
   maxModelLen: z.coerce.number().int().positive().default(4096),
+  /** KV slots: sequences decoding at once (continuous batching). */
+  maxNumSeqs: z.coerce.number().int().positive().default(16),
+  /** Prompt / tool-result tokens prefilled per engine step. */
+  maxNumBatchedTokens: z.coerce.number().int().positive().default(512),
+  /** Requests queued for a slot before new ones get 429. */
+  maxWaiting: z.coerce.number().int().min(0).default(256),
+  /** Per-request deadline in ms (0 = none); past it the request is aborted. */
+  requestTimeoutMs: z.coerce.number().int().min(0).default(300_000),
   /** max_tokens when the request gives none. */
   defaultMaxTokens: z.coerce.number().int().positive().default(512),
   maxToolCalls: z.coerce.number().int().min(0).default(4),
@@ -38,6 +46,10 @@ const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_SERVED_MODEL_NAME: 'servedModelName',
   PIXELREASONER_MAX_MODEL_LEN: 'maxModelLen',
   PIXELREASONER_DEFAULT_MAX_TOKENS: 'defaultMaxTokens',
+  PIXELREASONER_MAX_NUM_SEQS: 'maxNumSeqs',
+  PIXELREASONER_MAX_NUM_BATCHED_TOKENS: 'maxNumBatchedTokens',
+  PIXELREASONER_MAX_WAITING: 'maxWaiting',
+  PIXELREASONER_REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
   PIXELREASONER_MAX_TOOL_CALLS: 'maxToolCalls',
   PIXELREASONER_MAX_IMAGES_PER_REQUEST: 'maxImagesPerRequest',
   PIXELREASONER_MAX_FRAMES_PER_VIDEO: 'maxFramesPerVideo',

@@ -20,5 +20,7 @@ export class ApiError extends Error {
 }
 
 export function sendError(res: Response, err: ApiError): void {
+  // Backpressure: tell well-behaved clients (the OpenAI SDKs honour it) when to come back.
+  if (err.status === 429) res.setHeader('Retry-After', '1');
   res.status(err.status).json(err.toJSON());
 }

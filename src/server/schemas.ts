@@ -48,6 +48,8 @@ export const ChatCompletionRequest = z.object({
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   user: z.string().optional(),
+  /** vLLM extension: keep generating past end-of-sequence tokens. */
+  ignore_eos: z.boolean().optional(),
   /** Our extension: per-request control of the tool loop. */
   pixel_reasoning: z
     .object({

@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { Registry } from 'prom-client';
 import { Engine } from '../engine/engine.js';
+import { EngineMetrics } from '../engine/metrics.js';
 import { ModelRunner } from '../engine/model-runner.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import { resolveDefaultModel } from '../model/default-model.js';
@@ -8,6 +10,7 @@ import { loadModelFiles } from '../model/model-dir.js';
 import { createApp, type ServingModel } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetricsRegistry } from './metrics-registry.js';
 
 export interface RunningServer {
   url: string;
@@ -15,23 +18,27 @@ export interface RunningServer {
   close(): Promise<void>;
   model(): ServingModel;
   logger: Logger;
+  registry: Registry;
 }
 
-export async function loadServingModel(dir: string, config: ServerConfig): Promise<ServingModel> {
+export async function loadServingModel(dir: string, config: ServerConfig, metrics?: EngineMetrics): Promise<ServingModel> {
   const files = await loadModelFiles(dir);
   const runner = await ModelRunner.load(files, { threads: config.threads });
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   const maxModelLen = Math.min(config.maxModelLen, files.config.text.max_position_embeddings);
-  const engine = new Engine(runner, tokenizer, files.config, { maxModelLen });
+  const engine = new Engine(runner, tokenizer, files.config, {
+    maxModelLen, maxNumSeqs: config.maxNumSeqs, maxNumBatchedTokens: config.maxNumBatchedTokens, maxWaiting: config.maxWaiting, metrics,
+  });
   return { engine, name: config.servedModelName || files.name, createdAt: Math.floor(Date.now() / 1000) };
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const dir = config.model || (await resolveDefaultModel((m) => logger.info(m)));
-  const current = await loadServingModel(dir, config);
-  logger.info({ model: current.name, dir }, 'model loaded');
-  const app = createApp({ config, logger, model: () => current });
+  const registry = createMetricsRegistry();
+  const current = await loadServingModel(dir, config, new EngineMetrics(registry));
+  logger.info({ model: current.name, dir, fast_decoder: current.engine.runner.fast }, 'model loaded');
+  const app = createApp({ config, logger, model: () => current, registry });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
   });
@@ -42,6 +49,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     url,
     port,
     logger,
+    registry,
     model: () => current,
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Engine } from '../../engine/engine.js';
-import { PromptTooLongError } from '../../engine/engine.js';
+import { PromptTooLongError, QueueFullError } from '../../engine/engine.js';
 import type { ChatMessage, ContentPart, GenerationEvent, GenerationRequest, GenerationResult, ToolStep, TokenLogprob } from '../../engine/types.js';
 import type { ToolName } from '../../tools/definitions.js';
 import { ApiError } from '../errors.js';
@@ -76,6 +76,7 @@ function toGenerationRequest(body: ChatCompletionRequest, messages: ChatMessage[
     maxToolCalls: pr?.max_tool_calls ?? config.maxToolCalls,
     stop: body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop,
     logprobs: body.logprobs ? (body.top_logprobs ?? 0) : undefined,
+    ignoreEos: body.ignore_eos ?? false,
   };
 }
 
@@ -107,7 +108,9 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     const n = body.n ?? 1;
     const engine = deps.engine();
     const abort = new AbortController();
+    const timeout = deps.config.requestTimeoutMs > 0 ? setTimeout(() => abort.abort(), deps.config.requestTimeoutMs).unref() : undefined;
     res.on('close', () => {
+      clearTimeout(timeout);
       if (!res.writableFinished) abort.abort();
     });
     const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
@@ -117,6 +120,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     const run = (i: number, onEvent?: (e: GenerationEvent) => void) =>
       engine.generate(requests[i]!, { signal: abort.signal, onEvent }).catch((e: unknown) => {
         if (e instanceof PromptTooLongError) throw new ApiError(400, e.message, 'context_length_exceeded', 'messages');
+        if (e instanceof QueueFullError) throw new ApiError(429, e.message, 'server_overloaded', null, 'rate_limit_error');
         throw e;
       });
 

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Engine } from '../../src/engine/engine.js';
+import { ModelRunner } from '../../src/engine/model-runner.js';
+import { GREEDY } from '../../src/engine/sampler.js';
+import type { ChatMessage, GenerationRequest } from '../../src/engine/types.js';
+import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
+import { loadModelFiles, type ModelFiles } from '../../src/model/model-dir.js';
+import { decodeImage, type RgbImage } from '../../src/tools/image.js';
+import { testImagePng, testModel } from '../helpers.js';
+
+let files: ModelFiles;
+let fast: ModelRunner;
+let standard: ModelRunner;
+let tokenizer: ChatTokenizer;
+const images: RgbImage[] = [];
+const SIZES: [number, number][] = [[640, 480], [300, 900], [1600, 1000], [200, 200]];
+
+before(async () => {
+  files = await loadModelFiles(await testModel('tiny', 4));
+  fast = await ModelRunner.load(files, { threads: 2 });
+  standard = await ModelRunner.load(files, { threads: 2, forceStandard: true });
+  tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  for (const [w, h] of SIZES) images.push(await decodeImage(await testImagePng(w, h, w), { maxPixels: 1e8 }));
+});
+after(async () => {
+  await fast.release();
+  await standard.release();
+});
+
+const engineOf = (runner: ModelRunner, maxNumSeqs = 16) => new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs, maxNumBatchedTokens: 256 });
+const CALL = '<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [0.2, 0.2, 0.6, 0.7], "target_image": 1}}\n</tool_call>';
+
+function request(i: number): GenerationRequest {
+  const messages: ChatMessage[] = [{ role: 'user', content: [{ type: 'image', image: images[i % images.length]! }, { type: 'text', text: `Question ${i}: what is in the image?` }] }];
+  if (i % 3 === 0) messages.push({ role: 'assistant', content: `Let me zoom in.\n${CALL}` });
+  return { messages, sampling: GREEDY, maxTokens: 8 + (i % 5) * 6, tools: ['crop_image_normalized'], maxToolCalls: 2, stop: [] };
+}
+
+test('batching changes no output: 16 concurrent greedy requests equal each run alone', async () => {
+  const engine = engineOf(fast);
+  const alone: number[][] = [];
+  for (let i = 0; i < 16; i++) alone.push((await engine.generate(request(i))).tokenIds);
+  const together = await Promise.all(Array.from({ length: 16 }, (_, i) => engine.generate(request(i))));
+  together.forEach((r, i) => assert.deepEqual(r.tokenIds, alone[i], `request ${i} differs when batched`));
+  assert.ok(together.some((r) => r.steps.length > 0), 'some requests ran a tool');
+  assert.deepEqual(engine.counts(), { running: 0, waiting: 0, paused: 0 });
+  assert.equal(engine.pool.freeSlots, 16);
+});
+
+test('fast decoder logits equal the standard layout within 1e-4 over 200 tokens with two tool pauses', async () => {
+  const callIds = tokenizer.encode(`\n${CALL}`);
+  const forced = new Map<number, number>();
+  for (const at of [40, 120]) callIds.forEach((id, k) => forced.set(at + k, id));
+  const run = async (runner: ModelRunner) => {
+    const logits: Float32Array[] = [];
+    const r = await engineOf(runner).generate(
+      { ...request(1), maxTokens: 200, maxToolCalls: 4 },
+      { onLogits: (l) => logits.push(Float32Array.from(l)), overrideToken: (i) => forced.get(i) },
+    );
+    return { r, logits };
+  };
+  const a = await run(fast);
+  const b = await run(standard);
+  assert.equal(a.r.steps.length, 2, 'two tool pauses');
+  assert.ok(a.r.steps.every((s) => s.ok));
+  assert.equal(a.logits.length, 200);
+  assert.deepEqual(a.r.tokenIds, b.r.tokenIds);
+  let maxDiff = 0;
+  a.logits.forEach((l, i) => l.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - b.logits[i]![j]!)))));
+  assert.ok(maxDiff <= 1e-4, `max abs logit difference ${maxDiff}`);
+});
+
+test('while one request is paused in a 300 ms tool, the other streams keep receiving tokens', async () => {
+  const engine = engineOf(fast);
+  let pauseStart = 0;
+  let pauseEnd = 0;
+  const tokensAt: number[] = [];
+  const slow = engine.generate(request(0), {
+    beforeTool: async () => {
+      pauseStart = performance.now();
+      await new Promise((r) => setTimeout(r, 300));
+      pauseEnd = performance.now();
+    },
+  });
+  const others = Array.from({ length: 4 }, (_, k) =>
+    engine.generate({ ...request(k + 1), maxTokens: 400, messages: request(k + 1).messages.slice(0, 1) }, { onEvent: (e) => e.type === 'text' && tokensAt.push(performance.now()) }),
+  );
+  await Promise.all([slow, ...others]);
+  assert.ok(pauseEnd > pauseStart, 'the slow tool ran');
+  const during = tokensAt.filter((t) => t > pauseStart && t < pauseEnd).length;
+  assert.ok(during >= 20, `only ${during} tokens streamed during the 300 ms pause`);
+});
+
+test('an aborted request frees its slot within one step', async () => {
+  const engine = engineOf(fast, 4);
+  const abort = new AbortController();
+  let generated = 0;
+  const p = engine.generate({ ...request(2), maxTokens: 500 }, { signal: abort.signal, onEvent: (e) => { if (e.type === 'text' && ++generated === 5) abort.abort(); } });
+  const r = await p;
+  assert.equal(r.finishReason, 'abort');
+  assert.ok(r.tokenIds.length <= 6, `${r.tokenIds.length} tokens after abort`);
+  assert.equal(engine.pool.freeSlots, 4);
+  assert.deepEqual(engine.counts(), { running: 0, waiting: 0, paused: 0 });
+});
+
+test('past maxWaiting the engine refuses new requests instead of queueing', async () => {
+  const engine = new Engine(fast, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs: 1, maxWaiting: 1 });
+  const first = engine.generate({ ...request(1), maxTokens: 30 });
+  const second = engine.generate({ ...request(2), maxTokens: 5 });
+  await new Promise((r) => setTimeout(r, 50));
+  await assert.rejects(engine.generate({ ...request(3), maxTokens: 5 }), /at capacity/);
+  await Promise.all([first, second]);
+});
