@@ -48,6 +48,8 @@ export class ModelRunner {
       interOpNumThreads: 1,
       executionProviders: opts.executionProviders ?? ['cpu'],
       graphOptimizationLevel: 'all',
+      // Spin-waiting intra-op threads burn the cores other requests' tools and HTTP need.
+      extra: { session: { intra_op: { allow_spinning: process.env.PIXELREASONER_ORT_SPIN === '1' ? '1' : '0' } } },
     };
     const open = (f: string) => ort.InferenceSession.create(join(files.dir, f), options);
     const hasPooled = !opts.forceStandard && existsSync(join(files.dir, ONNX_FILES.decoderKvPool));

@@ -76,16 +76,27 @@ test('while one request is paused in a 300 ms tool, the other streams keep recei
   let pauseStart = 0;
   let pauseEnd = 0;
   const tokensAt: number[] = [];
-  const slow = engine.generate(request(0), {
+  let streaming = 0;
+  let allStreaming!: () => void;
+  const started = new Promise<void>((r) => (allStreaming = r));
+  const others = Array.from({ length: 4 }, (_, k) => {
+    let first = true;
+    return engine.generate({ ...request(k + 1), maxTokens: 600, ignoreEos: true, messages: request(k + 1).messages.slice(0, 1) }, {
+      onEvent: (e) => {
+        if (e.type !== 'text') return;
+        tokensAt.push(performance.now());
+        if (first && (first = false, ++streaming === 4)) allStreaming();
+      },
+    });
+  });
+  await started;
+  const slow = engine.generate({ ...request(0), maxTokens: 4 }, {
     beforeTool: async () => {
       pauseStart = performance.now();
       await new Promise((r) => setTimeout(r, 300));
       pauseEnd = performance.now();
     },
   });
-  const others = Array.from({ length: 4 }, (_, k) =>
-    engine.generate({ ...request(k + 1), maxTokens: 400, messages: request(k + 1).messages.slice(0, 1) }, { onEvent: (e) => e.type === 'text' && tokensAt.push(performance.now()) }),
-  );
   await Promise.all([slow, ...others]);
   assert.ok(pauseEnd > pauseStart, 'the slow tool ran');
   const during = tokensAt.filter((t) => t > pauseStart && t < pauseEnd).length;
@@ -96,7 +107,7 @@ test('an aborted request frees its slot within one step', async () => {
   const engine = engineOf(fast, 4);
   const abort = new AbortController();
   let generated = 0;
-  const p = engine.generate({ ...request(2), maxTokens: 500 }, { signal: abort.signal, onEvent: (e) => { if (e.type === 'text' && ++generated === 5) abort.abort(); } });
+  const p = engine.generate({ ...request(2), maxTokens: 500, ignoreEos: true }, { signal: abort.signal, onEvent: (e) => { if (e.type === 'text' && ++generated === 5) abort.abort(); } });
   const r = await p;
   assert.equal(r.finishReason, 'abort');
   assert.ok(r.tokenIds.length <= 6, `${r.tokenIds.length} tokens after abort`);
@@ -106,7 +117,7 @@ test('an aborted request frees its slot within one step', async () => {
 
 test('past maxWaiting the engine refuses new requests instead of queueing', async () => {
   const engine = new Engine(fast, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs: 1, maxWaiting: 1 });
-  const first = engine.generate({ ...request(1), maxTokens: 30 });
+  const first = engine.generate({ ...request(1), maxTokens: 300, ignoreEos: true });
   const second = engine.generate({ ...request(2), maxTokens: 5 });
   await new Promise((r) => setTimeout(r, 50));
   await assert.rejects(engine.generate({ ...request(3), maxTokens: 5 }), /at capacity/);
