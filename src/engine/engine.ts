@@ -253,6 +253,7 @@ export class Engine {
 
     if (this.eos.has(token) && !req.ignoreEos) {
       seq.currentTurn.pop();
+      seq.readOffset = Math.min(seq.readOffset, seq.currentTurn.length);
       this.emitText(seq, true, logprob);
       seq.finish('stop');
     } else if (this.emitText(seq, false, logprob)) {
@@ -260,6 +261,7 @@ export class Engine {
     } else if (token === this.toolCallEnd && req.tools.length > 0) {
       if (seq.steps.length >= req.maxToolCalls) seq.finish('tool_limit');
       else {
+        this.detokenize(seq, true);
         this.pause(seq);
         return;
       }
@@ -273,7 +275,7 @@ export class Engine {
   private pause(seq: Sequence): void {
     seq.status = 'paused';
     const started = performance.now();
-    this.runTool(seq, this.tokenizer.decode(seq.currentTurn))
+    this.runTool(seq, seq.turnText)
       .then((step) => {
         this.metrics?.toolLatency.observe({ tool: step.name || 'invalid' }, (performance.now() - started) / 1000);
         if (seq.finishReason) return;
@@ -330,15 +332,33 @@ export class Engine {
   }
 
   /**
-   * Emits the newly decodable text of the current turn. Holds back an incomplete UTF-8 character
-   * and any tail that could still become a stop string. Returns true when a stop string was hit.
+   * Appends the newly decodable text of the current turn (decoding only the last few tokens: a
+   * token's text can depend on its neighbours, and an incomplete UTF-8 character is held back).
+   */
+  private detokenize(seq: Sequence, final: boolean): void {
+    const ids = seq.currentTurn;
+    const prefix = this.tokenizer.decode(ids.slice(seq.prefixOffset, seq.readOffset));
+    const full = this.tokenizer.decode(ids.slice(seq.prefixOffset));
+    if (full.length > prefix.length && (final || !full.endsWith('\uFFFD'))) {
+      seq.turnText += full.slice(prefix.length);
+      seq.prefixOffset = seq.readOffset;
+      seq.readOffset = ids.length;
+    }
+  }
+
+  /**
+   * Emits the newly decoded text of the current turn, holding back any tail that could still
+   * become a stop string. Returns true when a stop string was hit.
    */
   private emitText(seq: Sequence, final: boolean, logprob?: TokenLogprob): boolean {
-    const text = this.tokenizer.decode(seq.currentTurn);
+    this.detokenize(seq, final);
+    const text = seq.turnText;
     const stops = seq.request.stop;
     const emit = (delta: string) => seq.hooks.onEvent?.({ type: 'text', delta, tokenIds: [seq.generated.at(-1)!], logprobs: logprob ? [logprob] : undefined });
+    const longestStop = stops.reduce((m, s) => Math.max(m, s.length), 0);
+    const searchFrom = Math.max(0, seq.emittedChars - longestStop);
     for (const s of stops) {
-      const at = text.indexOf(s);
+      const at = text.indexOf(s, searchFrom);
       if (at >= 0) {
         const delta = text.slice(seq.emittedChars, at);
         seq.emittedChars = at;
@@ -349,7 +369,6 @@ export class Engine {
     }
     let end = text.length;
     if (!final) {
-      if (text.endsWith('\uFFFD')) end = text.length - 1;
       for (const s of stops) {
         for (let k = Math.min(s.length - 1, end); k > 0; k--) {
           if (text.slice(end - k, end) === s.slice(0, k)) {

@@ -51,6 +51,10 @@ export class Sequence {
   finishReason?: FinishReason;
   /** Characters of the current turn already emitted as text deltas. */
   emittedChars = 0;
+  /** Incremental detokenization of the current turn (vLLM's prefix/read offsets). */
+  turnText = '';
+  prefixOffset = 0;
+  readOffset = 0;
   readonly rng: Rng;
   readonly arrivedAt = performance.now();
   scheduledAt?: number;
@@ -108,6 +112,9 @@ export class Sequence {
     this.promptTokens += chunk.ids.length;
     this.turnIds.push([]);
     this.emittedChars = 0;
+    this.turnText = '';
+    this.prefixOffset = 0;
+    this.readOffset = 0;
   }
 
   finish(reason: FinishReason): void {

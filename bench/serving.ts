@@ -1,0 +1,200 @@
+/**
+ * Serving benchmark: N concurrent pixel-reasoning requests (images of mixed sizes, each continuing
+ * an assistant message that ends in a crop call, so every request pauses and resumes), run in one
+ * process against: (a) our engine, (b) our engine with maxNumSeqs=1, (c) transformers.js on the
+ * same model directory with the obvious tool loop (run the tool, re-run the whole conversation),
+ * (d) the raw ONNX graphs doing the same model work at the same batch size (the ceiling).
+ * Prints tokens/s, TTFT p50/p95 and the ratios; with --json the last line is one JSON object.
+ *
+ *   npm run bench -- [--json] [--concurrency 16] [--tokens 64] [--model DIR] [--skip-transformersjs]
+ */
+import { parseArgs } from 'node:util';
+import { AutoProcessor, Qwen2_5_VLForConditionalGeneration, RawImage, cat, env } from '@huggingface/transformers';
+import sharp from 'sharp';
+import { Engine } from '../src/engine/engine.js';
+import { KvPool } from '../src/engine/kv-pool.js';
+import { ModelRunner } from '../src/engine/model-runner.js';
+import { GREEDY } from '../src/engine/sampler.js';
+import type { ChatMessage, GenerationRequest } from '../src/engine/types.js';
+import { ChatTokenizer } from '../src/model/chat-tokenizer.js';
+import { resolveDefaultModel } from '../src/model/default-model.js';
+import { loadModelFiles, ONNX_FILES, type ModelFiles } from '../src/model/model-dir.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeImage, type RgbImage } from '../src/tools/image.js';
+import { preprocessFrames } from '../src/tools/image-processor.js';
+import { executeToolCall } from '../src/tools/operations.js';
+
+env.allowRemoteModels = false;
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean' }, concurrency: { type: 'string' }, tokens: { type: 'string' }, model: { type: 'string' },
+    'skip-transformersjs': { type: 'boolean' }, threads: { type: 'string' },
+  },
+});
+const N = Number(values.concurrency ?? 16);
+const TOKENS = Number(values.tokens ?? 64);
+const THREADS = values.threads ? Number(values.threads) : undefined;
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const SIZES: [number, number][] = [[640, 480], [1024, 768], [480, 800], [1600, 1000]];
+const BOX = [0.3, 0.3, 0.6, 0.55];
+const CALL = `I need a closer look.\n<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [${BOX.join(', ')}], "target_image": 1}}\n</tool_call>`;
+
+async function makeImage(w: number, h: number, seed: number): Promise<Buffer> {
+  const raw = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < raw.length; i++) raw[i] = (i * 2654435761 + seed * 97) >>> 24;
+  return sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+}
+
+interface Run {
+  seconds: number;
+  tokens: number;
+  ttft: number[];
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+function requestFor(i: number, images: RgbImage[]): GenerationRequest {
+  const messages: ChatMessage[] = [
+    { role: 'user', content: [{ type: 'image', image: images[i % images.length]! }, { type: 'text', text: `What is written on the small sign? (request ${i})` }] },
+    { role: 'assistant', content: CALL },
+  ];
+  return { messages, sampling: GREEDY, maxTokens: TOKENS, ignoreEos: true, tools: ['crop_image_normalized'], maxToolCalls: 4, stop: [] };
+}
+
+async function runEngine(files: ModelFiles, images: RgbImage[], maxNumSeqs: number): Promise<Run & { promptTokens: number[] }> {
+  const runner = await ModelRunner.load(files, { threads: THREADS });
+  const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: 4096, maxNumSeqs });
+  await engine.generate(requestFor(0, images)); // warm-up
+  const t0 = performance.now();
+  const ttft: number[] = [];
+  const results = await Promise.all(
+    Array.from({ length: N }, (_, i) => {
+      let first = true;
+      return engine.generate(requestFor(i, images), { onEvent: (e) => { if (e.type === 'text' && first) { first = false; ttft.push(performance.now() - t0); } } });
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  await runner.release();
+  if (results.some((r) => r.steps[0]?.ok !== true)) throw new Error('a benchmark request did not run its crop');
+  return { seconds, tokens: results.reduce((a, r) => a + r.tokenIds.length, 0), ttft, promptTokens: results.map((r) => r.usage.prompt_tokens) };
+}
+
+/** transformers.js, written the obvious way: run the tool, then generate over the whole conversation again. */
+async function runTransformersJs(files: ModelFiles, pngs: Buffer[], images: RgbImage[]): Promise<Run> {
+  const processor = await AutoProcessor.from_pretrained(files.dir);
+  const model = await Qwen2_5_VLForConditionalGeneration.from_pretrained(files.dir, { dtype: 'fp32', session_options: THREADS ? { intraOpNumThreads: THREADS } : undefined });
+  const oneRequest = async (i: number, t0: number, ttft: number[]) => {
+    const crop = await executeToolCall({ name: 'crop_image_normalized', arguments: { bbox_2d: BOX, target_image: 1 }, raw: '' }, {
+      images: [images[i % images.length]!], enabledTools: ['crop_image_normalized'], processor: files.config.processor,
+    });
+    if (!crop.ok) throw new Error(crop.error);
+    const cropPng = await sharp(crop.images[0]!.data, { raw: { width: crop.images[0]!.width, height: crop.images[0]!.height, channels: 3 } }).png().toBuffer();
+    const messages = [
+      { role: 'user', content: [{ type: 'image' }, { type: 'text', text: `What is written on the small sign? (request ${i})` }] },
+      { role: 'assistant', content: CALL },
+      { role: 'user', content: [{ type: 'text', text: crop.text }, { type: 'image' }] },
+    ];
+    // Qwen2VLImageProcessor treats a list of images as frames of one video, so each image is
+    // processed on its own and the placeholders expanded by hand (what processor() does for one).
+    const text = processor.apply_chat_template(messages, { add_generation_prompt: true }) as string;
+    const processed = await Promise.all([pngs[i % pngs.length]!, cropPng].map(async (png) => processor.image_processor!(await RawImage.fromBlob(new Blob([png])))));
+    let k = 0;
+    const expanded = text.replace(/<\|image_pad\|>/g, () => {
+      const [t, h, w] = (processed[k++]!.image_grid_thw.tolist() as bigint[][])[0]!.map(Number);
+      return '<|image_pad|>'.repeat((t! * h! * w!) / 4);
+    });
+    const encoded = processor.tokenizer!(expanded);
+    const inputs = {
+      ...encoded,
+      pixel_values: cat(processed.map((p) => p.pixel_values), 0),
+      image_grid_thw: cat(processed.map((p) => p.image_grid_thw), 0),
+    };
+    let calls = 0;
+    const streamer = { put: () => { if (++calls === 2) ttft.push(performance.now() - t0); }, end: () => {} };
+    const out = (await model.generate({ ...inputs, max_new_tokens: TOKENS, min_new_tokens: TOKENS, do_sample: false, streamer } as never)) as unknown as { dims: number[] };
+    return out.dims[1]! - (inputs.input_ids.dims[1] as number);
+  };
+  await oneRequest(0, performance.now(), []); // warm-up
+  const ttft: number[] = [];
+  const t0 = performance.now();
+  let tokens = 0;
+  for (let i = 0; i < N; i++) tokens += await oneRequest(i, t0, ttft);
+  const seconds = (performance.now() - t0) / 1000;
+  await model.dispose();
+  return { seconds, tokens, ttft };
+}
+
+/** The same model work on the raw graphs: vision encodes, one prefill per request, TOKENS-1 decode steps at batch N. */
+async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: number[]): Promise<Run> {
+  const runner = await ModelRunner.load(files, { threads: THREADS });
+  const c = files.config.text;
+  const crops = await Promise.all(images.map(async (img) => {
+    const r = await executeToolCall({ name: 'crop_image_normalized', arguments: { bbox_2d: BOX, target_image: 1 }, raw: '' }, { images: [img], enabledTools: ['crop_image_normalized'], processor: files.config.processor });
+    if (!r.ok) throw new Error(r.error);
+    return r.images[0]!;
+  }));
+  const visuals = await Promise.all(Array.from({ length: N }, (_, i) => Promise.all([images[i % images.length]!, crops[i % crops.length]!].map((im) => preprocessFrames([im], files.config.processor)))));
+  const work = async () => {
+    const pool = new KvPool(c, N, 4096, true);
+    for (const v of visuals) await runner.encodeVisual(v);
+    for (let i = 0; i < N; i++) {
+      const s = promptTokens[i]!;
+      await runner.runPooled(pool, i, 1, s, new Float32Array(s * c.hidden_size), new BigInt64Array(3 * s), [0]);
+    }
+    const rows = Array.from({ length: N }, (_, r) => r);
+    for (let step = 1; step < TOKENS; step++) {
+      await runner.runPooled(pool, 0, N, 1, new Float32Array(N * c.hidden_size), new BigInt64Array(3 * N), rows);
+    }
+  };
+  await work(); // warm-up
+  const t0 = performance.now();
+  await work();
+  const seconds = (performance.now() - t0) / 1000;
+  await runner.release();
+  return { seconds, tokens: N * TOKENS, ttft: [] };
+}
+
+const dir = values.model ?? (await resolveDefaultModel(log));
+const files = await loadModelFiles(dir);
+if (!existsSync(join(dir, ONNX_FILES.decoderKvPool))) throw new Error('the benchmark needs a model exported by this project (decoder_kvpool.onnx)');
+const pngs = await Promise.all(SIZES.map(([w, h], i) => makeImage(w, h, i)));
+const images = await Promise.all(pngs.map((p) => decodeImage(p, { maxPixels: 1e8 })));
+log(`model ${files.name} (${dir}); ${N} concurrent requests, ${TOKENS} tokens each, one crop per request`);
+
+const a = await runEngine(files, images, N);
+log(`(a) engine               ${(a.tokens / a.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(a.ttft, 50).toFixed(0)} ms  p95 ${pct(a.ttft, 95).toFixed(0)} ms  (${a.seconds.toFixed(2)} s)`);
+const b = await runEngine(files, images, 1);
+log(`(b) engine maxNumSeqs=1  ${(b.tokens / b.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(b.ttft, 50).toFixed(0)} ms  p95 ${pct(b.ttft, 95).toFixed(0)} ms  (${b.seconds.toFixed(2)} s)`);
+const c = values['skip-transformersjs'] ? undefined : await runTransformersJs(files, pngs, images);
+if (c) log(`(c) transformers.js      ${(c.tokens / c.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(c.ttft, 50).toFixed(0)} ms  p95 ${pct(c.ttft, 95).toFixed(0)} ms  (${c.seconds.toFixed(2)} s)`);
+const d = await runRawGraph(files, images, a.promptTokens);
+log(`(d) raw graphs           ${(d.tokens / d.seconds).toFixed(1)} tok/s  (${d.seconds.toFixed(2)} s)`);
+
+const tps = (r: Run) => r.tokens / r.seconds;
+const ratios = {
+  vs_sequential: tps(a) / tps(b),
+  vs_transformersjs: c ? tps(a) / tps(c) : null,
+  vs_raw_graph: tps(a) / tps(d),
+};
+log(`ratios: vs_sequential ${ratios.vs_sequential.toFixed(2)}x, vs_transformersjs ${ratios.vs_transformersjs?.toFixed(2) ?? 'n/a'}x, vs_raw_graph ${(100 * ratios.vs_raw_graph).toFixed(1)}%`);
+const summary = {
+  ratios,
+  concurrency: N,
+  model: files.name,
+  tokens_per_request: TOKENS,
+  tokens_per_s: { engine: tps(a), sequential: tps(b), transformersjs: c ? tps(c) : null, raw_graph: tps(d) },
+  ttft_ms: {
+    engine: { p50: pct(a.ttft, 50), p95: pct(a.ttft, 95) },
+    sequential: { p50: pct(b.ttft, 50), p95: pct(b.ttft, 95) },
+    transformersjs: c ? { p50: pct(c.ttft, 50), p95: pct(c.ttft, 95) } : null,
+  },
+};
+if (values.json) console.log(JSON.stringify(summary));
+else console.log(JSON.stringify(summary, null, 2));
+process.exit(0);
