@@ -142,7 +142,7 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: 
   const visuals = await Promise.all(Array.from({ length: N }, (_, i) => Promise.all([images[i % images.length]!, crops[i % crops.length]!].map((im) => preprocessFrames([im], files.config.processor)))));
   const work = async () => {
     const pool = new KvPool(c, N, 4096, true);
-    for (const v of visuals) await runner.encodeVisual(v);
+    for (const v of visuals) for (const x of v) await runner.encodeVisual([x]);
     for (let i = 0; i < N; i++) {
       const s = promptTokens[i]!;
       await runner.runPooled(pool, i, 1, s, new Float32Array(s * c.hidden_size), new BigInt64Array(3 * s), [0]);

@@ -45,6 +45,7 @@ export interface GenerateOptions {
 }
 
 let nextId = 0;
+const VISION_PATCHES_PER_CALL = 1024;
 
 /**
  * Continuous-batching engine for the pixel-reasoning loop. Requests become sequences; every step
@@ -157,13 +158,26 @@ export class Engine {
     }
   }
 
-  /** Runs the vision encoder once for every visual input pending in this step's sequences. */
+  /**
+   * Encodes the visual inputs pending in this step's sequences, several per vision-encoder call.
+   * Inputs share a call only up to VISION_PATCHES_PER_CALL patches: the encoder masks attention
+   * across inputs, so one call costs quadratically in its total patch count.
+   */
   private async encodeVisuals(seqs: Sequence[]): Promise<void> {
     const todo = seqs.filter((s) => s.pending.visuals.length > 0 && !s.pending.features);
     if (todo.length === 0) return;
-    const features = await this.runner.encodeVisual(todo.flatMap((s) => s.pending.visuals.map((v) => v.input)));
-    let i = 0;
-    for (const s of todo) s.pending.features = s.pending.visuals.map(() => features[i++]!);
+    const inputs = todo.flatMap((s) => s.pending.visuals.map((v) => v.input));
+    const features: Float32Array[] = [];
+    const patches = (x: (typeof inputs)[number]) => x.grid[0] * x.grid[1] * x.grid[2];
+    for (let i = 0; i < inputs.length; ) {
+      let j = i + 1;
+      let total = patches(inputs[i]!);
+      while (j < inputs.length && total + patches(inputs[j]!) <= VISION_PATCHES_PER_CALL) total += patches(inputs[j++]!);
+      features.push(...(await this.runner.encodeVisual(inputs.slice(i, j))));
+      i = j;
+    }
+    let k = 0;
+    for (const s of todo) s.pending.features = s.pending.visuals.map(() => features[k++]!);
   }
 
   /** Embeddings of pending tokens [start, start + n), visual rows replaced by their features. */

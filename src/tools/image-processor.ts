@@ -60,8 +60,9 @@ export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, b
   const gw = width / ps;
   const rowLen = 3 * tp * ps * ps;
   const out = new Float32Array(gt * gh * gw * rowLen);
-  const mean = p.image_mean;
-  const std = p.image_std;
+  // (v/255 - mean)/std for each of the 256 byte values per channel, computed with
+  // transformers.js's rounding order (rescaled value stored as float32 first).
+  const table = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (Math.fround(v * RESCALE) - p.image_mean[c]!) / p.image_std[c]!));
   let row = 0;
   for (let t = 0; t < gt; t++) {
     for (let bh = 0; bh < gh / m; bh++) {
@@ -72,13 +73,13 @@ export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, b
             const x0 = (bw * m + mw) * ps;
             let o = row * rowLen;
             for (let c = 0; c < 3; c++) {
+              const lut = table[c]!;
               for (let tt = 0; tt < tp; tt++) {
                 const src = resized[t * tp + tt]!.data;
                 for (let py = 0; py < ps; py++) {
                   let idx = ((y0 + py) * width + x0) * 3 + c;
                   for (let px = 0; px < ps; px++, idx += 3) {
-                    // rescale stored as float32 first, then normalise: transformers.js's rounding order
-                    out[o++] = (Math.fround(src[idx]! * RESCALE) - mean[c]!) / std[c]!;
+                    out[o++] = lut[src[idx]!]!;
                   }
                 }
               }
