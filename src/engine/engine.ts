@@ -87,28 +87,56 @@ export class Engine {
 
   /** Queues a request; resolves when it finishes (stop, length, tool limit or abort). */
   async generate(request: GenerationRequest, opts: GenerateOptions = {}): Promise<GenerationResult> {
+    return (await this.generateMany(request, 1, () => opts))[0]!;
+  }
+
+  /**
+   * n samples of one request sharing a single prompt prefill: the first sequence prefills, then
+   * its KV cache is copied once into each sibling's slot and every sample draws its own first
+   * token from the same logits (sample i uses seed + i when a seed is given).
+   */
+  async generateMany(request: GenerationRequest, n: number, optsFor: (i: number) => GenerateOptions = () => ({})): Promise<GenerationResult[]> {
     const rope = new RopePositions();
     const prompt = await buildPrompt(request.messages, request.tools, this.tokenizer, this.config, rope);
     if (prompt.chunk.ids.length >= this.maxModelLen) throw new PromptTooLongError(prompt.chunk.ids.length, this.maxModelLen);
-    return new Promise<GenerationResult>((resolve, reject) => {
-      const seq = new Sequence(`seq-${nextId++}`, request, prompt.chunk, rope, {
-        images: prompt.images, videoFrames: prompt.videoFrames, enabledTools: request.tools, processor: this.config.processor,
-      }, { ...opts, resolve, reject });
-      const enqueue = () => {
-        try {
-          this.scheduler.add(seq);
-        } catch (e) {
-          reject(e);
-          return;
+    const results: Promise<GenerationResult>[] = [];
+    const seqs: Sequence[] = [];
+    for (let i = 0; i < n; i++) {
+      const seed = request.sampling.seed === undefined ? undefined : request.sampling.seed + i;
+      const req = i === 0 ? request : { ...request, sampling: { ...request.sampling, seed } };
+      results.push(new Promise<GenerationResult>((resolve, reject) => {
+        seqs.push(new Sequence(`seq-${nextId++}`, req, prompt.chunk, i === 0 ? rope : new RopePositions(), {
+          images: [...prompt.images], videoFrames: prompt.videoFrames, enabledTools: request.tools, processor: this.config.processor,
+        }, { ...optsFor(i), resolve, reject }));
+      }));
+    }
+    const [first, ...siblings] = seqs;
+    first!.siblings = siblings;
+    const fail = (e: unknown) => seqs.forEach((s) => s.hooks.reject(e));
+    const enqueue = () => {
+      try {
+        this.scheduler.add(first!);
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      this.updateGauges();
+      this.kick();
+    };
+    if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
+      // The client's partial assistant message ends in a call: run it before generating (once for all samples).
+      this.runTool(first!, prompt.continuedText).then(() => {
+        for (const s of siblings) {
+          s.pending = { ...first!.pending, fed: 0 };
+          s.steps.push(...first!.steps);
+          s.visual.images.splice(0, s.visual.images.length, ...first!.visual.images);
+          s.promptTokens = first!.promptTokens;
+          s.turnIds.splice(0, s.turnIds.length, ...first!.turnIds.map((t) => [...t]));
         }
-        this.updateGauges();
-        this.kick();
-      };
-      if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
-        // The client's partial assistant message ends in a call: run it before generating.
-        this.runTool(seq, prompt.continuedText).then(enqueue, reject);
-      } else enqueue();
-    });
+        enqueue();
+      }, fail);
+    } else enqueue();
+    return Promise.all(results);
   }
 
   private kick(): void {
@@ -245,6 +273,13 @@ export class Engine {
     if (isPrompt) this.metrics?.promptTokens.inc(n);
     if (seq.remainingPending > 0) return;
     if (isPrompt) seq.status = 'running';
+    for (const sibling of seq.siblings.splice(0)) {
+      if (sibling.finishReason) continue;
+      if (this.runner.fast) this.pool.copy(seq.slot!, sibling.slot!, seq.cacheLength);
+      else this.pool.advance(sibling.slot!, seq.cacheLength);
+      sibling.adoptPromptOf(seq);
+      this.afterLogits(sibling, logits);
+    }
     this.afterLogits(seq, logits);
   }
 

@@ -35,21 +35,23 @@ export class Scheduler {
 
   add(seq: Sequence): void {
     // Refuse only a request that would have to wait for a slot while the queue is full.
-    const wouldWait = this.waiting.length >= this.pool.freeSlots;
+    const wouldWait = this.waiting.length > 0 || this.pool.freeSlots < 1 + seq.siblings.length;
     if (wouldWait && this.waiting.length >= this.opts.maxWaiting) throw new QueueFullError(this.waiting.length);
     this.waiting.push(seq);
   }
 
-  /** Gives free slots to waiting sequences, in arrival order. */
+  /** Gives free slots to waiting sequences in arrival order; an n > 1 group is admitted whole. */
   admit(): Sequence[] {
     const admitted: Sequence[] = [];
-    while (this.waiting.length > 0 && this.pool.freeSlots > 0) {
+    while (this.waiting.length > 0 && this.pool.freeSlots >= 1 + this.waiting[0]!.siblings.length) {
       const seq = this.waiting.shift()!;
-      seq.slot = this.pool.allocate();
-      seq.status = 'prefilling';
-      seq.scheduledAt = performance.now();
-      this.active.push(seq);
-      admitted.push(seq);
+      for (const s of [seq, ...seq.siblings]) {
+        s.slot = this.pool.allocate();
+        s.status = s === seq ? 'prefilling' : 'forked';
+        s.scheduledAt = performance.now();
+        this.active.push(s);
+        admitted.push(s);
+      }
     }
     return admitted;
   }
@@ -83,6 +85,7 @@ export class Scheduler {
 
   counts(): { running: number; waiting: number; paused: number } {
     const paused = this.active.filter((s) => s.status === 'paused').length;
-    return { running: this.active.length - paused, waiting: this.waiting.length, paused };
+    const waiting = this.waiting.reduce((n, s) => n + 1 + s.siblings.length, 0);
+    return { running: this.active.length - paused, waiting, paused };
   }
 }

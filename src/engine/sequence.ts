@@ -8,8 +8,9 @@ import { Rng } from '../util/random.js';
 /**
  * waiting (no slot) -> prefilling -> running -> paused (tool) -> prefilling (result turn) -> running ... -> finished.
  * A sequence holds its KV slot from admission to finish, paused or not; paused ones take no batch row.
+ * `forked`: an n > 1 sibling waiting for the first sample's prompt prefill, whose cache it copies.
  */
-export type SequenceStatus = 'waiting' | 'prefilling' | 'running' | 'paused' | 'finished';
+export type SequenceStatus = 'waiting' | 'forked' | 'prefilling' | 'running' | 'paused' | 'finished';
 
 /** Tokens waiting to be fed, with how many are already in the cache and their visual features once encoded. */
 export interface PendingChunk extends PromptChunk {
@@ -56,6 +57,8 @@ export class Sequence {
   prefixOffset = 0;
   readOffset = 0;
   readonly rng: Rng;
+  /** n > 1: the siblings that copy this sequence's prompt cache instead of prefilling it. */
+  siblings: Sequence[] = [];
   readonly arrivedAt = performance.now();
   scheduledAt?: number;
   firstTokenAt?: number;
@@ -73,6 +76,15 @@ export class Sequence {
     this.promptTokenIds = [...prompt.ids];
     this.promptTokens = prompt.ids.length;
     this.rng = new Rng(request.sampling.seed ?? Math.floor(Math.random() * 2 ** 31));
+  }
+
+  /** Takes over another sequence's prompt state (cache length, positions); the KV itself is copied by the caller. */
+  adoptPromptOf(parent: Sequence): void {
+    this.cacheLength = parent.cacheLength;
+    this.rope.next = parent.rope.next;
+    this.stdCache = parent.stdCache;
+    this.pending = { ids: [], positions: [[], [], []], visuals: [], fed: 0 };
+    this.status = 'running';
   }
 
   /** Tokens in the cache plus those still to be fed. */

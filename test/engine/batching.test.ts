@@ -123,3 +123,23 @@ test('past maxWaiting the engine refuses new requests instead of queueing', asyn
   await assert.rejects(engine.generate({ ...request(3), maxTokens: 5 }), /at capacity/);
   await Promise.all([first, second]);
 });
+
+test('n > 1 samples share one prompt prefill and each continues on its own', async () => {
+  const { Registry } = await import('prom-client');
+  const { EngineMetrics } = await import('../../src/engine/metrics.js');
+  const registry = new Registry();
+  const engine = new Engine(fast, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs: 8, metrics: new EngineMetrics(registry) });
+  const prefilled = async () => (await registry.getSingleMetric('pixelreasoner_prompt_tokens_total')!.get()).values[0]?.value ?? 0;
+  const sampled = { ...request(2), maxTokens: 12, sampling: { ...GREEDY, temperature: 1, seed: 11 } };
+  const [a, b, c] = await engine.generateMany(sampled, 3);
+  const promptLen = a!.promptTokenIds.length;
+  assert.equal(await prefilled(), promptLen, 'the prompt is prefilled once for three samples');
+  assert.ok(new Set([a, b, c].map((r) => r!.tokenIds.join())).size > 1, 'samples differ');
+  // Sample i uses seed + i: the second sample equals a single request with seed 12.
+  const alone = await engine.generate({ ...sampled, sampling: { ...sampled.sampling, seed: 12 } });
+  assert.deepEqual(b!.tokenIds, alone.tokenIds);
+  const greedy = await engine.generateMany({ ...request(3), maxTokens: 10 }, 2);
+  assert.deepEqual(greedy[0]!.tokenIds, greedy[1]!.tokenIds);
+  assert.deepEqual(greedy[0]!.tokenIds, (await engine.generate({ ...request(3), maxTokens: 10 })).tokenIds);
+  assert.equal(engine.pool.freeSlots, 8);
+});

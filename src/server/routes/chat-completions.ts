@@ -55,7 +55,7 @@ async function toEngineMessages(body: ChatCompletionRequest, config: ServerConfi
   );
 }
 
-function toGenerationRequest(body: ChatCompletionRequest, messages: ChatMessage[], config: ServerConfig, choice: number): GenerationRequest {
+function toGenerationRequest(body: ChatCompletionRequest, messages: ChatMessage[], config: ServerConfig): GenerationRequest {
   const pr = body.pixel_reasoning;
   const enabled = pr?.enabled ?? true;
   const hasVideo = messages.some((m) => Array.isArray(m.content) && m.content.some((p) => p.type === 'video'));
@@ -69,7 +69,7 @@ function toGenerationRequest(body: ChatCompletionRequest, messages: ChatMessage[
       topK: body.top_k ?? 0,
       presencePenalty: body.presence_penalty ?? 0,
       frequencyPenalty: body.frequency_penalty ?? 0,
-      seed: seed === undefined ? undefined : seed + choice,
+      seed,
     },
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? config.defaultMaxTokens,
     tools: enabled ? (pr?.tools ?? defaultTools) : [],
@@ -115,17 +115,18 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     });
     const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
     const created = Math.floor(Date.now() / 1000);
-    const requests = Array.from({ length: n }, (_, i) => toGenerationRequest(body, messages, deps.config, i));
-
-    const run = (i: number, onEvent?: (e: GenerationEvent) => void) =>
-      engine.generate(requests[i]!, { signal: abort.signal, onEvent }).catch((e: unknown) => {
-        if (e instanceof PromptTooLongError) throw new ApiError(400, e.message, 'context_length_exceeded', 'messages');
-        if (e instanceof QueueFullError) throw new ApiError(429, e.message, 'server_overloaded', null, 'rate_limit_error');
-        throw e;
-      });
+    const request = toGenerationRequest(body, messages, deps.config);
+    const mapError = (e: unknown): never => {
+      if (e instanceof PromptTooLongError) throw new ApiError(400, e.message, 'context_length_exceeded', 'messages');
+      if (e instanceof QueueFullError) throw new ApiError(429, e.message, 'server_overloaded', null, 'rate_limit_error');
+      throw e;
+    };
+    /** All n choices share one prompt prefill (the engine copies the prompt's KV cache). */
+    const runAll = (onEvent?: (i: number, e: GenerationEvent) => void) =>
+      engine.generateMany(request, n, (i) => ({ signal: abort.signal, onEvent: onEvent && ((e) => onEvent(i, e)) })).catch(mapError);
 
     if (!body.stream) {
-      const results = await Promise.all(requests.map((_, i) => run(i)));
+      const results = await runAll();
       const completion = results.reduce((a, r) => a + r.usage.completion_tokens, 0);
       const prompt = results[0]!.usage.prompt_tokens;
       res.json({
@@ -158,26 +159,22 @@ export function chatCompletionsHandler(deps: ChatDeps) {
     };
     const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'chat.completion.chunk', created, model: served, choices, ...extra });
     try {
-      const results = await Promise.all(
-        requests.map((_, i) => {
-          let first = true;
-          const roleChunk = () => {
-            if (first) {
-              first = false;
-              write(chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
-            }
-          };
-          return run(i, (e) => {
-            roleChunk();
-            if (e.type === 'text') write(chunk([{ index: i, delta: { content: e.delta }, logprobs: openaiLogprobs(e.logprobs), finish_reason: null }]));
-            else if (e.type === 'tool') write(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: null, pixel_reasoning: { step: publicStep(e.step) } }]));
-          }).then((r) => {
-            roleChunk();
-            write(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: r.finishReason }]));
-            return r;
-          });
-        }),
-      );
+      const firstChunk = new Array<boolean>(n).fill(true);
+      const roleChunk = (i: number) => {
+        if (firstChunk[i]) {
+          firstChunk[i] = false;
+          write(chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+        }
+      };
+      const results = await runAll((i, e) => {
+        roleChunk(i);
+        if (e.type === 'text') write(chunk([{ index: i, delta: { content: e.delta }, logprobs: openaiLogprobs(e.logprobs), finish_reason: null }]));
+        else if (e.type === 'tool') write(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: null, pixel_reasoning: { step: publicStep(e.step) } }]));
+      });
+      results.forEach((r, i) => {
+        roleChunk(i);
+        write(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: r.finishReason }]));
+      });
       if (body.stream_options?.include_usage) {
         const completion = results.reduce((a, r) => a + r.usage.completion_tokens, 0);
         const prompt = results[0]!.usage.prompt_tokens;
