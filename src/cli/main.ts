@@ -12,6 +12,9 @@ const USAGE = `pixelreasoner <command>
   model init --out DIR [--preset tiny|micro] [--seed N]
 `;
 
+/** How long in-flight requests may run after SIGTERM before their connections are closed. */
+const SHUTDOWN_GRACE_MS = Number(process.env.PIXELREASONER_SHUTDOWN_GRACE_MS ?? 30_000);
+
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 
 async function serve(argv: string[]): Promise<void> {
@@ -21,14 +24,15 @@ async function serve(argv: string[]): Promise<void> {
       model: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' },
       'served-model-name': { type: 'string' }, 'max-model-len': { type: 'string' }, 'default-max-tokens': { type: 'string' },
       'max-tool-calls': { type: 'string' }, 'api-key': { type: 'string', multiple: true }, threads: { type: 'string' },
-      'log-level': { type: 'string' },
+      'log-level': { type: 'string' }, 'admin-token': { type: 'string' }, 'max-num-seqs': { type: 'string' },
     },
   });
   const config = resolveConfig(
     {
       model: values.model, port: values.port, host: values.host, servedModelName: values['served-model-name'],
       maxModelLen: values['max-model-len'], defaultMaxTokens: values['default-max-tokens'], maxToolCalls: values['max-tool-calls'],
-      apiKeys: values['api-key'], threads: values.threads, logLevel: values['log-level'],
+      apiKeys: values['api-key'], threads: values.threads, logLevel: values['log-level'], adminToken: values['admin-token'],
+      maxNumSeqs: values['max-num-seqs'],
     },
     process.env,
     values.config,
@@ -38,9 +42,8 @@ async function serve(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    server.logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    void server.close().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 30_000).unref();
+    server.logger.info({ signal, grace_ms: SHUTDOWN_GRACE_MS }, 'shutting down: finishing in-flight requests');
+    void server.close(SHUTDOWN_GRACE_MS).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -6,6 +6,7 @@ import type { ServerConfig } from './config.js';
 import { ApiError, sendError } from './errors.js';
 import type { Logger } from './logger.js';
 import { chatCompletionsHandler } from './routes/chat-completions.js';
+import { detokenizeHandler, tokenizeHandler } from './routes/tokenize.js';
 
 /** What the routes serve; swapped as a whole when another model is activated. */
 export interface ServingModel {
@@ -19,6 +20,8 @@ export interface AppDeps {
   logger: Logger;
   model: () => ServingModel;
   registry: Registry;
+  /** True once the model is loaded and warmed up. */
+  ready: () => boolean;
 }
 
 function requestId(req: Request, res: Response, next: NextFunction): void {
@@ -38,6 +41,13 @@ function apiKeyAuth(keys: string[]) {
   };
 }
 
+function adminAuth(token: string) {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (req.header('authorization') === `Bearer ${token}`) return next();
+    next(new ApiError(401, 'Admin routes need "Authorization: Bearer <admin token>".', 'invalid_admin_token', null, 'authentication_error'));
+  };
+}
+
 export function createApp(deps: AppDeps): express.Express {
   const { config, logger } = deps;
   const app = express();
@@ -54,9 +64,26 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  app.get('/ready', (_req, res) => {
+    const ready = deps.ready();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting' });
+  });
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', deps.registry.contentType).send(await deps.registry.metrics());
   });
+
+  for (const path of ['/tokenize', '/detokenize']) app.use(path, apiKeyAuth(config.apiKeys), express.json({ limit: config.maxBodyBytes }));
+  app.post('/tokenize', tokenizeHandler(() => deps.model().engine));
+  app.post('/detokenize', detokenizeHandler(() => deps.model().engine));
+
+  // Admin routes exist only when an admin token is configured, and always require it.
+  if (config.adminToken) {
+    app.use('/admin', adminAuth(config.adminToken), express.json({ limit: config.maxBodyBytes }));
+    app.get('/admin/v1/models', (_req, res) => {
+      const m = deps.model();
+      res.json({ data: [{ id: m.name, created: m.createdAt, fast_decoder: m.engine.runner.fast, ...m.engine.counts(), kv_cache_usage: m.engine.pool.usage() }] });
+    });
+  }
 
   app.use('/v1', apiKeyAuth(config.apiKeys));
   app.use('/v1', express.json({ limit: config.maxBodyBytes }));

@@ -31,6 +31,8 @@ export const ServerConfigSchema = z.object({
   maxBodyBytes: z.coerce.number().int().positive().default(20 * 1024 * 1024),
   /** Hosts allowed for http(s) image URLs; empty = only data: URLs. */
   allowedMediaHosts: z.array(z.string()).default([]),
+  /** Token for /admin/*; empty = admin routes are off. */
+  adminToken: z.string().default(''),
   /** Bearer keys accepted on /v1/*; empty = no auth. */
   apiKeys: z.array(z.string()).default([]),
   threads: z.coerce.number().int().positive().optional(),
@@ -57,6 +59,7 @@ const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_MAX_BODY_BYTES: 'maxBodyBytes',
   PIXELREASONER_ALLOWED_MEDIA_HOSTS: 'allowedMediaHosts',
   PIXELREASONER_API_KEYS: 'apiKeys',
+  PIXELREASONER_ADMIN_TOKEN: 'adminToken',
   PIXELREASONER_THREADS: 'threads',
   PIXELREASONER_LOG_LEVEL: 'logLevel',
 };

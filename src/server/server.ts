@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { Engine } from '../engine/engine.js';
+import { GREEDY } from '../engine/sampler.js';
 import { EngineMetrics } from '../engine/metrics.js';
 import { ModelRunner } from '../engine/model-runner.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
@@ -15,7 +16,8 @@ import { createMetricsRegistry } from './metrics-registry.js';
 export interface RunningServer {
   url: string;
   port: number;
-  close(): Promise<void>;
+  /** Stops accepting connections; in-flight requests get `graceMs` to finish, then connections are cut. */
+  close(graceMs?: number): Promise<void>;
   model(): ServingModel;
   logger: Logger;
   registry: Registry;
@@ -32,29 +34,39 @@ export async function loadServingModel(dir: string, config: ServerConfig, metric
   return { engine, name: config.servedModelName || files.name, createdAt: Math.floor(Date.now() / 1000) };
 }
 
+/** One tiny generation so the first user request does not pay session warm-up. */
+async function warmUp(model: ServingModel): Promise<void> {
+  await model.engine.generate({ messages: [{ role: 'user', content: 'hi' }], sampling: GREEDY, maxTokens: 1, tools: [], maxToolCalls: 0, stop: [] });
+}
+
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const dir = config.model || (await resolveDefaultModel((m) => logger.info(m)));
   const registry = createMetricsRegistry();
   const current = await loadServingModel(dir, config, new EngineMetrics(registry));
   logger.info({ model: current.name, dir, fast_decoder: current.engine.runner.fast }, 'model loaded');
-  const app = createApp({ config, logger, model: () => current, registry });
+  let ready = false;
+  const app = createApp({ config, logger, model: () => current, registry, ready: () => ready });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   logger.info({ url }, 'listening');
+  await warmUp(current);
+  ready = true;
   return {
     url,
     port,
     logger,
     registry,
     model: () => current,
-    close: () =>
+    close: (graceMs = 0) =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        server.closeIdleConnections();
+        if (graceMs <= 0) server.closeAllConnections();
+        else setTimeout(() => server.closeAllConnections(), graceMs).unref();
       }),
   };
 }
