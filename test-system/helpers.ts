@@ -11,14 +11,14 @@ export function requireTool(command: string, debianPackage: string): string {
 }
 
 /** Starts `pixelreasoner serve` as a real process and waits until it listens. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ url: string; proc: ChildProcess; output: () => string }> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ url: string; grpcPort: number; proc: ChildProcess; output: () => string }> {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--grpc-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   return new Promise((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) resolve({ url: m[1]!, proc, output: () => out });
+      const m = /"url":"(http:\/\/[^"]+)","grpc_port":(\d+)/.exec(out);
+      if (m) resolve({ url: m[1]!, grpcPort: Number(m[2]), proc, output: () => out });
     });
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     proc.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));

@@ -34,5 +34,5 @@ export const dataUrl = (png: Buffer, mime = 'image/png') => `data:${mime};base64
 
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer> {
   const model = overrides.model ?? (await testModel());
-  return startServer(resolveConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', threads: 1, ...overrides, model }, {}));
+  return startServer(resolveConfig({ port: 0, grpcPort: -1, host: '127.0.0.1', logLevel: 'silent', threads: 1, ...overrides, model }, {}));
 }

@@ -7,7 +7,7 @@ import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import { resolveDefaultModel } from '../model/default-model.js';
 import { loadModelFiles } from '../model/model-dir.js';
 import { decodeImage } from '../tools/image.js';
-import { publicStep } from '../server/routes/chat-completions.js';
+import { publicStep } from '../server/request-conversion.js';
 
 export interface GenerateArgs {
   model?: string;

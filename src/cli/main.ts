@@ -6,7 +6,7 @@ import { runGenerate } from './generate.js';
 
 const USAGE = `pixelreasoner <command>
 
-  serve     [--model DIR] [--port N] [--host H] [--config FILE] [--max-model-len N] [--api-key K] ...
+  serve     [--model DIR] [--port N] [--grpc-port N] [--host H] [--config FILE] [--max-model-len N] [--api-key K] ...
   generate  [--model DIR] [--image PATH] --prompt TEXT [--max-tokens N] [--no-tools] [--json]
             [--temperature T] [--seed S] [--assistant TEXT]
   model init --out DIR [--preset tiny|micro] [--seed N]
@@ -21,7 +21,7 @@ async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, config: { type: 'string' },
+      model: { type: 'string' }, port: { type: 'string' }, 'grpc-port': { type: 'string' }, host: { type: 'string' }, config: { type: 'string' },
       'served-model-name': { type: 'string' }, 'max-model-len': { type: 'string' }, 'default-max-tokens': { type: 'string' },
       'max-tool-calls': { type: 'string' }, 'api-key': { type: 'string', multiple: true }, threads: { type: 'string' },
       'log-level': { type: 'string' }, 'admin-token': { type: 'string' }, 'max-num-seqs': { type: 'string' },
@@ -29,7 +29,7 @@ async function serve(argv: string[]): Promise<void> {
   });
   const config = resolveConfig(
     {
-      model: values.model, port: values.port, host: values.host, servedModelName: values['served-model-name'],
+      model: values.model, port: values.port, grpcPort: values['grpc-port'], host: values.host, servedModelName: values['served-model-name'],
       maxModelLen: values['max-model-len'], defaultMaxTokens: values['default-max-tokens'], maxToolCalls: values['max-tool-calls'],
       apiKeys: values['api-key'], threads: values.threads, logLevel: values['log-level'], adminToken: values['admin-token'],
       maxNumSeqs: values['max-num-seqs'],

@@ -8,6 +8,8 @@ import { z } from 'zod';
 export const ServerConfigSchema = z.object({
   host: z.string().default('0.0.0.0'),
   port: z.coerce.number().int().min(0).max(65535).default(8000),
+  /** gRPC port (PixelReasoner, health, reflection); -1 disables gRPC. */
+  grpcPort: z.coerce.number().int().min(-1).max(65535).default(50051),
   /** Model directory; empty = the bundled default model. */
   model: z.string().default(''),
   /** Name served in /v1/models and accepted in `model` (default: the model's own name). */
@@ -44,6 +46,7 @@ export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_HOST: 'host',
   PIXELREASONER_PORT: 'port',
+  PIXELREASONER_GRPC_PORT: 'grpcPort',
   PIXELREASONER_MODEL: 'model',
   PIXELREASONER_SERVED_MODEL_NAME: 'servedModelName',
   PIXELREASONER_MAX_MODEL_LEN: 'maxModelLen',

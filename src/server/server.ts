@@ -12,6 +12,7 @@ import { createApp, type ServingModel } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetricsRegistry } from './metrics-registry.js';
+import { startGrpcServer } from './grpc/grpc-server.js';
 
 export interface RunningServer {
   url: string;
@@ -19,6 +20,8 @@ export interface RunningServer {
   /** Stops accepting connections; in-flight requests get `graceMs` to finish, then connections are cut. */
   close(graceMs?: number): Promise<void>;
   model(): ServingModel;
+  /** gRPC port, when gRPC is enabled. */
+  grpcPort?: number;
   logger: Logger;
   registry: Registry;
 }
@@ -52,18 +55,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
-  logger.info({ url }, 'listening');
+  const grpcServer = config.grpcPort >= 0 ? await startGrpcServer({ host: config.host, port: config.grpcPort, config, logger, model: () => current }) : undefined;
+  logger.info({ url, grpc_port: grpcServer?.port }, 'listening');
   await warmUp(current);
   ready = true;
+  grpcServer?.setServing(true);
   return {
     url,
     port,
     logger,
     registry,
     model: () => current,
+    grpcPort: grpcServer?.port,
     close: (graceMs = 0) =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        grpcServer?.setServing(false);
+        const grpcClosed = grpcServer?.close(graceMs) ?? Promise.resolve();
+        server.close(() => void grpcClosed.then(() => resolve()));
         server.closeIdleConnections();
         if (graceMs <= 0) server.closeAllConnections();
         else setTimeout(() => server.closeAllConnections(), graceMs).unref();
