@@ -8,8 +8,8 @@ import type { RunningServer } from '../../src/server/server.js';
 import { startTestServer, testImagePng } from '../helpers.js';
 
 let server: RunningServer;
-let client: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
-let health: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+let client: any;
+let health: any;
 let image: Buffer;
 
 before(async () => {
