@@ -28,6 +28,12 @@ export const ServerConfigSchema = z.object({
   maxToolCalls: z.coerce.number().int().min(0).default(4),
   maxImagesPerRequest: z.coerce.number().int().positive().default(8),
   maxFramesPerVideo: z.coerce.number().int().positive().default(32),
+  /** Frames sampled uniformly from a video file (video_url). */
+  videoFrames: z.coerce.number().int().positive().default(16),
+  /** Directories whose files may be named in video_url (absolute paths or file:// URLs); empty = none. */
+  allowedMediaDirs: z.array(z.string()).default([]),
+  /** Largest video file (bytes) accepted from a data: URL. */
+  maxVideoBytes: z.coerce.number().int().positive().default(50 * 1024 * 1024),
   /** Largest decoded image accepted (width*height). */
   maxImagePixels: z.coerce.number().int().positive().default(40_000_000),
   maxBodyBytes: z.coerce.number().int().positive().default(20 * 1024 * 1024),
@@ -59,6 +65,8 @@ const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_MAX_IMAGES_PER_REQUEST: 'maxImagesPerRequest',
   PIXELREASONER_MAX_FRAMES_PER_VIDEO: 'maxFramesPerVideo',
   PIXELREASONER_MAX_IMAGE_PIXELS: 'maxImagePixels',
+  PIXELREASONER_VIDEO_FRAMES: 'videoFrames',
+  PIXELREASONER_ALLOWED_MEDIA_DIRS: 'allowedMediaDirs',
   PIXELREASONER_MAX_BODY_BYTES: 'maxBodyBytes',
   PIXELREASONER_ALLOWED_MEDIA_HOSTS: 'allowedMediaHosts',
   PIXELREASONER_API_KEYS: 'apiKeys',
@@ -67,7 +75,7 @@ const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_LOG_LEVEL: 'logLevel',
 };
 
-const LISTS = new Set<keyof ServerConfig>(['allowedMediaHosts', 'apiKeys']);
+const LISTS = new Set<keyof ServerConfig>(['allowedMediaHosts', 'allowedMediaDirs', 'apiKeys']);
 
 export function resolveConfig(flags: Partial<Record<keyof ServerConfig, unknown>>, env: NodeJS.ProcessEnv, configFile?: string): ServerConfig {
   const fromFile = configFile ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : {};

@@ -3,7 +3,7 @@ import type { ChatMessage, ContentPart, GenerationRequest, GenerationResult, Too
 import type { ToolName } from '../tools/definitions.js';
 import type { ServerConfig } from './config.js';
 import { ApiError } from './errors.js';
-import { loadImageUrl } from './media.js';
+import { loadImageUrl, loadVideoUrl } from './media.js';
 import type { ChatCompletionRequest } from './schemas.js';
 
 /** Request conversion shared by the HTTP and gRPC front ends. */
@@ -28,6 +28,10 @@ export async function toEngineMessages(body: ChatCompletionRequest, config: Serv
                 throw new ApiError(400, `Too many frames: ${p.video.length} in one video, at most ${config.maxFramesPerVideo} allowed.`, 'too_many_frames', param);
               }
               return { type: 'video', frames: await Promise.all(p.video.map((u, k) => loadImageUrl(u, `${param}.${k}`, config))) };
+            }
+            if (p.type === 'video_url') {
+              const url = typeof p.video_url === 'string' ? p.video_url : p.video_url.url;
+              return { type: 'video', frames: await loadVideoUrl(url, `messages.${i}.content.${j}.video_url`, config) };
             }
             const url = typeof p.image_url === 'string' ? p.image_url : p.image_url.url;
             return { type: 'image', image: await loadImageUrl(url, `messages.${i}.content.${j}.image_url`, config) };

@@ -8,7 +8,9 @@ const ImagePart = z.object({
 });
 /** A video given as its frames (Qwen's `{"type": "video", "video": [frame, ...]}`), each an image URL. */
 const VideoFramesPart = z.object({ type: z.literal('video'), video: z.array(z.string()).min(1) });
-const UserContent = z.union([z.string(), z.array(z.discriminatedUnion('type', [TextPart, ImagePart, VideoFramesPart])).min(1)]);
+/** A video file: a data: URL (video/*, or an animated image/gif or image/webp), or a path under an allowed directory. */
+const VideoUrlPart = z.object({ type: z.literal('video_url'), video_url: z.union([z.string(), z.object({ url: z.string() })]) });
+const UserContent = z.union([z.string(), z.array(z.discriminatedUnion('type', [TextPart, ImagePart, VideoFramesPart, VideoUrlPart])).min(1)]);
 const TextContent = z.union([z.string(), z.array(TextPart)]);
 
 const ToolCallSchema = z.object({
