@@ -9,6 +9,8 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY bin ./bin
 COPY src ./src
+COPY proto ./proto
+COPY public ./public
 COPY models ./models
 RUN chown -R node:node /app
 USER node

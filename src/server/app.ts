@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { PACKAGE_ROOT } from '../model/default-model.js';
 import type { Registry } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
 import type { ServerConfig } from './config.js';
@@ -61,6 +63,8 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
 
+  // The playground: static files, no build step.
+  app.use(express.static(join(PACKAGE_ROOT, 'public'), { index: 'index.html' }));
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
