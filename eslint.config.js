@@ -12,6 +12,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['public/**/*.js'],
+    languageOptions: { globals: { document: 'readonly', fetch: 'readonly', FileReader: 'readonly', Image: 'readonly', TextDecoder: 'readonly', window: 'readonly' } },
+  },
+  {
     files: ['bin/**/*.js', 'scripts/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
