@@ -30,7 +30,7 @@ test('the playground runs a request and draws a box for a zoom step (headless Ch
     await page.fill('#max-tokens', '16');
     await page.click('#ask');
     const box = await page.waitForSelector('.box[data-step="1"]', { timeout: 30_000 });
-    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('done'), undefined, { timeout: 30_000 });
+    await page.waitForFunction("document.getElementById('status')?.textContent?.startsWith('done')", undefined, { timeout: 30_000 });
     const stage = (await page.locator('#original').boundingBox())!;
     const drawn = (await box.boundingBox())!;
     // Box [0.5, 0.4, 1.0, 0.9] of the image after 0.1 padding: x 450..900, y 240..540 of 900x600.

@@ -34,6 +34,8 @@ export const ServerConfigSchema = z.object({
   allowedMediaDirs: z.array(z.string()).default([]),
   /** Largest video file (bytes) accepted from a data: URL. */
   maxVideoBytes: z.coerce.number().int().positive().default(50 * 1024 * 1024),
+  /** Largest sum of width*height over all images and frames of one request. */
+  maxTotalPixels: z.coerce.number().int().positive().default(100_000_000),
   /** Largest decoded image accepted (width*height). */
   maxImagePixels: z.coerce.number().int().positive().default(40_000_000),
   maxBodyBytes: z.coerce.number().int().positive().default(20 * 1024 * 1024),
@@ -65,6 +67,7 @@ const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_MAX_IMAGES_PER_REQUEST: 'maxImagesPerRequest',
   PIXELREASONER_MAX_FRAMES_PER_VIDEO: 'maxFramesPerVideo',
   PIXELREASONER_MAX_IMAGE_PIXELS: 'maxImagePixels',
+  PIXELREASONER_MAX_TOTAL_PIXELS: 'maxTotalPixels',
   PIXELREASONER_VIDEO_FRAMES: 'videoFrames',
   PIXELREASONER_ALLOWED_MEDIA_DIRS: 'allowedMediaDirs',
   PIXELREASONER_MAX_BODY_BYTES: 'maxBodyBytes',

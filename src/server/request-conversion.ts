@@ -15,7 +15,7 @@ export async function toEngineMessages(body: ChatCompletionRequest, config: Serv
   if (imageCount > config.maxImagesPerRequest) {
     throw new ApiError(400, `Too many images: ${imageCount} in the request, at most ${config.maxImagesPerRequest} allowed.`, 'too_many_images', 'messages');
   }
-  return Promise.all(
+  const messages = await Promise.all(
     body.messages.map(async (m, i): Promise<ChatMessage> => {
       if (m.role === 'user') {
         if (typeof m.content === 'string') return { role: 'user', content: m.content };
@@ -49,6 +49,12 @@ export async function toEngineMessages(body: ChatCompletionRequest, config: Serv
       return { role: 'system', content: textOf(m.content) };
     }),
   );
+  const pixels = messages.reduce((n, m) => n + (typeof m.content === 'string' ? 0 : m.content.reduce((k, p) =>
+    k + (p.type === 'image' ? p.image.width * p.image.height : p.type === 'video' ? p.frames.reduce((f, fr) => f + fr.width * fr.height, 0) : 0), 0)), 0);
+  if (pixels > config.maxTotalPixels) {
+    throw new ApiError(413, `The request's images and frames hold ${pixels} pixels, over the limit of ${config.maxTotalPixels}.`, 'too_many_pixels', 'messages');
+  }
+  return messages;
 }
 
 export function toGenerationRequest(body: ChatCompletionRequest, messages: ChatMessage[], config: ServerConfig): GenerationRequest {

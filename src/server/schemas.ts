@@ -28,6 +28,11 @@ const Message = z.discriminatedUnion('role', [
 
 export const TOOL_NAMES = ['crop_image_normalized', 'select_frames'] as const;
 
+/** A known parameter we do not implement: absent or null is fine, anything else is a 400. */
+function unsupported(_param: string, message: string) {
+  return z.any().refine((v) => v === undefined || v === null, { message }).optional();
+}
+
 /**
  * POST /v1/chat/completions body. Unknown top-level fields are ignored (as vLLM does); known
  * fields with invalid values are rejected with a 400 naming the param.
@@ -52,6 +57,17 @@ export const ChatCompletionRequest = z.object({
   user: z.string().optional(),
   /** vLLM extension: keep generating past end-of-sequence tokens. */
   ignore_eos: z.boolean().optional(),
+  // Known OpenAI parameters this server does not implement: rejected (naming the param) rather than
+  // silently ignored, so a client does not believe it got function calling or JSON mode.
+  tools: unsupported('tools', 'function tools are not supported; the visual operations are built in (see pixel_reasoning)'),
+  tool_choice: unsupported('tool_choice', 'function tools are not supported'),
+  parallel_tool_calls: unsupported('parallel_tool_calls', 'function tools are not supported'),
+  functions: unsupported('functions', 'function calling is not supported'),
+  function_call: unsupported('function_call', 'function calling is not supported'),
+  logit_bias: unsupported('logit_bias', 'logit_bias is not supported'),
+  audio: unsupported('audio', 'audio output is not supported'),
+  response_format: z.object({ type: z.literal('text') }, { error: 'only response_format {"type": "text"} is supported' }).nullable().optional(),
+  modalities: z.array(z.literal('text'), { error: 'only the "text" modality is supported' }).nullable().optional(),
   /** Our extension: per-request control of the tool loop. */
   pixel_reasoning: z
     .object({

@@ -72,3 +72,19 @@ test('invalid values get a 400 naming the param; unknown fields are ignored', as
   const ok = await client.chat.completions.create({ model: model(), messages, max_tokens: 2, some_future_field: true } as never);
   assert.equal(ok.object, 'chat.completion');
 });
+
+test('known OpenAI parameters we do not implement are refused naming the param', async () => {
+  for (const [extra, param] of [
+    [{ tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }, 'tools'],
+    [{ response_format: { type: 'json_object' } }, 'response_format'],
+    [{ logit_bias: { '1': 5 } }, 'logit_bias'],
+  ] as [Record<string, unknown>, string][]) {
+    await assert.rejects(
+      client.chat.completions.create({ model: model(), messages, max_tokens: 2, ...extra } as never),
+      (e: InstanceType<typeof OpenAI.APIError>) => e.status === 400 && (e.error as { param: string }).param.split('.')[0] === param,
+      `expected 400 for ${param}`,
+    );
+  }
+  const ok = await client.chat.completions.create({ model: model(), messages, max_tokens: 2, response_format: { type: 'text' } });
+  assert.equal(ok.object, 'chat.completion');
+});
