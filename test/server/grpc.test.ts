@@ -80,7 +80,7 @@ test('Reason returns the whole result; health reports SERVING; bad input is INVA
 
 test('a client that cancels mid-stream frees its engine slot; a deadline gives DEADLINE_EXCEEDED', async () => {
   const engine = server.model().engine;
-  const call = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'Tell a long story.' }] }], sampling: { max_tokens: 3000 } }) as grpc.ClientReadableStream<any>;
+  const call = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'Tell a long story.' }] }], sampling: { max_tokens: 3000, ignore_eos: true } }) as grpc.ClientReadableStream<any>;
   let seen = 0;
   await new Promise<void>((resolve) => call.on('data', () => { if (++seen === 3) resolve(); }));
   assert.equal(engine.counts().running, 1);
@@ -90,6 +90,6 @@ test('a client that cancels mid-stream frees its engine slot; a deadline gives D
   while (engine.counts().running > 0 && performance.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
   assert.equal(engine.counts().running, 0);
   assert.equal(engine.pool.freeSlots, engine.pool.slots);
-  const late = await collect({ messages: [{ role: 'user', content: [{ text: 'Tell a long story.' }] }], sampling: { max_tokens: 3000 } }, 150);
+  const late = await collect({ messages: [{ role: 'user', content: [{ text: 'Tell a long story.' }] }], sampling: { max_tokens: 3000, ignore_eos: true } }, 150);
   assert.equal(late.error?.code, grpc.status.DEADLINE_EXCEEDED);
 });

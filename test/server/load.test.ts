@@ -60,7 +60,7 @@ test('a client that disconnects mid-stream frees its slot within one step', asyn
     const res = await fetch(`${server.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: 2000, stream: true }),
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: 2000, ignore_eos: true, stream: true }),
       signal: abort.signal,
     });
     const reader = res.body!.getReader();

@@ -21,7 +21,7 @@ interface ProtoPart { text?: string; image?: ProtoImage; video?: { frames: Proto
 interface ProtoRequest {
   model: string;
   messages: { role: string; content: ProtoPart[] }[];
-  sampling?: { temperature?: number; top_p?: number; top_k?: number; seed?: number; max_tokens?: number; stop: string[] };
+  sampling?: { temperature?: number; top_p?: number; top_k?: number; seed?: number; max_tokens?: number; stop: string[]; ignore_eos: boolean };
   pixel_reasoning?: { enabled?: boolean; max_tool_calls?: number; tools: string[] };
 }
 
@@ -43,6 +43,7 @@ function toChatBody(req: ProtoRequest): unknown {
     }),
     temperature: s?.temperature, top_p: s?.top_p, top_k: s?.top_k, seed: s?.seed, max_tokens: s?.max_tokens,
     stop: s?.stop.length ? s.stop : undefined,
+    ignore_eos: s?.ignore_eos || undefined,
     pixel_reasoning: req.pixel_reasoning
       ? { enabled: req.pixel_reasoning.enabled, max_tool_calls: req.pixel_reasoning.max_tool_calls, tools: req.pixel_reasoning.tools.length ? req.pixel_reasoning.tools : undefined }
       : undefined,
