@@ -11,7 +11,9 @@ import { buildPrompt, buildToolResultChunk } from './prompt.js';
 import { logSoftmax, sampleToken } from './sampler.js';
 import { Scheduler } from './scheduler.js';
 import { Sequence } from './sequence.js';
-import type { GenerationEvent, GenerationRequest, GenerationResult, TokenLogprob, ToolStep } from './types.js';
+import type { GenerateOptions, GenerationRequest, GenerationResult, TokenLogprob, ToolStep } from './types.js';
+
+export type { GenerateOptions } from './types.js';
 
 export { QueueFullError } from './scheduler.js';
 
@@ -33,16 +35,6 @@ export class PromptTooLongError extends Error {
   }
 }
 
-export interface GenerateOptions {
-  onEvent?: (e: GenerationEvent) => void;
-  signal?: AbortSignal;
-  /** Hook awaited before a tool runs (tests simulate slow tools with it). */
-  beforeTool?: () => Promise<void>;
-  /** Observes the logits each generated token was chosen from. */
-  onLogits?: (logits: Float32Array) => void;
-  /** Forces the token at a generated index (forced decoding). */
-  overrideToken?: (index: number) => number | undefined;
-}
 
 let nextId = 0;
 const VISION_PATCHES_PER_CALL = 1024;
@@ -344,7 +336,6 @@ export class Engine {
 
   /** Executes the last tool call of `turnText` and queues the result (or error) turn. */
   private async runTool(seq: Sequence, turnText: string): Promise<ToolStep> {
-    seq.hooks.onEvent?.({ type: 'turn_end' });
     await seq.hooks.beforeTool?.();
     const parsed = parseLastToolCall(turnText);
     const index = seq.steps.length + 1;

@@ -2,7 +2,7 @@ import type { KvCache } from './model-runner.js';
 import type { PromptChunk } from './prompt.js';
 import type { RopePositions } from '../tools/rope-index.js';
 import type { VisualContext } from '../tools/operations.js';
-import type { FinishReason, GenerationEvent, GenerationRequest, GenerationResult, ToolStep, TokenLogprob } from './types.js';
+import type { FinishReason, GenerateOptions, GenerationRequest, GenerationResult, ToolStep, TokenLogprob } from './types.js';
 import { Rng } from '../util/random.js';
 
 /**
@@ -18,15 +18,7 @@ export interface PendingChunk extends PromptChunk {
   features?: Float32Array[];
 }
 
-export interface SequenceHooks {
-  onEvent?: (e: GenerationEvent) => void;
-  signal?: AbortSignal;
-  /** Called before a tool runs (tests simulate slow tools with it). */
-  beforeTool?: () => Promise<void>;
-  /** Observes the logits each generated token was chosen from. */
-  onLogits?: (logits: Float32Array) => void;
-  /** Forces the token at a generated index (forced decoding; tests drive tool calls with it). */
-  overrideToken?: (index: number) => number | undefined;
+export interface SequenceHooks extends GenerateOptions {
   resolve: (r: GenerationResult) => void;
   reject: (e: unknown) => void;
 }

@@ -58,8 +58,7 @@ export interface TokenLogprob {
 
 export type GenerationEvent =
   | { type: 'text'; delta: string; tokenIds: number[]; logprobs?: TokenLogprob[] }
-  | { type: 'tool'; step: ToolStep }
-  | { type: 'turn_end' };
+  | { type: 'tool'; step: ToolStep };
 
 export interface GenerationResult {
   promptTokenIds: number[];
@@ -73,4 +72,16 @@ export interface GenerationResult {
   /** Prompt tokens include tool-result turns the server inserted (their image tokens too). */
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
   logprobs?: TokenLogprob[];
+}
+
+/** Per-request callbacks and controls. */
+export interface GenerateOptions {
+  onEvent?: (e: GenerationEvent) => void;
+  signal?: AbortSignal;
+  /** Awaited before a tool runs (tests simulate slow tools with it). */
+  beforeTool?: () => Promise<void>;
+  /** Observes the logits each generated token was chosen from. */
+  onLogits?: (logits: Float32Array) => void;
+  /** Forces the token at a generated index (forced decoding; tests drive tool calls with it). */
+  overrideToken?: (index: number) => number | undefined;
 }

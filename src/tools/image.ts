@@ -74,7 +74,3 @@ export async function cropRegion(img: RgbImage, left: number, top: number, right
 export async function encodeJpeg(img: RgbImage, maxSide: number, quality = 80): Promise<Buffer> {
   return toSharp(img).resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true }).jpeg({ quality }).toBuffer();
 }
-
-export async function encodePng(img: RgbImage): Promise<Buffer> {
-  return toSharp(img).png().toBuffer();
-}

@@ -2,7 +2,6 @@ import { DATA_TYPE, type Graph } from '../onnx/ir.js';
 
 /** Small functional helpers over the IR so layer code reads like the model it describes. */
 export const castFloat = (g: Graph, x: string) => g.op('Cast', [x], { to: { i: DATA_TYPE[g.floatType] } });
-export const castInt64 = (g: Graph, x: string) => g.op('Cast', [x], { to: { i: DATA_TYPE.int64 } });
 export const unsqueeze = (g: Graph, x: string, axes: number[]) => g.op('Unsqueeze', [x, g.int64(axes)]);
 export const reshape = (g: Graph, x: string, shape: number[]) => g.op('Reshape', [x, g.int64(shape)]);
 export const transpose = (g: Graph, x: string, perm: number[]) => g.op('Transpose', [x], { perm: { ints: perm } });
