@@ -117,11 +117,11 @@ test('an aborted request frees its slot within one step', async () => {
 
 test('past maxWaiting the engine refuses new requests instead of queueing', async () => {
   const engine = new Engine(fast, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs: 1, maxWaiting: 1 });
-  const first = engine.generate({ ...request(1), maxTokens: 300, ignoreEos: true });
+  const first = engine.generate({ ...request(1), maxTokens: 1500, ignoreEos: true });
   const second = engine.generate({ ...request(2), maxTokens: 5 });
   while (engine.counts().waiting < 1) await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(engine.counts(), { running: 1, waiting: 1, paused: 0 });
-  await assert.rejects(engine.generate({ ...request(3), maxTokens: 5 }), /at capacity/);
+  await assert.rejects(engine.generate({ ...request(3), messages: [{ role: 'user', content: 'hi' }], maxTokens: 5 }), /at capacity/);
   await Promise.all([first, second]);
 });
 
