@@ -63,6 +63,15 @@ export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, b
   // (v/255 - mean)/std for each of the 256 byte values per channel, computed with
   // transformers.js's rounding order (rescaled value stored as float32 first).
   const table = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (Math.fround(v * RESCALE) - p.image_mean[c]!) / p.image_std[c]!));
+  // Normalised planes [frame][channel] (width*height each), so patch rows are copied as runs.
+  const planes = resized.map((img, f) => (f > 0 && img === resized[f - 1] ? undefined : [0, 1, 2].map((c) => {
+    const plane = new Float32Array(width * height);
+    const lut = table[c]!;
+    const src = img.data;
+    for (let i = 0, j = c; i < plane.length; i++, j += 3) plane[i] = lut[src[j]!]!;
+    return plane;
+  })));
+  for (let f = 1; f < planes.length; f++) planes[f] ??= planes[f - 1];
   let row = 0;
   for (let t = 0; t < gt; t++) {
     for (let bh = 0; bh < gh / m; bh++) {
@@ -73,14 +82,11 @@ export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, b
             const x0 = (bw * m + mw) * ps;
             let o = row * rowLen;
             for (let c = 0; c < 3; c++) {
-              const lut = table[c]!;
               for (let tt = 0; tt < tp; tt++) {
-                const src = resized[t * tp + tt]!.data;
-                for (let py = 0; py < ps; py++) {
-                  let idx = ((y0 + py) * width + x0) * 3 + c;
-                  for (let px = 0; px < ps; px++, idx += 3) {
-                    out[o++] = lut[src[idx]!]!;
-                  }
+                const plane = planes[t * tp + tt]![c]!;
+                for (let py = 0; py < ps; py++, o += ps) {
+                  const at = (y0 + py) * width + x0;
+                  out.set(plane.subarray(at, at + ps), o);
                 }
               }
             }
