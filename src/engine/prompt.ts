@@ -6,6 +6,18 @@ import type { RgbImage } from '../tools/image.js';
 import { RopePositions } from '../tools/rope-index.js';
 import type { ChatMessage, ContentPart } from './types.js';
 
+/**
+ * Per-frame pixel budget of a video: one image's budget spread over the frames (two frames share a
+ * temporal patch), so a 16-frame video costs about as many tokens as one image. Frames picked
+ * with select_frames come back at the full image budget: that is what makes them a closer look.
+ */
+export function videoFrameBudget(frames: number, config: ModelConfig): { min: number; max: number } {
+  const p = config.processor;
+  const unit = (p.patch_size * p.merge_size) ** 2;
+  const max = Math.max(unit, Math.floor((p.max_pixels * p.temporal_patch_size) / Math.max(frames, p.temporal_patch_size)));
+  return { min: Math.min(p.min_pixels, max), max };
+}
+
 /** Tokens to feed the decoder, with the visual features' placement and M-RoPE positions. */
 export interface PromptChunk {
   ids: number[];
@@ -23,7 +35,7 @@ export async function tokenizeWithVisuals(
   tokenizer: ChatTokenizer, config: ModelConfig, rope: RopePositions,
 ): Promise<PromptChunk> {
   const raw = tokenizer.encode(text);
-  const inputs = await Promise.all(media.map((m) => preprocessFrames(m.kind === 'image' ? [m.image] : m.frames, config.processor)));
+  const inputs = await Promise.all(media.map((m) => (m.kind === 'image' ? preprocessFrames([m.image], config.processor) : preprocessFrames(m.frames, config.processor, videoFrameBudget(m.frames.length, config)))));
   const chunk: PromptChunk = { ids: [], positions: [[], [], []], visuals: [] };
   const merge = config.vision.spatial_merge_size;
   let next = 0;

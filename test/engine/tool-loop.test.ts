@@ -95,3 +95,19 @@ test('select_frames on a video: frames feed the model, more than 8 is an error',
   const many = await engine.generate({ messages: video(sel([1, 2, 3, 4, 5, 6, 7, 8, 9])), sampling: GREEDY, maxTokens: 2, tools: ['select_frames'], maxToolCalls: 4, stop: [] });
   assert.equal(many.steps[0]!.result_text, '\nExecution error:\nToo many frames: you selected 9, but at most 8 frames can be selected at once.\n');
 });
+
+test('a video costs about one image of tokens; selected frames come back at the full image budget', async () => {
+  const frames = Array.from({ length: 16 }, () => original);
+  const r = await engine.generate({
+    messages: [
+      { role: 'user', content: [{ type: 'video', frames }, { type: 'text', text: 'Which frame?' }] },
+      { role: 'assistant', content: '<tool_call>\n{"name": "select_frames", "arguments": {"target_frames": [3]}}\n</tool_call>' },
+    ],
+    sampling: GREEDY, maxTokens: 1, tools: ['select_frames'], maxToolCalls: 2, stop: [],
+  });
+  const [w, h] = smartResize(1100, 1600, 28, 4 * 784, 64 * 784);
+  const imageTokens = (w / 28) * (h / 28);
+  const videoTokens = r.promptTokenIds.filter((id) => id === tokenizer.tokenId('<|video_pad|>')).length;
+  assert.ok(videoTokens > 0 && videoTokens <= imageTokens, `video ${videoTokens} tokens vs one image ${imageTokens}`);
+  assert.deepEqual(r.steps[0]!.result_size, [w, h]);
+});
