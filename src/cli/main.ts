@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { initModelDir } from '../model/model-dir.js';
 import { resolveConfig } from '../server/config.js';
 import { startServer } from '../server/server.js';
+import { EVAL_SEED_BASE, runEval, runTasksExport } from './eval.js';
 import { runGenerate } from './generate.js';
 
 const USAGE = `pixelreasoner <command>
@@ -10,6 +11,9 @@ const USAGE = `pixelreasoner <command>
   generate  [--model DIR] [--image PATH] --prompt TEXT [--max-tokens N] [--no-tools] [--json]
             [--temperature T] [--seed S] [--assistant TEXT]
   model init --out DIR [--preset tiny|micro] [--seed N]
+  eval      [--model DIR] (--suite NAME[,NAME] | --dataset FILE.jsonl) [--no-tools] [--n N] [--seed S]
+            [--max-tokens N] [--json]
+  tasks export --suite NAME --n N --seed S --out DIR
 `;
 
 /** How long in-flight requests may run after SIGTERM before their connections are closed. */
@@ -67,6 +71,25 @@ async function main(): Promise<void> {
       noTools: values['no-tools'] ?? false, json: values.json ?? false, temperature: num(values.temperature), seed: num(values.seed),
       assistant: values.assistant,
     });
+  }
+  if (command === 'eval') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        model: { type: 'string' }, suite: { type: 'string' }, dataset: { type: 'string' }, 'no-tools': { type: 'boolean' },
+        n: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, 'max-tokens': { type: 'string' },
+      },
+    });
+    return runEval({
+      model: values.model, suites: values.suite?.split(',').map((x) => x.trim()).filter(Boolean), dataset: values.dataset,
+      tools: !values['no-tools'], n: num(values.n) ?? 50, seed: num(values.seed) ?? EVAL_SEED_BASE, json: values.json ?? false,
+      maxTokens: num(values['max-tokens']) ?? 256,
+    });
+  }
+  if (command === 'tasks' && rest[0] === 'export') {
+    const { values } = parseArgs({ args: rest.slice(1), options: { suite: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } } });
+    if (!values.suite || !values.out) throw new Error('tasks export needs --suite NAME and --out DIR');
+    return runTasksExport(values.suite, num(values.n) ?? 50, num(values.seed) ?? EVAL_SEED_BASE, values.out);
   }
   if (command === 'model' && rest[0] === 'init') {
     const { values } = parseArgs({ args: rest.slice(1), options: { out: { type: 'string' }, preset: { type: 'string' }, seed: { type: 'string' } } });

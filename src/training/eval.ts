@@ -1,0 +1,64 @@
+import type { Engine } from '../engine/engine.js';
+import { GREEDY } from '../engine/sampler.js';
+import type { ContentPart } from '../engine/types.js';
+import { accuracy, anlsOfPrediction, mean } from './metrics.js';
+import type { Task } from './tasks/types.js';
+
+export interface TaskOutcome {
+  id: string;
+  suite: string;
+  prediction: string;
+  score: number;
+  /** Visual operations the model ran. */
+  visualOps: number;
+}
+
+export interface SuiteScore {
+  score: number;
+  metric: 'accuracy' | 'anls';
+  /** Rate of pixel-space reasoning: fraction of tasks with at least one visual operation. */
+  rapr: number;
+  n: number;
+}
+
+/** The user turn of a task: its image or frames, the question, and multiple-choice options as `A: ...` lines. */
+export function taskContent(task: Task): ContentPart[] {
+  const options = task.choices ? `\n${task.choices.map((c, i) => `${'ABCDEFGH'[i]}: ${c}`).join('\n')}` : '';
+  const media: ContentPart[] = task.frames ? [{ type: 'video', frames: task.frames }] : task.image ? [{ type: 'image', image: task.image }] : [];
+  return [...media, { type: 'text', text: `${task.question}${options}` }];
+}
+
+export function scoreTask(task: Task, prediction: string): number {
+  return task.metric === 'anls' ? anlsOfPrediction(prediction, task.answers ?? [task.answer]) : accuracy(prediction, task.answer, task.kind);
+}
+
+/** Runs every task through the engine (greedy, real tool loop unless tools are off), concurrently. */
+export async function evaluateTasks(engine: Engine, tasks: Task[], opts: { tools: boolean; maxTokens?: number }): Promise<TaskOutcome[]> {
+  return Promise.all(
+    tasks.map(async (task) => {
+      const r = await engine.generate({
+        messages: [{ role: 'user', content: taskContent(task) }],
+        sampling: GREEDY,
+        maxTokens: opts.maxTokens ?? 256,
+        tools: opts.tools ? (task.frames ? ['select_frames', 'crop_image_normalized'] : ['crop_image_normalized']) : [],
+        maxToolCalls: 4,
+        stop: [],
+      });
+      return { id: task.id, suite: task.suite, prediction: r.text, score: scoreTask(task, r.text), visualOps: r.steps.length };
+    }),
+  );
+}
+
+export function summarize(tasks: Task[], outcomes: TaskOutcome[]): Record<string, SuiteScore> {
+  const suites: Record<string, SuiteScore> = {};
+  for (const suite of new Set(tasks.map((t) => t.suite))) {
+    const idx = tasks.flatMap((t, i) => (t.suite === suite ? [i] : []));
+    suites[suite] = {
+      score: mean(idx.map((i) => outcomes[i]!.score)),
+      metric: tasks[idx[0]!]!.metric,
+      rapr: mean(idx.map((i) => (outcomes[i]!.visualOps > 0 ? 1 : 0))),
+      n: idx.length,
+    };
+  }
+  return suites;
+}

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { Engine } from '../../src/engine/engine.js';
+import { ModelRunner } from '../../src/engine/model-runner.js';
+import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
+import { loadModelFiles } from '../../src/model/model-dir.js';
+import { exportTasks, readDataset } from '../../src/training/dataset.js';
+import { evaluateTasks, summarize, taskContent } from '../../src/training/eval.js';
+import { generateSuite } from '../../src/training/tasks/index.js';
+import { testModel } from '../helpers.js';
+
+test('a dataset written by tasks export scores exactly like the suite on the same seeds', async () => {
+  const files = await loadModelFiles(await testModel('micro', 0));
+  const runner = await ModelRunner.load(files, { threads: 1 });
+  const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: 4096 });
+  try {
+    const tasks = [...(await generateSuite('vstar-syn', 3, 500)), ...(await generateSuite('tally-syn', 3, 500))];
+    const dir = mkdtempSync(join(tmpdir(), 'prs-dataset-'));
+    const file = await exportTasks(tasks, dir);
+    const fromFile = await readDataset(file);
+    assert.deepEqual(fromFile.map((t) => [t.id, t.suite, t.kind, t.answer]), tasks.map((t) => [t.id, t.suite, t.kind, t.answer]));
+    assert.deepEqual(taskContent(fromFile[0]!).at(-1), taskContent(tasks[0]!).at(-1), 'same prompt text (choices as A: lines)');
+    const a = await evaluateTasks(engine, tasks, { tools: true, maxTokens: 12 });
+    const b = await evaluateTasks(engine, fromFile, { tools: true, maxTokens: 12 });
+    assert.deepEqual(b.map((o) => o.prediction), a.map((o) => o.prediction));
+    assert.deepEqual(summarize(fromFile, b), summarize(tasks, a));
+  } finally {
+    await runner.release();
+  }
+});
+
+test('pixelreasoner eval --json prints per-suite score, metric, RaPR and n on its last line', async () => {
+  const model = await testModel('micro', 0);
+  const bin = join(import.meta.dirname, '../../bin/pixelreasoner.js');
+  const { stdout } = await promisify(execFile)(process.execPath, [bin, 'eval', '--model', model, '--suite', 'vstar-syn,tally-syn', '--n', '2', '--max-tokens', '8', '--json']);
+  const last = JSON.parse(stdout.trim().split('\n').at(-1)!);
+  for (const suite of ['vstar-syn', 'tally-syn']) {
+    const s = last.suites[suite];
+    assert.equal(s.metric, 'accuracy');
+    assert.equal(s.n, 2);
+    assert.ok(s.score >= 0 && s.score <= 1 && s.rapr >= 0 && s.rapr <= 1);
+  }
+});
