@@ -43,6 +43,7 @@ function attentionBias(g: Graph, inputsEmbeds: string, attentionMask: string): s
 /** How attention reads and extends the KV cache: explicit concat (standard export) or a pooled cache read in place. */
 export type AttentionCore =
   | { kind: 'standard'; bias: string; pastKey: string; pastValue: string }
+  | { kind: 'full'; bias: string }
   | { kind: 'pool'; pastBias: string; newBias: string; pastKey: string; pastValue: string };
 
 /**
@@ -83,8 +84,8 @@ function selfAttention(
     presentKey = newKey;
     presentValue = newValue;
   } else {
-    presentKey = g.op('Concat', [core.pastKey, heads(k)], { axis: { i: 2 } });
-    presentValue = g.op('Concat', [core.pastValue, heads(split(v, nkv))], { axis: { i: 2 } });
+    presentKey = core.kind === 'full' ? heads(k) : g.op('Concat', [core.pastKey, heads(k)], { axis: { i: 2 } });
+    presentValue = core.kind === 'full' ? heads(split(v, nkv)) : g.op('Concat', [core.pastValue, heads(split(v, nkv))], { axis: { i: 2 } });
     const scores = g.op('Add', [scoresOver(presentKey), core.bias]);
     const probs = g.op('Softmax', [scores], { axis: { i: -1 } });
     const ctx = g.op('MatMul', [probs, unsqueeze(g, presentValue, [2])]); // [B,kvH,G,S,D]
@@ -174,6 +175,16 @@ export function buildKvPoolDecoderGraph(c: TextConfig): Graph {
     g.output(p.value, `new_value.${i}`, 'float32', newShape);
   });
   return g;
+}
+
+/**
+ * Logits [B,S,V] of a whole sequence with no cache (the training step's forward): the same layers
+ * as the served decoder, attention over the sequence itself only.
+ */
+export function fullSequenceLogits(g: Graph, c: TextConfig, embeds: string, attentionMask: string, positionIds: string): string {
+  const bias = attentionBias(g, embeds, attentionMask);
+  const cores = () => Array.from({ length: c.num_hidden_layers }, () => ({ kind: 'full' as const, bias }));
+  return decoderBody(g, c, embeds, positionIds, cores, false).logits;
 }
 
 /** embed_tokens.onnx: input_ids [B,S] -> inputs_embeds [B,S,H]. */

@@ -1,0 +1,78 @@
+import * as ort from 'onnxruntime-node';
+import type { ModelRunner } from '../engine/model-runner.js';
+import type { TokenizedTrace } from './traces.js';
+
+/** A tokenized trace with its visual features computed (the vision encoder is frozen in training). */
+export interface TrainingExample {
+  ids: number[];
+  positions: [number[], number[], number[]];
+  weights: number[];
+  visuals: { start: number; features: Float32Array }[];
+}
+
+/** Runs the served vision encoder once per example; features never change while the text model trains. */
+export async function featurize(trace: TokenizedTrace, runner: ModelRunner): Promise<TrainingExample> {
+  const features = await runner.encodeVisual(trace.visuals.map((v) => v.input));
+  return {
+    ids: trace.ids, positions: trace.positions, weights: trace.weights,
+    visuals: trace.visuals.map((v, i) => ({ start: v.start, features: features[i]!.slice() })),
+  };
+}
+
+export interface Batch {
+  feeds: Record<string, ort.Tensor>;
+  /** Non-padding tokens fed through the model. */
+  tokens: number;
+  /** Sum of the raw loss weights (the trained tokens). */
+  trainedTokens: number;
+}
+
+/**
+ * Packs examples into one right-padded batch for the training graph: inputs are tokens 0..L-2,
+ * labels tokens 1..L-1, and label weights scaled by `scale(example)` (SFT: 1 / trained tokens of
+ * the batch; RL: advantage / tokens).
+ */
+export function makeBatch(examples: TrainingExample[], hidden: number, scale: (i: number, trainedTokens: number) => number = (_i, n) => 1 / Math.max(n, 1)): Batch {
+  const b = examples.length;
+  const s = Math.max(...examples.map((e) => e.ids.length - 1));
+  const ids = new BigInt64Array(b * s);
+  const labels = new BigInt64Array(b * s);
+  const mask = new BigInt64Array(b * s);
+  const positions = new BigInt64Array(3 * b * s);
+  const textMask = new Float32Array(b * s).fill(1);
+  const visual = new Float32Array(b * s * hidden);
+  const weights = new Float32Array(b * s);
+  const trainedTokens = examples.reduce((a, e) => a + e.weights.slice(1).reduce((x, y) => x + y, 0), 0);
+  let tokens = 0;
+  examples.forEach((e, row) => {
+    const n = e.ids.length - 1;
+    tokens += n;
+    const f = scale(row, trainedTokens);
+    for (let t = 0; t < n; t++) {
+      const k = row * s + t;
+      ids[k] = BigInt(e.ids[t]!);
+      labels[k] = BigInt(e.ids[t + 1]!);
+      mask[k] = 1n;
+      weights[k] = e.weights[t + 1]! * f;
+      for (let a = 0; a < 3; a++) positions[a * b * s + k] = BigInt(e.positions[a]![t]!);
+    }
+    for (const v of e.visuals) {
+      const count = Math.min(v.features.length / hidden, n - v.start);
+      if (count <= 0) continue;
+      visual.set(v.features.subarray(0, count * hidden), (row * s + v.start) * hidden);
+      textMask.fill(0, row * s + v.start, row * s + v.start + count);
+    }
+  });
+  return {
+    tokens, trainedTokens,
+    feeds: {
+      input_ids: new ort.Tensor('int64', ids, [b, s]),
+      attention_mask: new ort.Tensor('int64', mask, [b, s]),
+      position_ids: new ort.Tensor('int64', positions, [3, b, s]),
+      text_mask: new ort.Tensor('float32', textMask, [b, s, 1]),
+      visual_embeds: new ort.Tensor('float32', visual, [b, s, hidden]),
+      labels: new ort.Tensor('int64', labels, [b, s]),
+      loss_weights: new ort.Tensor('float32', weights, [b, s]),
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import { buildPrompt, buildToolResultChunk, type PromptChunk } from '../engine/prompt.js';
+import type { ChatTokenizer } from '../model/chat-tokenizer.js';
+import type { ModelConfig } from '../model/config.js';
+import type { ToolName } from '../tools/definitions.js';
+import { errorTurnText, executeToolCall } from '../tools/operations.js';
+import type { VisualInput } from '../tools/image-processor.js';
+import { RopePositions } from '../tools/rope-index.js';
+import { parseLastToolCall } from '../tools/tool-call.js';
+import { taskContent } from './eval.js';
+import type { Task } from './tasks/types.js';
+
+export type TraceKind = 'direct' | 'zoom' | 'self-correction';
+
+/** One assistant turn of a trace: its text, and whether it is trained on (the erroneous call is not). */
+export interface AssistantStep {
+  text: string;
+  train: boolean;
+}
+
+/** A synthesized trajectory: the task, then assistant steps; every step but the last ends in a tool call. */
+export interface Trace {
+  task: Task;
+  kind: TraceKind;
+  tools: ToolName[];
+  steps: AssistantStep[];
+}
+
+/** A trace rendered to the exact token stream the engine produces, with per-token loss weights. */
+export interface TokenizedTrace {
+  ids: number[];
+  positions: [number[], number[], number[]];
+  /** weights[t] = 1 where token t is a trained assistant token (the loss predicts it from tokens < t). */
+  weights: number[];
+  visuals: { start: number; input: VisualInput }[];
+}
+
+const LETTERS = 'ABCDEFGH';
+const round2 = (v: number) => Math.round(v * 100) / 100;
+
+function cropCall(box: [number, number, number, number], width: number, height: number): string {
+  const bbox = [box[0] / width, box[1] / height, box[2] / width, box[3] / height].map((v) => Math.min(0.99, Math.max(0, round2(v))));
+  return `<tool_call>\n${JSON.stringify({ name: 'crop_image_normalized', arguments: { bbox_2d: bbox, target_image: 1 } })}\n</tool_call>`;
+}
+
+function answerText(task: Task): string {
+  if (task.choices) {
+    const chosen = task.choices[LETTERS.indexOf(task.answer)] ?? task.answer;
+    return `The answer is ${chosen}. \\boxed{${task.answer}}`;
+  }
+  return `The answer is ${task.answer}. \\boxed{${task.answer}}`;
+}
+
+/** A region the same size as the answer's, elsewhere in the image (the wrong first look of a self-correction). */
+function wrongRegion(task: Task, seed: number): [number, number, number, number] {
+  const [x1, y1, x2, y2] = task.region!;
+  const { width: w, height: h } = task.image!;
+  // Mirror the region through the image centre; far enough that the padded crop misses the target.
+  const mx = w - x2;
+  const my = h - y2;
+  const dx = Math.abs(mx - x1) < 0.3 * w ? (seed % 2 === 0 ? 0.4 : -0.4) * w : 0;
+  const nx = Math.min(w - (x2 - x1) - 1, Math.max(0, mx + dx));
+  return [Math.round(nx), Math.round(my), Math.round(nx + x2 - x1), Math.round(my + y2 - y1)];
+}
+
+/**
+ * Synthesizes a trace for a task. `direct`: text-only reasoning, for questions readable without a
+ * zoom. `zoom`: one crop of the ground-truth region, then the answer. `self-correction`: a crop of
+ * the wrong place (kept in the context, not trained on), the observation that it shows nothing
+ * useful, the right crop, then the answer.
+ */
+export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0): Trace {
+  const tools: ToolName[] = ['crop_image_normalized'];
+  const answer = answerText(task);
+  if (kind === 'direct') return { task, kind, tools, steps: [{ text: `The details are large enough to read directly. ${answer}`, train: true }] };
+  if (!task.image || !task.region) throw new Error(`${task.id}: zoom traces need an image task with a ground-truth region`);
+  const { width, height } = task.image;
+  const look = 'The details are too small to read at this resolution. Let me zoom in.\n';
+  const right = cropCall(task.region, width, height);
+  const finalStep = { text: `Now the region is clear. ${answer}`, train: true };
+  if (kind === 'zoom') return { task, kind, tools, steps: [{ text: look + right, train: true }, finalStep] };
+  return {
+    task, kind, tools,
+    steps: [
+      { text: look + cropCall(wrongRegion(task, seed), width, height), train: false },
+      { text: `This region does not show what the question asks about. Let me look elsewhere.\n${right}`, train: true },
+      finalStep,
+    ],
+  };
+}
+
+function append(out: TokenizedTrace, chunk: PromptChunk, weight: number): void {
+  const offset = out.ids.length;
+  out.ids.push(...chunk.ids);
+  chunk.positions.forEach((p, i) => out.positions[i]!.push(...p));
+  for (let i = 0; i < chunk.ids.length; i++) out.weights.push(weight);
+  for (const v of chunk.visuals) out.visuals.push({ start: offset + v.start, input: v.input });
+}
+
+/**
+ * Renders a trace exactly as the engine would run it: the prompt with the tool list and guideline,
+ * each assistant step's tokens, and after each tool call the result turn produced by the real
+ * `src/tools` operation. Loss weights: 1 on trained assistant tokens (including the `<|im_end|>`
+ * that ends the answer), 0 on the prompt, tool results, image tokens and untrained steps.
+ */
+export async function tokenizeTrace(trace: Trace, tokenizer: ChatTokenizer, config: ModelConfig): Promise<TokenizedTrace> {
+  const rope = new RopePositions();
+  const out: TokenizedTrace = { ids: [], positions: [[], [], []], weights: [], visuals: [] };
+  const prompt = await buildPrompt([{ role: 'user', content: taskContent(trace.task) }], trace.tools, tokenizer, config, rope);
+  append(out, prompt.chunk, 0);
+  const images = [...prompt.images];
+  for (const [i, step] of trace.steps.entries()) {
+    const last = i === trace.steps.length - 1;
+    const ids = tokenizer.encode(last ? `${step.text}<|im_end|>` : step.text);
+    const chunk: PromptChunk = { ids, positions: [[], [], []], visuals: [] };
+    rope.text(ids.length, chunk.positions);
+    append(out, chunk, step.train ? 1 : 0);
+    if (last) break;
+    const parsed = parseLastToolCall(step.text);
+    if (!parsed?.ok) throw new Error(`trace step ${i} has no valid tool call`);
+    const outcome = await executeToolCall(parsed.call, { images, videoFrames: prompt.videoFrames, enabledTools: trace.tools, processor: config.processor });
+    const text = outcome.ok ? outcome.text : errorTurnText(outcome.error);
+    const newImages = outcome.ok ? outcome.images : [];
+    images.push(...newImages);
+    append(out, await buildToolResultChunk(text, newImages, tokenizer, config, rope), 0);
+  }
+  return out;
+}
