@@ -1,9 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { initModelDir } from '../model/model-dir.js';
 import { resolveConfig } from '../server/config.js';
 import { startServer } from '../server/server.js';
 import { EVAL_SEED_BASE, runEval, runTasksExport } from './eval.js';
 import { runGenerate } from './generate.js';
+import { runSft } from '../training/sft.js';
 
 const USAGE = `pixelreasoner <command>
 
@@ -14,6 +16,7 @@ const USAGE = `pixelreasoner <command>
   eval      [--model DIR] (--suite NAME[,NAME] | --dataset FILE.jsonl) [--no-tools] [--n N] [--seed S]
             [--max-tokens N] [--json]
   tasks export --suite NAME --n N --seed S --out DIR
+  train sft --config FILE.json
 `;
 
 /** How long in-flight requests may run after SIGTERM before their connections are closed. */
@@ -85,6 +88,13 @@ async function main(): Promise<void> {
       tools: !values['no-tools'], n: num(values.n) ?? 50, seed: num(values.seed) ?? EVAL_SEED_BASE, json: values.json ?? false,
       maxTokens: num(values['max-tokens']) ?? 256,
     });
+  }
+  if (command === 'train' && rest[0] === 'sft') {
+    const { values } = parseArgs({ args: rest.slice(1), options: { config: { type: 'string' } } });
+    if (!values.config) throw new Error('train sft needs --config FILE.json');
+    const result = await runSft(JSON.parse(await readFile(values.config, 'utf8')));
+    console.log(JSON.stringify(result));
+    return;
   }
   if (command === 'tasks' && rest[0] === 'export') {
     const { values } = parseArgs({ args: rest.slice(1), options: { suite: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } } });

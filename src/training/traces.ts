@@ -35,11 +35,14 @@ export interface TokenizedTrace {
 }
 
 const LETTERS = 'ABCDEFGH';
-const round2 = (v: number) => Math.round(v * 100) / 100;
+const clamp = (v: number) => Math.min(0.99, Math.max(0, v));
 
+/** The call in the reference's JSON style, the box widened outward to two decimals (so it still covers the region). */
 function cropCall(box: [number, number, number, number], width: number, height: number): string {
-  const bbox = [box[0] / width, box[1] / height, box[2] / width, box[3] / height].map((v) => Math.min(0.99, Math.max(0, round2(v))));
-  return `<tool_call>\n${JSON.stringify({ name: 'crop_image_normalized', arguments: { bbox_2d: bbox, target_image: 1 } })}\n</tool_call>`;
+  const lo = (v: number) => clamp(Math.floor(v * 100) / 100).toFixed(2);
+  const hi = (v: number) => clamp(Math.ceil(v * 100) / 100).toFixed(2);
+  const bbox = [lo(box[0] / width), lo(box[1] / height), hi(box[2] / width), hi(box[3] / height)];
+  return `<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [${bbox.join(', ')}], "target_image": 1}}\n</tool_call>`;
 }
 
 function answerText(task: Task): string {

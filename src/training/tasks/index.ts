@@ -1,6 +1,6 @@
-import { tallyTask } from './tally-syn.js';
+import { TALLY_DEFAULTS, tallyTask } from './tally-syn.js';
 import type { SuiteName, Task } from './types.js';
-import { vstarTask } from './vstar-syn.js';
+import { VSTAR_DEFAULTS, vstarTask } from './vstar-syn.js';
 
 export type { SuiteName, Task } from './types.js';
 
@@ -8,6 +8,15 @@ export type { SuiteName, Task } from './types.js';
 export const SUITES: Partial<Record<SuiteName, (seed: number) => Promise<Task>>> = {
   'vstar-syn': vstarTask,
   'tally-syn': tallyTask,
+};
+
+/**
+ * Easy variants whose answer is readable at the model's input resolution: the questions of the
+ * text-only ("direct") SFT traces, so the model also learns when a zoom is not needed.
+ */
+export const EASY_SUITES: Partial<Record<SuiteName, (seed: number) => Promise<Task>>> = {
+  'vstar-syn': (seed) => vstarTask(seed, { ...VSTAR_DEFAULTS, targetSize: 48 }),
+  'tally-syn': (seed) => tallyTask(seed, { ...TALLY_DEFAULTS, objectSize: 24, gap: 12 }),
 };
 
 /** Held-out evaluation seeds start here; training draws below it. */

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
+import { loadModelFiles } from '../../src/model/model-dir.js';
+import { vstarTask } from '../../src/training/tasks/vstar-syn.js';
+import { synthesizeTrace, tokenizeTrace } from '../../src/training/traces.js';
+import { testModel } from '../helpers.js';
+
+test('self-correction trace: loss weights are 1 exactly on the correct assistant steps, 0 on results, image tokens and the wrong call', async () => {
+  const files = await loadModelFiles(await testModel('micro', 0));
+  const tok = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  const task = await vstarTask(42);
+  const trace = synthesizeTrace(task, 'self-correction', 42);
+  assert.deepEqual(trace.steps.map((s) => s.train), [false, true, true]);
+  const t = await tokenizeTrace(trace, tok, files.config);
+  assert.equal(t.weights.length, t.ids.length);
+  // Weighted tokens, in order, are exactly the two correct steps (+ the <|im_end|> closing the answer).
+  const weighted = t.ids.filter((_, i) => t.weights[i] === 1);
+  assert.deepEqual(weighted, [...tok.encode(trace.steps[1]!.text), ...tok.encode(`${trace.steps[2]!.text}<|im_end|>`)]);
+  // Image tokens: two crops and the original, none weighted.
+  const imageTokens = t.ids.flatMap((id, i) => (id === files.config.image_token_id ? [i] : []));
+  assert.equal(t.visuals.length, 3);
+  assert.ok(imageTokens.length > 0 && imageTokens.every((i) => t.weights[i] === 0));
+  // The wrong call sits unweighted in the context, right before the first result turn.
+  const wrong = tok.encode(trace.steps[0]!.text);
+  const at = t.ids.findIndex((_, i) => wrong.every((id, k) => t.ids[i + k] === id));
+  assert.ok(at > 0 && wrong.every((_, k) => t.weights[at + k] === 0), 'wrong call present and unweighted');
+  // Tool-result text is unweighted: the unweighted stream decodes to contain both result turns.
+  const unweightedText = tok.decode(t.ids.filter((id, i) => t.weights[i] === 0 && id !== files.config.image_token_id));
+  assert.equal(unweightedText.match(/Here is the cropped image \(Image Size: \d+x\d+\):/g)?.length, 2);
+  // The right crop contains the target region; the wrong one (padded by 0.1 of the image) does not.
+  assert.equal(tok.decode(weighted).includes('crop_image_normalized'), true);
+});
+
+test('zoom and direct traces: weights cover every assistant token; positions and ids align', async () => {
+  const files = await loadModelFiles(await testModel('micro', 0));
+  const tok = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  const task = await vstarTask(7);
+  for (const kind of ['zoom', 'direct'] as const) {
+    const trace = synthesizeTrace(task, kind);
+    const t = await tokenizeTrace(trace, tok, files.config);
+    for (const p of t.positions) assert.equal(p.length, t.ids.length);
+    const expected = trace.steps.flatMap((s, i) => tok.encode(i === trace.steps.length - 1 ? `${s.text}<|im_end|>` : s.text));
+    assert.deepEqual(t.ids.filter((_, i) => t.weights[i] === 1), expected);
+    assert.equal(t.visuals.length, kind === 'zoom' ? 2 : 1);
+  }
+});
