@@ -11,7 +11,8 @@ export function lineChartSvg(title: string, series: Series[], width = 640, heigh
   const xs = all.map(([x]) => x);
   const ys = all.map(([, y]) => y);
   const [x0, x1] = [Math.min(...xs, 0), Math.max(...xs, 1)];
-  let [y0, y1] = [Math.min(...ys, 0), Math.max(...ys, 1e-9)];
+  const y0 = Math.min(...ys, 0);
+  let y1 = Math.max(...ys, 1e-9);
   if (y0 === y1) y1 = y0 + 1;
   const px = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (width - pad.l - pad.r);
   const py = (y: number) => height - pad.b - ((y - y0) / (y1 - y0)) * (height - pad.t - pad.b);
