@@ -2,7 +2,7 @@
 # and set onnxruntime-node-install=cuda12 in .npmrc before `npm ci` (see README, "GPU").
 FROM node:20-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg ca-certificates \
+ && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./

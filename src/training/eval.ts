@@ -1,6 +1,7 @@
 import type { Engine } from '../engine/engine.js';
 import { GREEDY } from '../engine/sampler.js';
 import type { ContentPart } from '../engine/types.js';
+import type { ToolName } from '../tools/definitions.js';
 import { accuracy, anlsOfPrediction, mean } from './metrics.js';
 import type { Task } from './tasks/types.js';
 
@@ -28,6 +29,11 @@ export function taskContent(task: Task): ContentPart[] {
   return [...media, { type: 'text', text: `${task.question}${options}` }];
 }
 
+/** Tools offered for a task: select_frames (and crop) for a video, crop for an image. */
+export function toolsFor(task: Task): ToolName[] {
+  return task.frames ? ['select_frames', 'crop_image_normalized'] : ['crop_image_normalized'];
+}
+
 export function scoreTask(task: Task, prediction: string): number {
   return task.metric === 'anls' ? anlsOfPrediction(prediction, task.answers ?? [task.answer]) : accuracy(prediction, task.answer, task.kind);
 }
@@ -40,7 +46,7 @@ export async function evaluateTasks(engine: Engine, tasks: Task[], opts: { tools
         messages: [{ role: 'user', content: taskContent(task) }],
         sampling: GREEDY,
         maxTokens: opts.maxTokens ?? 256,
-        tools: opts.tools ? (task.frames ? ['select_frames', 'crop_image_normalized'] : ['crop_image_normalized']) : [],
+        tools: opts.tools ? toolsFor(task) : [],
         maxToolCalls: 4,
         stop: [],
       });

@@ -18,5 +18,7 @@ export function openGraph(g: Graph, opts: GraphSessionOptions = {}): Promise<ort
     interOpNumThreads: 1,
     executionProviders: opts.executionProviders ?? ['cpu'],
     graphOptimizationLevel: 'all',
+    // Same policy as serving: spinning intra-op threads would take the cores serving needs.
+    extra: { session: { intra_op: { allow_spinning: process.env.PIXELREASONER_ORT_SPIN === '1' ? '1' : '0' } } },
   });
 }

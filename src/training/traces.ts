@@ -6,7 +6,7 @@ import { errorTurnText, executeToolCall } from '../tools/operations.js';
 import type { VisualInput } from '../tools/image-processor.js';
 import { RopePositions } from '../tools/rope-index.js';
 import { parseLastToolCall } from '../tools/tool-call.js';
-import { taskContent } from './eval.js';
+import { taskContent, toolsFor } from './eval.js';
 import type { Task } from './tasks/types.js';
 
 export type TraceKind = 'direct' | 'zoom' | 'self-correction';
@@ -72,9 +72,10 @@ function wrongRegion(task: Task, seed: number): [number, number, number, number]
  * useful, the right crop, then the answer.
  */
 export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0): Trace {
-  const tools: ToolName[] = ['crop_image_normalized'];
+  const tools = toolsFor(task);
   const answer = answerText(task);
   if (kind === 'direct') return { task, kind, tools, steps: [{ text: `The details are large enough to read directly. ${answer}`, train: true }] };
+  if (task.frames) return videoTrace(task, kind, tools, answer, seed);
   if (!task.image || !task.region) throw new Error(`${task.id}: zoom traces need an image task with a ground-truth region`);
   const { width, height } = task.image;
   const look = 'The details are too small to read at this resolution. Let me zoom in.\n';
@@ -86,6 +87,30 @@ export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0): Trace {
     steps: [
       { text: look + cropCall(wrongRegion(task, seed), width, height), train: false },
       { text: `This region does not show what the question asks about. Let me look elsewhere.\n${right}`, train: true },
+      finalStep,
+    ],
+  };
+}
+
+function framesCall(frames: number[]): string {
+  return `<tool_call>\n{"name": "select_frames", "arguments": {"target_frames": [${frames.join(', ')}]}}\n</tool_call>`;
+}
+
+/** Video traces: select the answer frame(s); a self-correction first looks at frames far from them. */
+function videoTrace(task: Task, kind: 'zoom' | 'self-correction', tools: ToolName[], answer: string, seed: number): Trace {
+  if (!task.answerFrames) throw new Error(`${task.id}: frame traces need the ground-truth frames`);
+  const n = task.frames!.length;
+  const look = 'The frames are too small to see the details. Let me look at the key frame closely.\n';
+  const finalStep = { text: `Now the frame is clear. ${answer}`, train: true };
+  const right = framesCall(task.answerFrames);
+  if (kind === 'zoom') return { task, kind, tools, steps: [{ text: look + right, train: true }, finalStep] };
+  const first = task.answerFrames[0]!;
+  const wrong = ((first - 1 + Math.floor(n / 2) + (seed % 3)) % n) + 1;
+  return {
+    task, kind, tools,
+    steps: [
+      { text: look + framesCall([wrong]), train: false },
+      { text: `This frame does not show what the question asks about. Let me look at another frame.\n${right}`, train: true },
       finalStep,
     ],
   };

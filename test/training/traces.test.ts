@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
+import { mvbenchTask } from '../../src/training/tasks/mvbench-syn.js';
 import { vstarTask } from '../../src/training/tasks/vstar-syn.js';
 import { synthesizeTrace, tokenizeTrace } from '../../src/training/traces.js';
 import { testModel } from '../helpers.js';
@@ -44,4 +45,18 @@ test('zoom and direct traces: weights cover every assistant token; positions and
     assert.deepEqual(t.ids.filter((_, i) => t.weights[i] === 1), expected);
     assert.equal(t.visuals.length, kind === 'zoom' ? 2 : 1);
   }
+});
+
+test('video traces select the answer frame with the real select_frames; the wrong frame of a self-correction is unweighted', async () => {
+  const files = await loadModelFiles(await testModel('micro', 0));
+  const tok = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  const task = await mvbenchTask(3);
+  const zoom = await tokenizeTrace(synthesizeTrace(task, 'zoom'), tok, files.config);
+  const text = tok.decode(zoom.ids.filter((id) => id !== files.config.image_token_id && id !== files.config.video_token_id));
+  assert.match(text, new RegExp(`"target_frames": \\[${task.answerFrames![0]}\\]`));
+  assert.match(text, /Here are the selected frames \(Frame Size: \d+x\d+, Numbered 1 to 1\):/);
+  assert.equal(zoom.visuals.length, 2, 'the video, then the selected frame');
+  const sc = synthesizeTrace(task, 'self-correction', 3);
+  const t = await tokenizeTrace(sc, tok, files.config);
+  assert.deepEqual(t.ids.filter((_, i) => t.weights[i] === 1), [...tok.encode(sc.steps[1]!.text), ...tok.encode(`${sc.steps[2]!.text}<|im_end|>`)]);
 });

@@ -24,3 +24,19 @@ export function shapeSvg(shape: ShapeName, x: number, y: number, size: number, f
   if (shape === 'triangle') return `<polygon points="${x + c},${y} ${x + size},${y + size} ${x},${y + size}" fill="${fill}"/>`;
   return `<polygon points="${x + c},${y} ${x + size},${y + c} ${x + c},${y + size} ${x},${y + c}" fill="${fill}"/>`;
 }
+
+let fontsChecked: Promise<void> | undefined;
+
+/**
+ * SVG text is drawn with the system's fonts (fontconfig); on a machine without any, librsvg draws
+ * nothing and a text task would silently have no answer in it. Fails naming the Debian package.
+ */
+export function requireFonts(): Promise<void> {
+  fontsChecked ??= (async () => {
+    const probe = await renderSvg('<svg xmlns="http://www.w3.org/2000/svg" width="60" height="40"><text x="4" y="32" font-family="DejaVu Sans Mono" font-size="32" fill="#000">W</text></svg>');
+    let dark = 0;
+    for (let i = 0; i < probe.data.length; i += 3) if (probe.data[i]! < 128) dark++;
+    if (dark < 20) throw new Error('rendering text needs fonts: install the Debian package "fonts-dejavu-core" (apt-get install fonts-dejavu-core)');
+  })();
+  return fontsChecked;
+}

@@ -1,0 +1,68 @@
+import { Rng } from '../../util/random.js';
+import { COLOR_NAMES, COLORS, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
+import type { Task } from './types.js';
+
+export interface MvbenchOptions {
+  width: number;
+  height: number;
+  frames: number;
+  /** Side of the target and of each decoy, in pixels. */
+  targetSize: number;
+  distractors: number;
+}
+
+export const MVBENCH_DEFAULTS: MvbenchOptions = { width: 1280, height: 960, frames: 16, targetSize: 12, distractors: 40 };
+
+/**
+ * MVBench-like: a 16-frame clip of a cluttered scene; in one frame a tight 2x2 cluster of small
+ * coloured shapes appears (the target among three decoys of the other choice colours), and the
+ * question asks the target's colour (multiple choice). At the per-frame resolution of the video
+ * input the cluster is a blur of colours; the frame picked with select_frames comes back at the
+ * full image budget, where the target is separable.
+ */
+export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_DEFAULTS): Promise<Task> {
+  const rng = new Rng(seed * 6700417 + 13);
+  const pick = <T>(xs: T[]) => xs[rng.int(xs.length)]!;
+  const { width: w, height: h, targetSize: s } = opts;
+  const scene: { shape: (typeof SHAPES)[number]; x: number; y: number; size: number; gray: number; dx: number; dy: number }[] = [];
+  for (let i = 0; i < opts.distractors; i++) {
+    const size = 30 + rng.int(90);
+    scene.push({ shape: pick(SHAPES), x: rng.int(w - size), y: rng.int(h - size), size, gray: 90 + rng.int(120), dx: rng.int(9) - 4, dy: rng.int(9) - 4 });
+  }
+  const colors = [...COLOR_NAMES].sort(() => rng.next() - 0.5).slice(0, 4);
+  const shapes = [...SHAPES].sort(() => rng.next() - 0.5);
+  const answerIndex = rng.int(4);
+  const answerFrame = 1 + rng.int(opts.frames);
+  const margin = 40;
+  const cx = margin + rng.int(w - 2 * margin - 2 * s);
+  const cy = margin + rng.int(h - 2 * margin - 2 * s);
+  let region: [number, number, number, number] = [0, 0, 0, 0];
+  const frames = [];
+  for (let f = 1; f <= opts.frames; f++) {
+    // The clutter drifts a few pixels per frame, so frames differ everywhere, not only at the answer.
+    const parts = [`<rect width="${w}" height="${h}" fill="#f0efe8"/>`];
+    for (const d of scene) parts.push(shapeSvg(d.shape, d.x + d.dx * f, d.y + d.dy * f, d.size, hex([d.gray, d.gray, d.gray - 10])));
+    if (f === answerFrame) {
+      parts.push(`<rect x="${cx - 3}" y="${cy - 3}" width="${2 * s + 7}" height="${2 * s + 7}" fill="#f0efe8"/>`);
+      for (let k = 0; k < 4; k++) {
+        const x = cx + (k % 2) * (s + 1);
+        const y = cy + Math.floor(k / 2) * (s + 1);
+        parts.push(shapeSvg(shapes[k]!, x, y, s, hex(COLORS[colors[k]!]!)));
+        if (k === answerIndex) region = [x, y, x + s, y + s];
+      }
+    }
+    frames.push(await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`));
+  }
+  return {
+    id: `mvbench-syn-${seed}`,
+    suite: 'mvbench-syn',
+    frames,
+    question: `In one frame of the video, a cluster of small coloured shapes appears. What is the colour of the small ${shapes[answerIndex]}?`,
+    choices: colors,
+    answer: 'ABCD'[answerIndex]!,
+    kind: 'choice',
+    metric: 'accuracy',
+    region,
+    answerFrames: [answerFrame],
+  };
+}
