@@ -5,6 +5,7 @@ import { resolveConfig } from '../server/config.js';
 import { startServer } from '../server/server.js';
 import { EVAL_SEED_BASE, runEval, runTasksExport } from './eval.js';
 import { runGenerate } from './generate.js';
+import { runRl } from '../training/rl.js';
 import { runSft } from '../training/sft.js';
 
 const USAGE = `pixelreasoner <command>
@@ -17,6 +18,7 @@ const USAGE = `pixelreasoner <command>
             [--max-tokens N] [--json]
   tasks export --suite NAME --n N --seed S --out DIR
   train sft --config FILE.json
+  train rl  --config FILE.json
 `;
 
 /** How long in-flight requests may run after SIGTERM before their connections are closed. */
@@ -89,10 +91,11 @@ async function main(): Promise<void> {
       maxTokens: num(values['max-tokens']) ?? 256,
     });
   }
-  if (command === 'train' && rest[0] === 'sft') {
+  if (command === 'train' && (rest[0] === 'sft' || rest[0] === 'rl')) {
     const { values } = parseArgs({ args: rest.slice(1), options: { config: { type: 'string' } } });
-    if (!values.config) throw new Error('train sft needs --config FILE.json');
-    const result = await runSft(JSON.parse(await readFile(values.config, 'utf8')));
+    if (!values.config) throw new Error(`train ${rest[0]} needs --config FILE.json`);
+    const raw = JSON.parse(await readFile(values.config, 'utf8')) as unknown;
+    const result = rest[0] === 'sft' ? await runSft(raw) : await runRl(raw);
     console.log(JSON.stringify(result));
     return;
   }

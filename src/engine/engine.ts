@@ -124,6 +124,10 @@ export class Engine {
           s.visual.images.splice(0, s.visual.images.length, ...first!.visual.images);
           s.promptTokens = first!.promptTokens;
           s.turnIds.splice(0, s.turnIds.length, ...first!.turnIds.map((t) => [...t]));
+          const t = first!.trajectory;
+          if (s.trajectory && t) {
+            s.trajectory = { ids: [...t.ids], positions: [[...t.positions[0]], [...t.positions[1]], [...t.positions[2]]], sampled: [...t.sampled], visuals: [...t.visuals] };
+          }
         }
         enqueue();
       }, fail);
@@ -449,6 +453,7 @@ export class Engine {
       finishReason: seq.finishReason ?? 'stop',
       usage: { prompt_tokens: seq.promptTokens, completion_tokens: completion, total_tokens: seq.promptTokens + completion },
       logprobs: seq.request.logprobs !== undefined ? seq.logprobs : undefined,
+      trajectory: seq.trajectory,
     });
   }
 

@@ -2,7 +2,7 @@ import type { KvCache } from './model-runner.js';
 import type { PromptChunk } from './prompt.js';
 import type { RopePositions } from '../tools/rope-index.js';
 import type { VisualContext } from '../tools/operations.js';
-import type { FinishReason, GenerateOptions, GenerationRequest, GenerationResult, ToolStep, TokenLogprob } from './types.js';
+import type { FinishReason, GenerateOptions, GenerationRequest, GenerationResult, ToolStep, TokenLogprob, Trajectory } from './types.js';
 import { Rng } from '../util/random.js';
 
 /**
@@ -52,6 +52,8 @@ export class Sequence {
   /** n > 1: the siblings that copy this sequence's prompt cache instead of prefilling it. */
   siblings: Sequence[] = [];
   readonly arrivedAt = performance.now();
+  /** The full token stream, kept only when the caller asked for it. */
+  trajectory?: Trajectory;
   scheduledAt?: number;
   firstTokenAt?: number;
   lastTokenAt?: number;
@@ -68,6 +70,19 @@ export class Sequence {
     this.promptTokenIds = [...prompt.ids];
     this.promptTokens = prompt.ids.length;
     this.rng = new Rng(request.sampling.seed ?? Math.floor(Math.random() * 2 ** 31));
+    if (hooks.recordTrajectory) {
+      this.trajectory = { ids: [], positions: [[], [], []], sampled: [], visuals: [] };
+      this.record(prompt, 0);
+    }
+  }
+
+  private record(chunk: PromptChunk, sampled: number): void {
+    const t = this.trajectory;
+    if (!t) return;
+    for (const v of chunk.visuals) t.visuals.push({ start: t.ids.length + v.start, input: v.input });
+    t.ids.push(...chunk.ids);
+    chunk.positions.forEach((p, a) => t.positions[a]!.push(...p));
+    for (let i = 0; i < chunk.ids.length; i++) t.sampled.push(sampled);
   }
 
   /** Takes over another sequence's prompt state (cache length, positions); the KV itself is copied by the caller. */
@@ -100,6 +115,7 @@ export class Sequence {
     const positions: [number[], number[], number[]] = [[], [], []];
     this.rope.text(1, positions);
     this.pending = { ids: [id], positions, visuals: [], fed: 0 };
+    this.record({ ids: [id], positions, visuals: [] }, 1);
   }
 
   /** Queues a tool-result turn after the still-pending tokens and opens a new assistant turn. */
@@ -114,6 +130,7 @@ export class Sequence {
       fed: 0,
     };
     this.promptTokens += chunk.ids.length;
+    this.record(chunk, 0);
     this.turnIds.push([]);
     this.emittedChars = 0;
     this.turnText = '';

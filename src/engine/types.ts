@@ -1,5 +1,6 @@
 import type { RgbImage } from '../tools/image.js';
 import type { ToolName } from '../tools/definitions.js';
+import type { VisualInput } from '../tools/image-processor.js';
 import type { SamplingParams } from './sampler.js';
 
 /** Message content after the server decoded every image and video. */
@@ -72,6 +73,21 @@ export interface GenerationResult {
   /** Prompt tokens include tool-result turns the server inserted (their image tokens too). */
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
   logprobs?: TokenLogprob[];
+  /** The whole token stream, when `recordTrajectory` was asked for (RL trains on it). */
+  trajectory?: Trajectory;
+}
+
+/**
+ * Every token a sequence fed through the model, in order: the prompt, the sampled tokens and the
+ * inserted tool-result turns, with M-RoPE positions, which tokens the model sampled, and where
+ * the visual inputs sit.
+ */
+export interface Trajectory {
+  ids: number[];
+  positions: [number[], number[], number[]];
+  /** 1 where the model sampled the token (an action), 0 for prompt and tool-result tokens. */
+  sampled: number[];
+  visuals: { start: number; input: VisualInput }[];
 }
 
 /** Per-request callbacks and controls. */
@@ -84,4 +100,6 @@ export interface GenerateOptions {
   onLogits?: (logits: Float32Array) => void;
   /** Forces the token at a generated index (forced decoding; tests drive tool calls with it). */
   overrideToken?: (index: number) => number | undefined;
+  /** Return the full token stream in `GenerationResult.trajectory`. */
+  recordTrajectory?: boolean;
 }

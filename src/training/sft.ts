@@ -28,8 +28,9 @@ export const SftConfigSchema = z.object({
     suites: z.array(z.string()).min(1),
     examples: z.number().int().positive(),
     seed: z.number().int().nonnegative().default(0),
-    mix: z.object({ direct: z.number().min(0), zoom: z.number().min(0), 'self-correction': z.number().min(0) })
-      .default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2 }),
+    /** Shares of trace kinds; `no_tools`: a direct answer to a regular task, prompted without tools. */
+    mix: z.object({ direct: z.number().min(0), zoom: z.number().min(0), 'self-correction': z.number().min(0), no_tools: z.number().min(0).default(0) })
+      .default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0 }),
   }),
   hyperparameters: z.object({
     steps: z.number().int().positive().default(100),
@@ -39,7 +40,7 @@ export const SftConfigSchema = z.object({
     warmup_steps: z.number().int().nonnegative().default(10),
     weight_decay: z.number().min(0).default(0.01),
     clip: z.number().min(0).default(1),
-  }).default({} as never),
+  }).prefault({}),
   checkpoint_every: z.number().int().positive().default(50),
   threads: z.number().int().positive().optional(),
 });
@@ -72,12 +73,14 @@ export interface SftResult {
   modelDir?: string;
 }
 
-function kindFor(rng: Rng, mix: SftConfig['data']['mix'], hasEasy: boolean): TraceKind {
-  const total = mix.direct + mix.zoom + mix['self-correction'];
+type MixKind = TraceKind | 'no_tools';
+
+function kindFor(rng: Rng, mix: SftConfig['data']['mix']): MixKind {
+  const kinds: MixKind[] = ['direct', 'zoom', 'self-correction', 'no_tools'];
+  const total = kinds.reduce((a, k) => a + mix[k], 0);
   let r = rng.next() * total;
-  if (hasEasy && (r -= mix.direct) < 0) return 'direct';
-  if (!hasEasy) r -= mix.direct;
-  return r - mix.zoom < 0 ? 'zoom' : 'self-correction';
+  for (const k of kinds) if ((r -= mix[k]) < 0) return k;
+  return 'zoom';
 }
 
 /** Synthesizes, tokenizes and featurizes the SFT examples (deterministic per data seed). */
@@ -88,10 +91,10 @@ export async function buildSftExamples(data: SftConfig['data'], files: ModelFile
   for (let i = 0; i < data.examples; i++) {
     const suite = data.suites[i % data.suites.length]! as SuiteName;
     const seed = data.seed + i;
-    const easy = EASY_SUITES[suite];
-    const kind = kindFor(new Rng(seed * 31 + 5), data.mix, easy !== undefined);
-    const task = kind === 'direct' ? await easy!(seed) : await suiteGenerator(suite)(seed);
-    examples.push(await featurize(await tokenizeTrace(synthesizeTrace(task, kind, seed), tokenizer, files.config), runner));
+    const kind = kindFor(new Rng(seed * 31 + 5), data.mix);
+    const task = kind === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite)(seed);
+    const trace = kind === 'no_tools' ? synthesizeTrace(task, 'direct', seed, { withTools: false }) : synthesizeTrace(task, kind, seed);
+    examples.push(await featurize(await tokenizeTrace(trace, tokenizer, files.config), runner));
     bar.update(i + 1, { suite });
   }
   log(`prepared ${examples.length} examples (${examples.reduce((a, e) => a + e.ids.length, 0)} tokens)`);

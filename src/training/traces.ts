@@ -67,14 +67,18 @@ function wrongRegion(task: Task, seed: number): [number, number, number, number]
 
 /**
  * Synthesizes a trace for a task. `direct`: text-only reasoning, for questions readable without a
- * zoom. `zoom`: one crop of the ground-truth region, then the answer. `self-correction`: a crop of
+ * zoom (`withTools: false` renders it with a prompt that offers no tools, as `eval --no-tools` asks). `zoom`: one crop of the ground-truth region, then the answer. `self-correction`: a crop of
  * the wrong place (kept in the context, not trained on), the observation that it shows nothing
  * useful, the right crop, then the answer.
  */
-export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0): Trace {
-  const tools = toolsFor(task);
+export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { withTools?: boolean } = {}): Trace {
+  const tools = opts.withTools === false ? [] : toolsFor(task);
   const answer = answerText(task);
-  if (kind === 'direct') return { task, kind, tools, steps: [{ text: `The details are large enough to read directly. ${answer}`, train: true }] };
+  if (kind === 'direct') {
+    const opening = tools.length > 0 ? 'The details are large enough to read directly.' : 'Answering from the image as it is shown.';
+    return { task, kind, tools, steps: [{ text: `${opening} ${answer}`, train: true }] };
+  }
+  if (tools.length === 0) throw new Error('zoom traces need tools');
   if (task.frames) return videoTrace(task, kind, tools, answer, seed);
   if (!task.image || !task.region) throw new Error(`${task.id}: zoom traces need an image task with a ground-truth region`);
   const { width, height } = task.image;

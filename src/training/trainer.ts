@@ -50,13 +50,26 @@ export class Trainer {
     return { loss: (out.loss!.data as Float32Array)[0]!, tokenLogprobs: out.token_logprobs!.data as Float32Array };
   }
 
-  /** Forward, backward and one AdamW update. */
-  async step(batch: Batch): Promise<StepResult> {
-    const out = await this.session.run({ ...batch.feeds, ...this.weightFeeds() });
+  /**
+   * Forward, backward and one AdamW update. Several micro-batches sum their losses and gradients
+   * before the one update (their weights must be normalised over all of them).
+   */
+  async step(batch: Batch | Batch[]): Promise<StepResult> {
+    const batches = Array.isArray(batch) ? batch : [batch];
     const grads = new Map<string, Float32Array>();
-    for (const name of this.params.keys()) grads.set(name, out[`grad.${name}`]!.data as Float32Array);
+    let loss = 0;
+    for (const b of batches) {
+      const out = await this.session.run({ ...b.feeds, ...this.weightFeeds() });
+      loss += (out.loss!.data as Float32Array)[0]!;
+      for (const name of this.params.keys()) {
+        const g = out[`grad.${name}`]!.data as Float32Array;
+        const sum = grads.get(name);
+        if (!sum) grads.set(name, g);
+        else for (let i = 0; i < g.length; i++) sum[i] = sum[i]! + g[i]!;
+      }
+    }
     const { gradNorm, lr } = adamwStep(this.params, grads, this.state, this.options);
-    return { loss: (out.loss!.data as Float32Array)[0]!, gradNorm, lr };
+    return { loss, gradNorm, lr };
   }
 
   async release(): Promise<void> {

@@ -1,0 +1,255 @@
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { Engine } from '../engine/engine.js';
+import { ModelRunner } from '../engine/model-runner.js';
+import type { GenerationResult } from '../engine/types.js';
+import { ChatTokenizer } from '../model/chat-tokenizer.js';
+import { resolveDefaultModel } from '../model/default-model.js';
+import { loadWeights } from '../model/load-weights.js';
+import { loadModelFiles, writeModelDir } from '../model/model-dir.js';
+import type { Weights } from '../model/weights.js';
+import { featurize, makeBatch, type TrainingExample } from './batch.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { scoreTask, taskContent, toolsFor } from './eval.js';
+import { OPTIMIZER_DEFAULTS, type OptimizerOptions } from './optimizer.js';
+import { lineChartSvg } from './plot.js';
+import { ProgressBar } from './progress.js';
+import { grpoAdvantages, groupRewards, rapr, REFERENCE_REWARD, type RewardConfig, type Rollout } from './rewards.js';
+import { suiteGenerator } from './tasks/index.js';
+import type { Task } from './tasks/types.js';
+import { Trainer } from './trainer.js';
+
+export const RlConfigSchema = z.object({
+  /** Starting policy (normally an SFT run's model/); default: the bundled default model. */
+  base_model: z.string().optional(),
+  out: z.string(),
+  data: z.object({ suites: z.array(z.string()).min(1), seed: z.number().int().nonnegative().default(0) }),
+  rollouts: z.object({
+    group_size: z.number().int().min(2).default(8),
+    prompts_per_step: z.number().int().positive().default(4),
+    temperature: z.number().positive().default(1),
+    max_tokens: z.number().int().positive().default(256),
+    max_tool_calls: z.number().int().nonnegative().default(3),
+  }).prefault({}),
+  reward: z.object({
+    H: z.number().min(0).max(1).default(REFERENCE_REWARD.H),
+    alpha: z.number().min(0).default(REFERENCE_REWARD.alpha),
+    beta: z.number().min(0).default(REFERENCE_REWARD.beta),
+    N: z.number().int().nonnegative().default(REFERENCE_REWARD.N),
+    /** false: RL without the curiosity bonus (the ablation). */
+    curiosity: z.boolean().default(true),
+  }).prefault({}),
+  hyperparameters: z.object({
+    steps: z.number().int().positive().default(20),
+    lr: z.number().positive().default(5e-4),
+    min_lr_ratio: z.number().min(0).max(1).default(1),
+    warmup_steps: z.number().int().nonnegative().default(0),
+    weight_decay: z.number().min(0).default(0),
+    clip: z.number().min(0).default(1),
+    /** Rollouts per forward/backward pass (gradients are summed over the step's micro-batches). */
+    micro_batch: z.number().int().positive().default(8),
+  }).prefault({}),
+  checkpoint_every: z.number().int().positive().default(10),
+  threads: z.number().int().positive().optional(),
+});
+export type RlConfig = z.infer<typeof RlConfigSchema>;
+
+export interface RlStepLog {
+  step: number;
+  reward: number;
+  reward_correctness: number;
+  reward_curiosity: number;
+  reward_penalty: number;
+  accuracy: number;
+  rapr: number;
+  tool_calls_per_rollout: number;
+  tool_errors_per_rollout: number;
+  groups_kept: number;
+  groups: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  rollout_tokens_per_s: number;
+  train_tokens_per_s: number;
+  elapsed_s: number;
+}
+
+export interface RlHooks {
+  onStep?: (log: RlStepLog) => void;
+  signal?: AbortSignal;
+  log?: (message: string) => void;
+  progress?: boolean;
+}
+
+export interface RlResult {
+  state: 'succeeded' | 'cancelled';
+  steps: number;
+  first?: RlStepLog;
+  last?: RlStepLog;
+  modelDir?: string;
+}
+
+/** One rollout as the reward sees it (DESIGN.md §5), from the engine's result. */
+export function rolloutOf(task: Task, r: GenerationResult): Rollout & { score: number } {
+  const score = scoreTask(task, r.text);
+  const last = r.steps.at(-1);
+  return { correct: score >= 0.5, score, visualOps: r.steps.length, lastOpFailed: last !== undefined && !last.ok };
+}
+
+const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** Step tasks: prompts_per_step fresh seeds per step, suites in turn (deterministic per step). */
+async function tasksForStep(config: RlConfig, step: number): Promise<Task[]> {
+  const p = config.rollouts.prompts_per_step;
+  return Promise.all(Array.from({ length: p }, (_, j) => {
+    const k = step * p + j;
+    return suiteGenerator(config.data.suites[k % config.data.suites.length]!)(config.data.seed + k);
+  }));
+}
+
+async function writePlots(out: string): Promise<void> {
+  const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as RlStepLog);
+  const series = (name: string, color: string, f: (l: RlStepLog) => number) => ({ name, color, points: lines.map((l) => [l.step, f(l)] as [number, number]) });
+  await writeFile(join(out, 'rewards.svg'), lineChartSvg('RL reward parts, accuracy and RaPR', [
+    series('reward', '#111827', (l) => l.reward), series('correctness', '#2563eb', (l) => l.reward_correctness),
+    series('curiosity', '#16a34a', (l) => l.reward_curiosity), series('penalty', '#dc2626', (l) => l.reward_penalty),
+    series('accuracy', '#9333ea', (l) => l.accuracy), series('RaPR', '#ea580c', (l) => l.rapr),
+  ]));
+  await writeFile(join(out, 'loss.svg'), lineChartSvg('RL policy-gradient loss', [series('loss', '#2563eb', (l) => l.loss)]));
+}
+
+/**
+ * `pixelreasoner train rl`: curiosity-driven GRPO. Each step: write the current policy as a model
+ * directory, sample G rollouts per prompt through the engine (real tool loop), reward them
+ * (correctness + α·curiosity + β·penalty, DESIGN.md §5), normalise advantages per group (groups
+ * with no variance are dropped), and take one policy-gradient step: the training graph with
+ * per-token weights advantage / (sampled tokens of the step) on the tokens the model sampled.
+ */
+export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult> {
+  const config = RlConfigSchema.parse(raw);
+  const log = hooks.log ?? ((m: string) => console.error(m));
+  const out = resolve(config.out);
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  const files = await loadModelFiles(config.base_model ?? (await resolveDefaultModel(log)));
+  const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  let weights: Weights = await loadWeights(files.dir);
+  const ckptDir = join(out, 'checkpoint');
+  const resumed = existsSync(join(ckptDir, 'checkpoint.json')) ? await loadCheckpoint(ckptDir) : undefined;
+  if (resumed) {
+    weights = resumed.weights;
+    log(`resuming from step ${resumed.meta.step}`);
+  }
+  const hp = config.hyperparameters;
+  const options: OptimizerOptions = {
+    ...OPTIMIZER_DEFAULTS, lr: hp.lr, minLrRatio: hp.min_lr_ratio, warmupSteps: hp.warmup_steps, totalSteps: hp.steps, weightDecay: hp.weight_decay, clip: hp.clip,
+  };
+  const trainer = await Trainer.create(files.config.text, weights, options, config.threads);
+  if (resumed) trainer.state = resumed.adam;
+  const rewardConfig: RewardConfig = { ...REFERENCE_REWARD, H: config.reward.H, alpha: config.reward.curiosity ? config.reward.alpha : 0, beta: config.reward.beta, N: config.reward.N };
+  const policyDir = join(out, 'policy');
+  let step = resumed?.meta.step ?? 0;
+  const startStep = step;
+  const bar = new ProgressBar(hp.steps, 'rl');
+  const started = performance.now();
+  let first: RlStepLog | undefined;
+  let last: RlStepLog | undefined;
+  const checkpoint = () => saveCheckpoint(ckptDir, weights, trainer.state, { step, dataPosition: step * config.rollouts.prompts_per_step, base_model: files.dir });
+  try {
+    while (step < hp.steps) {
+      // Rollouts with the current policy.
+      await writeModelDir(policyDir, files.config, weights, files, `${files.name}-rl`);
+      const runner = await ModelRunner.load(await loadModelFiles(policyDir), { threads: config.threads });
+      const { group_size: G, temperature, max_tokens: maxTokens, max_tool_calls: maxToolCalls } = config.rollouts;
+      const tasks = await tasksForStep(config, step);
+      const rolloutStart = performance.now();
+      let groups: { task: Task; results: GenerationResult[] }[];
+      const examples: { example: TrainingExample; advantage: number }[] = [];
+      const rollouts: (Rollout & { score: number })[] = [];
+      const parts = { correctness: [] as number[], curiosity: [] as number[], penalty: [] as number[], total: [] as number[] };
+      let groupsKept = 0;
+      let sampledTokens = 0;
+      try {
+        const engine = new Engine(runner, tokenizer, files.config, { maxModelLen: files.config.text.max_position_embeddings, maxNumSeqs: Math.min(64, G * tasks.length) });
+        groups = await Promise.all(tasks.map(async (task, j) => ({
+          task,
+          results: await engine.generateMany({
+            messages: [{ role: 'user', content: taskContent(task) }],
+            sampling: { temperature, topP: 1, topK: 0, presencePenalty: 0, frequencyPenalty: 0, seed: (config.data.seed + step) * 100_003 + j * G },
+            maxTokens, tools: toolsFor(task), maxToolCalls, stop: [],
+          }, G, () => ({ recordTrajectory: true })),
+        })));
+        for (const { task, results } of groups) {
+          const group = results.map((r) => rolloutOf(task, r));
+          rollouts.push(...group);
+          const rewards = groupRewards(group, task.frames !== undefined, rewardConfig);
+          for (const p of rewards) {
+            parts.correctness.push(p.correctness);
+            parts.curiosity.push(p.curiosity);
+            parts.penalty.push(p.penalty);
+            parts.total.push(p.total);
+          }
+          const advantages = grpoAdvantages(rewards.map((p) => p.total));
+          if (!advantages) continue;
+          groupsKept++;
+          for (const [i, r] of results.entries()) {
+            const t = r.trajectory!;
+            sampledTokens += t.sampled.reduce((a, b) => a + b, 0);
+            examples.push({ example: await featurize({ ids: t.ids, positions: t.positions, weights: t.sampled, visuals: t.visuals }, runner), advantage: advantages[i]! });
+          }
+        }
+      } finally {
+        await runner.release();
+      }
+      const rolloutSeconds = (performance.now() - rolloutStart) / 1000;
+      const rolloutTokens = groups.flatMap((g) => g.results).reduce((a, r) => a + r.usage.completion_tokens, 0);
+      // Policy-gradient step on the kept groups.
+      const trainStart = performance.now();
+      let loss = 0;
+      let gradNorm = 0;
+      let lr = 0;
+      let trainTokens = 0;
+      if (examples.length > 0) {
+        const batches = [];
+        for (let i = 0; i < examples.length; i += hp.micro_batch) {
+          const chunk = examples.slice(i, i + hp.micro_batch);
+          const batch = makeBatch(chunk.map((e) => e.example), files.config.text.hidden_size, (k) => chunk[k]!.advantage / Math.max(sampledTokens, 1));
+          trainTokens += batch.tokens;
+          batches.push(batch);
+        }
+        ({ loss, gradNorm, lr } = await trainer.step(batches));
+      }
+      const trainSeconds = (performance.now() - trainStart) / 1000;
+      step++;
+      const entry: RlStepLog = {
+        step,
+        reward: mean(parts.total), reward_correctness: mean(parts.correctness), reward_curiosity: mean(parts.curiosity), reward_penalty: mean(parts.penalty),
+        accuracy: mean(rollouts.map((r) => r.score)), rapr: rapr(rollouts),
+        tool_calls_per_rollout: mean(groups.flatMap((g) => g.results.map((r) => r.steps.length))),
+        tool_errors_per_rollout: mean(groups.flatMap((g) => g.results.map((r) => r.steps.filter((s) => !s.ok).length))),
+        groups_kept: groupsKept, groups: groups.length, loss, lr, grad_norm: gradNorm,
+        rollout_tokens_per_s: rolloutTokens / rolloutSeconds, train_tokens_per_s: trainSeconds > 0 ? trainTokens / trainSeconds : 0,
+        elapsed_s: (performance.now() - started) / 1000,
+      };
+      first ??= entry;
+      last = entry;
+      await appendFile(join(out, 'metrics.jsonl'), JSON.stringify(entry) + '\n');
+      hooks.onStep?.(entry);
+      if (hooks.progress !== false) bar.update(step, { reward: entry.reward, acc: entry.accuracy, rapr: entry.rapr }, startStep);
+      if (step % config.checkpoint_every === 0 || step === hp.steps || hooks.signal?.aborted) await checkpoint();
+      if (hooks.signal?.aborted) {
+        await writePlots(out);
+        return { state: 'cancelled', steps: step, first, last };
+      }
+    }
+  } finally {
+    await trainer.release();
+  }
+  await writePlots(out);
+  const modelDir = join(out, 'model');
+  await writeModelDir(modelDir, files.config, weights, files, `${files.name}-rl`);
+  log(`model written to ${modelDir}`);
+  return { state: 'succeeded', steps: step, first, last, modelDir };
+}
