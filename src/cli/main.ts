@@ -34,6 +34,7 @@ async function serve(argv: string[]): Promise<void> {
       'served-model-name': { type: 'string' }, 'max-model-len': { type: 'string' }, 'default-max-tokens': { type: 'string' },
       'max-tool-calls': { type: 'string' }, 'api-key': { type: 'string', multiple: true }, threads: { type: 'string' },
       'log-level': { type: 'string' }, 'admin-token': { type: 'string' }, 'max-num-seqs': { type: 'string' },
+      'data-dir': { type: 'string' }, 'training-threads': { type: 'string' },
     },
   });
   const config = resolveConfig(
@@ -41,7 +42,7 @@ async function serve(argv: string[]): Promise<void> {
       model: values.model, port: values.port, grpcPort: values['grpc-port'], host: values.host, servedModelName: values['served-model-name'],
       maxModelLen: values['max-model-len'], defaultMaxTokens: values['default-max-tokens'], maxToolCalls: values['max-tool-calls'],
       apiKeys: values['api-key'], threads: values.threads, logLevel: values['log-level'], adminToken: values['admin-token'],
-      maxNumSeqs: values['max-num-seqs'],
+      maxNumSeqs: values['max-num-seqs'], dataDir: values['data-dir'], trainingThreads: values['training-threads'],
     },
     process.env,
     values.config,

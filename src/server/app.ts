@@ -9,6 +9,8 @@ import { ApiError, sendError } from './errors.js';
 import type { Logger } from './logger.js';
 import { chatCompletionsHandler } from './routes/chat-completions.js';
 import { detokenizeHandler, tokenizeHandler } from './routes/tokenize.js';
+import { trainingJobsRouter } from './routes/training-jobs.js';
+import { JobError, type JobManager } from '../jobs/job-manager.js';
 
 /** What the routes serve; swapped as a whole when another model is activated. */
 export interface ServingModel {
@@ -24,6 +26,10 @@ export interface AppDeps {
   registry: Registry;
   /** True once the model is loaded and warmed up. */
   ready: () => boolean;
+  /** Training jobs (admin API); present when an admin token is configured. */
+  jobs?: JobManager;
+  /** Makes a succeeded job's model the served one (new requests use it; in-flight ones finish on the old). */
+  activate?: (jobId: string) => Promise<ServingModel>;
 }
 
 function requestId(req: Request, res: Response, next: NextFunction): void {
@@ -87,6 +93,16 @@ export function createApp(deps: AppDeps): express.Express {
       const m = deps.model();
       res.json({ data: [{ id: m.name, created: m.createdAt, fast_decoder: m.engine.runner.fast, ...m.engine.counts(), kv_cache_usage: m.engine.pool.usage() }] });
     });
+    if (deps.jobs) app.use('/admin/v1/training/jobs', trainingJobsRouter(deps.jobs));
+    const activate = deps.activate;
+    if (activate) {
+      app.post('/admin/v1/models/:id/activate', (req, res, next) => {
+        activate(String(req.params.id)).then(
+          (m) => res.json({ id: m.name, object: 'model', created: m.createdAt, active: true }),
+          (e: unknown) => next(e instanceof JobError ? new ApiError(e.status, e.message, e.code) : e),
+        );
+      });
+    }
   }
 
   app.use('/v1', apiKeyAuth(config.apiKeys));

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -46,6 +47,12 @@ export const ServerConfigSchema = z.object({
   /** Bearer keys accepted on /v1/*; empty = no auth. */
   apiKeys: z.array(z.string()).default([]),
   threads: z.coerce.number().int().positive().optional(),
+  /** Where training jobs, their checkpoints and models live. */
+  dataDir: z.string().default('data'),
+  /** ONNX Runtime threads of a training job (its share of the CPU; the job also runs at lower priority). */
+  trainingThreads: z.coerce.number().int().positive().default(Math.max(1, Math.floor(availableParallelism() / 2))),
+  /** Training jobs run at once; the others wait in the queue. */
+  maxConcurrentJobs: z.coerce.number().int().positive().default(1),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -75,6 +82,9 @@ const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_API_KEYS: 'apiKeys',
   PIXELREASONER_ADMIN_TOKEN: 'adminToken',
   PIXELREASONER_THREADS: 'threads',
+  PIXELREASONER_DATA_DIR: 'dataDir',
+  PIXELREASONER_TRAINING_THREADS: 'trainingThreads',
+  PIXELREASONER_MAX_CONCURRENT_JOBS: 'maxConcurrentJobs',
   PIXELREASONER_LOG_LEVEL: 'logLevel',
 };
 

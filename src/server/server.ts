@@ -13,6 +13,7 @@ import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetricsRegistry } from './metrics-registry.js';
 import { startGrpcServer } from './grpc/grpc-server.js';
+import { JobManager } from '../jobs/job-manager.js';
 
 export interface RunningServer {
   url: string;
@@ -42,14 +43,43 @@ async function warmUp(model: ServingModel): Promise<void> {
   await model.engine.generate({ messages: [{ role: 'user', content: 'hi' }], sampling: GREEDY, maxTokens: 1, tools: [], maxToolCalls: 0, stop: [] });
 }
 
+/**
+ * Releases a replaced model's sessions once its in-flight requests have finished: idle for a full
+ * second, so a request that picked the old engine just before the swap (still decoding its
+ * images) has reached its queue.
+ */
+async function retireWhenIdle(model: ServingModel, logger: Logger): Promise<void> {
+  for (let idle = 0; idle < 10; ) {
+    const c = model.engine.counts();
+    idle = c.running + c.waiting + c.paused === 0 ? idle + 1 : 0;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await model.engine.runner.release();
+  logger.info({ model: model.name }, 'previous model released');
+}
+
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const dir = config.model || (await resolveDefaultModel((m) => logger.info(m)));
   const registry = createMetricsRegistry();
-  const current = await loadServingModel(dir, config, new EngineMetrics(registry));
+  const metrics = new EngineMetrics(registry);
+  let current = await loadServingModel(dir, config, metrics);
   logger.info({ model: current.name, dir, fast_decoder: current.engine.runner.fast }, 'model loaded');
   let ready = false;
-  const app = createApp({ config, logger, model: () => current, registry, ready: () => ready });
+  const jobs = config.adminToken
+    ? await JobManager.open({ dataDir: config.dataDir, threads: config.trainingThreads, maxConcurrent: config.maxConcurrentJobs, log: (o, m) => logger.info(o, m) })
+    : undefined;
+  const activate = async (jobId: string): Promise<ServingModel> => {
+    const modelDir = jobs!.modelDir(jobId);
+    const next = await loadServingModel(modelDir, { ...config, servedModelName: '' }, metrics);
+    await warmUp(next);
+    const previous = current;
+    current = next;
+    logger.info({ model: next.name, dir: modelDir, previous: previous.name }, 'model activated');
+    void retireWhenIdle(previous, logger);
+    return next;
+  };
+  const app = createApp({ config, logger, model: () => current, registry, ready: () => ready, jobs, activate: jobs ? activate : undefined });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
   });
@@ -69,6 +99,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     grpcPort: grpcServer?.port,
     close: (graceMs = 0) =>
       new Promise<void>((resolve) => {
+        jobs?.close();
         grpcServer?.setServing(false);
         const grpcClosed = grpcServer?.close(graceMs) ?? Promise.resolve();
         server.close(() => void grpcClosed.then(() => resolve()));

@@ -53,6 +53,8 @@ export const RlConfigSchema = z.object({
   }).prefault({}),
   checkpoint_every: z.number().int().positive().default(10),
   threads: z.number().int().positive().optional(),
+  /** Name of the exported model (config.json `_name_or_path`, shown in /v1/models once served). */
+  model_name: z.string().optional(),
 });
 export type RlConfig = z.infer<typeof RlConfigSchema>;
 
@@ -249,7 +251,7 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
   }
   await writePlots(out);
   const modelDir = join(out, 'model');
-  await writeModelDir(modelDir, files.config, weights, files, `${files.name}-rl`);
+  await writeModelDir(modelDir, files.config, weights, files, config.model_name ?? `${files.name}-rl`);
   log(`model written to ${modelDir}`);
   return { state: 'succeeded', steps: step, first, last, modelDir };
 }

@@ -43,6 +43,8 @@ export const SftConfigSchema = z.object({
   }).prefault({}),
   checkpoint_every: z.number().int().positive().default(50),
   threads: z.number().int().positive().optional(),
+  /** Name of the exported model (config.json `_name_or_path`, shown in /v1/models once served). */
+  model_name: z.string().optional(),
 });
 export type SftConfig = z.infer<typeof SftConfigSchema>;
 
@@ -187,7 +189,7 @@ export async function runSft(raw: unknown, hooks: SftHooks = {}): Promise<SftRes
   }
   await writePlot(out);
   const modelDir = join(out, 'model');
-  await writeModelDir(modelDir, files.config, weights, files, `${files.name}-sft`);
+  await writeModelDir(modelDir, files.config, weights, files, config.model_name ?? `${files.name}-sft`);
   log(`model written to ${modelDir}`);
   return { state: 'succeeded', steps: step, firstLoss, lastLoss, modelDir };
 }

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import OpenAI from 'openai';
+import { startTestServer, testModel } from '../helpers.js';
+
+const TOKEN = 'admin-secret';
+const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+async function post(url: string, body: unknown) {
+  return fetch(url, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+}
+
+/** Reads an SSE stream to its end: [event, data] pairs. */
+async function readEvents(url: string): Promise<[string, any][]> {
+  const res = await fetch(url, { headers: auth });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+  const text = await res.text();
+  return text.split('\n\n').filter((b) => b.startsWith('event:')).map((b) => {
+    const [ev, data] = b.split('\n');
+    return [ev!.slice(7), JSON.parse(data!.slice(6))];
+  });
+}
+
+async function waitFor(url: string, pred: (job: any) => boolean, timeoutMs = 60_000): Promise<any> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await (await fetch(url, { headers: auth })).json();
+    if (pred(job)) return job;
+    if (Date.now() > end) throw new Error(`timed out; job: ${JSON.stringify(job)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const sftJob = async (steps: number) => ({
+  type: 'sft', base_model: await testModel('micro', 0),
+  data: { suites: ['vstar-syn', 'tally-syn'], examples: 4, seed: 1 },
+  hyperparameters: { steps, batch_size: 2, lr: 0.003, warmup_steps: 2 }, checkpoint_every: 5,
+});
+
+test('admin training routes: 404 without an admin token configured, 401 without or with a wrong token, 400 on a bad job', async () => {
+  const off = await startTestServer();
+  try {
+    assert.equal((await fetch(`${off.url}/admin/v1/training/jobs`)).status, 404);
+  } finally {
+    await off.close();
+  }
+  const s = await startTestServer({ adminToken: TOKEN, dataDir: mkdtempSync(join(tmpdir(), 'prs-jobs-')) });
+  try {
+    assert.equal((await fetch(`${s.url}/admin/v1/training/jobs`)).status, 401);
+    assert.equal((await fetch(`${s.url}/admin/v1/training/jobs`, { headers: { authorization: 'Bearer nope' } })).status, 401);
+    const bad = await post(`${s.url}/admin/v1/training/jobs`, { type: 'dpo', data: {} });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error.code, 'invalid_job');
+    const noSuite = await post(`${s.url}/admin/v1/training/jobs`, { type: 'sft', data: { examples: 4 } });
+    assert.equal(noSuite.status, 400);
+    assert.equal((await fetch(`${s.url}/admin/v1/training/jobs/job-missing`, { headers: auth })).status, 404);
+  } finally {
+    await s.close();
+  }
+});
+
+test('an SFT job runs to succeeded with progress events; activating it mid-stream lets that stream finish and switches new requests', async () => {
+  const s = await startTestServer({ adminToken: TOKEN, dataDir: mkdtempSync(join(tmpdir(), 'prs-jobs-')), trainingThreads: 1 });
+  try {
+    const created = await post(`${s.url}/admin/v1/training/jobs`, await sftJob(12));
+    assert.equal(created.status, 202);
+    const job = await created.json();
+    assert.ok(['queued', 'running'].includes(job.state));
+    const events = await readEvents(`${s.url}/admin/v1/training/jobs/${job.id}/events`);
+    const progress = events.filter(([e]) => e === 'progress').map(([, j]) => j.step);
+    assert.ok(progress.length >= 5, `progress events: ${progress}`);
+    assert.deepEqual(progress, [...progress].sort((a, b) => a - b));
+    const final = events.at(-1)![1];
+    assert.equal(final.state, 'succeeded');
+    assert.equal(final.step, 12);
+    assert.ok(Number.isFinite(final.metrics.loss));
+    const listed = await (await fetch(`${s.url}/admin/v1/training/jobs`, { headers: auth })).json();
+    assert.equal(listed.data[0].id, job.id);
+    assert.match(await (await fetch(`${s.url}/admin/v1/training/jobs/${job.id}/plots/loss.svg`, { headers: auth })).text(), /^<svg/);
+
+    const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'x' });
+    const oldName = (await client.models.list()).data[0]!.id;
+    const stream = await client.chat.completions.create({ model: oldName, messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: 300, stream: true, temperature: 0, ignore_eos: true } as never) as unknown as AsyncIterable<any>;
+    let chunks = 0;
+    let finish: string | undefined;
+    let activated = false;
+    for await (const chunk of stream) {
+      chunks++;
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      assert.equal(chunk.model, oldName, 'the in-flight request stays on the old model');
+      if (chunks === 3 && !activated) {
+        activated = true;
+        const a = await fetch(`${s.url}/admin/v1/models/${job.id}/activate`, { method: 'POST', headers: auth });
+        assert.equal(a.status, 200);
+        assert.equal((await a.json()).id, final.model);
+      }
+    }
+    assert.ok(activated);
+    assert.equal(finish, 'length');
+    const after = await client.chat.completions.create({ model: final.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
+    assert.equal(after.model, final.model);
+    assert.equal((await client.models.list()).data[0]!.id, final.model);
+  } finally {
+    await s.close();
+  }
+});
+
+test('cancel stops a running job within one step and keeps its last checkpoint; resume continues the step count', async () => {
+  const s = await startTestServer({ adminToken: TOKEN, dataDir: mkdtempSync(join(tmpdir(), 'prs-jobs-')), trainingThreads: 1 });
+  try {
+    const job = await (await post(`${s.url}/admin/v1/training/jobs`, await sftJob(400))).json();
+    const url = `${s.url}/admin/v1/training/jobs/${job.id}`;
+    await waitFor(url, (j) => j.step >= 6);
+    const del = await fetch(url, { method: 'DELETE', headers: auth });
+    assert.equal(del.status, 200);
+    const stepAtCancel = (await del.json()).step;
+    const cancelled = await waitFor(url, (j) => j.state === 'cancelled');
+    assert.ok(cancelled.step <= stepAtCancel + 1, `cancel at step ${stepAtCancel}, stopped at ${cancelled.step}`);
+    const resumed = await post(`${url}/resume`, {});
+    assert.equal(resumed.status, 202);
+    const again = await waitFor(url, (j) => j.state === 'running' && j.step > cancelled.step);
+    assert.ok(again.step > cancelled.step);
+    await fetch(url, { method: 'DELETE', headers: auth });
+    await waitFor(url, (j) => j.state === 'cancelled');
+  } finally {
+    await s.close();
+  }
+});
