@@ -13,7 +13,7 @@ export default tseslint.config(
   },
   {
     files: ['public/**/*.js'],
-    languageOptions: { globals: { document: 'readonly', fetch: 'readonly', FileReader: 'readonly', Image: 'readonly', TextDecoder: 'readonly', window: 'readonly' } },
+    languageOptions: { globals: { document: 'readonly', fetch: 'readonly', FileReader: 'readonly', Image: 'readonly', TextDecoder: 'readonly', window: 'readonly', localStorage: 'readonly', URL: 'readonly', setInterval: 'readonly' } },
   },
   {
     files: ['bin/**/*.js', 'scripts/**/*.mjs'],

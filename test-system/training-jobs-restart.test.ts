@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadCheckpoint } from '../src/training/checkpoint.js';
+import { testModel } from '../test/helpers.js';
+import { startCli, waitReady } from './helpers.js';
+
+const TOKEN = 'admin-secret';
+const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+async function waitFor(url: string, pred: (job: any) => boolean, timeoutMs = 120_000): Promise<any> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await (await fetch(url, { headers: auth })).json();
+    if (pred(job)) return job;
+    if (Date.now() > end) throw new Error(`timed out; job: ${JSON.stringify(job)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('SIGKILL the server during a job: after restart it is interrupted, resume continues from the last checkpoint, checkpoints load', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'prs-jobs-kill-'));
+  const model = await testModel('micro', 0);
+  const args = ['--model', model, '--admin-token', TOKEN, '--data-dir', dataDir, '--threads', '1', '--training-threads', '1'];
+  const first = await startCli(args);
+  await waitReady(first.url);
+  const created = await fetch(`${first.url}/admin/v1/training/jobs`, {
+    method: 'POST', headers: auth,
+    body: JSON.stringify({ type: 'sft', base_model: model, data: { suites: ['vstar-syn'], examples: 4, seed: 2 }, hyperparameters: { steps: 30, batch_size: 2, lr: 0.002, warmup_steps: 1 }, checkpoint_every: 4 }),
+  });
+  assert.equal(created.status, 202);
+  const { id } = await created.json();
+  await waitFor(`${first.url}/admin/v1/training/jobs/${id}`, (j) => j.step >= 10);
+  first.proc.kill('SIGKILL');
+  await new Promise((r) => first.proc.once('exit', r));
+  await new Promise((r) => setTimeout(r, 500)); // the job's child exits when its IPC channel closes
+
+  const jobDir = join(dataDir, 'jobs', id);
+  const saved = await loadCheckpoint(join(jobDir, 'checkpoint'));
+  assert.ok(saved.meta.step >= 8 && saved.meta.step % 4 === 0, `checkpoint at step ${saved.meta.step}`);
+
+  const second = await startCli(args);
+  try {
+    await waitReady(second.url);
+    const url = `${second.url}/admin/v1/training/jobs/${id}`;
+    assert.equal((await (await fetch(url, { headers: auth })).json()).state, 'interrupted');
+    assert.equal((await fetch(`${url}/resume`, { method: 'POST', headers: auth })).status, 202);
+    const done = await waitFor(url, (j) => j.state === 'succeeded' || j.state === 'failed');
+    assert.equal(done.state, 'succeeded', done.error);
+    assert.equal(done.step, 30);
+    const steps = readFileSync(join(jobDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    const resumedAt = steps.findIndex((s, i) => i > 0 && s <= steps[i - 1]!);
+    assert.equal(steps[resumedAt], saved.meta.step + 1, 'the resumed run continues after the checkpoint step');
+    assert.equal(steps.at(-1), 30);
+    const final = await loadCheckpoint(join(jobDir, 'checkpoint'));
+    assert.equal(final.meta.step, 30);
+  } finally {
+    second.proc.kill('SIGTERM');
+  }
+});
