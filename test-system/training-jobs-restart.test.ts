@@ -13,7 +13,7 @@ const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/js
 async function waitFor(url: string, pred: (job: any) => boolean, timeoutMs = 120_000): Promise<any> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const job = await (await fetch(url, { headers: auth })).json();
+    const job = (await (await fetch(url, { headers: auth })).json()) as any;
     if (pred(job)) return job;
     if (Date.now() > end) throw new Error(`timed out; job: ${JSON.stringify(job)}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -31,7 +31,7 @@ test('SIGKILL the server during a job: after restart it is interrupted, resume c
     body: JSON.stringify({ type: 'sft', base_model: model, data: { suites: ['vstar-syn'], examples: 4, seed: 2 }, hyperparameters: { steps: 30, batch_size: 2, lr: 0.002, warmup_steps: 1 }, checkpoint_every: 4 }),
   });
   assert.equal(created.status, 202);
-  const { id } = await created.json();
+  const { id } = (await created.json()) as { id: string };
   await waitFor(`${first.url}/admin/v1/training/jobs/${id}`, (j) => j.step >= 10);
   first.proc.kill('SIGKILL');
   await new Promise((r) => first.proc.once('exit', r));
@@ -45,7 +45,7 @@ test('SIGKILL the server during a job: after restart it is interrupted, resume c
   try {
     await waitReady(second.url);
     const url = `${second.url}/admin/v1/training/jobs/${id}`;
-    assert.equal((await (await fetch(url, { headers: auth })).json()).state, 'interrupted');
+    assert.equal(((await (await fetch(url, { headers: auth })).json()) as any).state, 'interrupted');
     assert.equal((await fetch(`${url}/resume`, { method: 'POST', headers: auth })).status, 202);
     const done = await waitFor(url, (j) => j.state === 'succeeded' || j.state === 'failed');
     assert.equal(done.state, 'succeeded', done.error);

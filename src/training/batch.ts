@@ -25,6 +25,8 @@ export interface Batch {
   tokens: number;
   /** Sum of the raw loss weights (the trained tokens). */
   trainedTokens: number;
+  /** Raw (unscaled) label weights [B*S]: 1 where the label is a trained / sampled token. */
+  labelMask: Float32Array;
 }
 
 /**
@@ -42,6 +44,7 @@ export function makeBatch(examples: TrainingExample[], hidden: number, scale: (i
   const textMask = new Float32Array(b * s).fill(1);
   const visual = new Float32Array(b * s * hidden);
   const weights = new Float32Array(b * s);
+  const labelMask = new Float32Array(b * s);
   const trainedTokens = examples.reduce((a, e) => a + e.weights.slice(1).reduce((x, y) => x + y, 0), 0);
   let tokens = 0;
   examples.forEach((e, row) => {
@@ -54,6 +57,7 @@ export function makeBatch(examples: TrainingExample[], hidden: number, scale: (i
       labels[k] = BigInt(e.ids[t + 1]!);
       mask[k] = 1n;
       weights[k] = e.weights[t + 1]! * f;
+      labelMask[k] = e.weights[t + 1]!;
       for (let a = 0; a < 3; a++) positions[a * b * s + k] = BigInt(e.positions[a]![t]!);
     }
     for (const v of e.visuals) {
@@ -64,7 +68,7 @@ export function makeBatch(examples: TrainingExample[], hidden: number, scale: (i
     }
   });
   return {
-    tokens, trainedTokens,
+    tokens, trainedTokens, labelMask,
     feeds: {
       input_ids: new ort.Tensor('int64', ids, [b, s]),
       attention_mask: new ort.Tensor('int64', mask, [b, s]),

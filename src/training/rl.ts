@@ -48,6 +48,11 @@ export const RlConfigSchema = z.object({
     warmup_steps: z.number().int().nonnegative().default(0),
     weight_decay: z.number().min(0).default(0),
     clip: z.number().min(0).default(1),
+    /**
+     * KL penalty to the starting policy (0 = off): each sampled token's weight gets
+     * -kl_coef·(log π − log π_ref), the score-function gradient of KL(π‖π_ref).
+     */
+    kl_coef: z.number().min(0).default(0),
     /** Rollouts per forward/backward pass (gradients are summed over the step's micro-batches). */
     micro_batch: z.number().int().positive().default(8),
   }).prefault({}),
@@ -71,6 +76,8 @@ export interface RlStepLog {
   groups_kept: number;
   groups: number;
   loss: number;
+  /** Mean log π − log π_ref over the step's sampled tokens (0 when the KL term is off). */
+  kl: number;
   lr: number;
   grad_norm: number;
   rollout_tokens_per_s: number;
@@ -150,6 +157,10 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
   };
   const trainer = await Trainer.create(files.config.text, weights, options, config.threads);
   if (resumed) trainer.state = resumed.adam;
+  // The starting policy, for the KL term: the base model's weights (also after a resume).
+  const reference = hp.kl_coef > 0 ? new Map([...(await loadWeights(files.dir))].filter(([n]) => trainer.params.has(n)).map(([n, w]) => [n, w.data])) : undefined;
+  let klSum = 0;
+  let klCount = 0;
   const rewardConfig: RewardConfig = { ...REFERENCE_REWARD, H: config.reward.H, alpha: config.reward.curiosity ? config.reward.alpha : 0, beta: config.reward.beta, N: config.reward.N };
   const policyDir = join(out, 'policy');
   let step = resumed?.meta.step ?? 0;
@@ -209,6 +220,8 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
       const rolloutTokens = groups.flatMap((g) => g.results).reduce((a, r) => a + r.usage.completion_tokens, 0);
       // Policy-gradient step on the kept groups.
       const trainStart = performance.now();
+      klSum = 0;
+      klCount = 0;
       let loss = 0;
       let gradNorm = 0;
       let lr = 0;
@@ -218,6 +231,17 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
         for (let i = 0; i < examples.length; i += hp.micro_batch) {
           const chunk = examples.slice(i, i + hp.micro_batch);
           const batch = makeBatch(chunk.map((e) => e.example), files.config.text.hidden_size, (k) => chunk[k]!.advantage / Math.max(sampledTokens, 1));
+          if (reference) {
+            const [now, ref] = await Promise.all([trainer.evaluate(batch), trainer.evaluate(batch, reference)]);
+            const w = batch.feeds.loss_weights!.data as Float32Array;
+            for (let k = 0; k < w.length; k++) {
+              if (batch.labelMask[k] === 0) continue;
+              const diff = now.tokenLogprobs[k]! - ref.tokenLogprobs[k]!;
+              w[k] = w[k]! - (hp.kl_coef * diff) / Math.max(sampledTokens, 1);
+              klSum += diff;
+              klCount++;
+            }
+          }
           trainTokens += batch.tokens;
           batches.push(batch);
         }
@@ -232,6 +256,7 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
         tool_calls_per_rollout: mean(groups.flatMap((g) => g.results.map((r) => r.steps.length))),
         tool_errors_per_rollout: mean(groups.flatMap((g) => g.results.map((r) => r.steps.filter((s) => !s.ok).length))),
         groups_kept: groupsKept, groups: groups.length, loss, lr, grad_norm: gradNorm,
+        kl: klCount > 0 ? klSum / klCount : 0,
         rollout_tokens_per_s: rolloutTokens / rolloutSeconds, train_tokens_per_s: trainSeconds > 0 ? trainTokens / trainSeconds : 0,
         elapsed_s: (performance.now() - started) / 1000,
       };

@@ -44,9 +44,12 @@ export class Trainer {
     return Object.fromEntries([...this.params].map(([name, data]) => [name, new ort.Tensor('float32', data, this.dims.get(name)!)]));
   }
 
-  /** Loss and per-token log-probs without an update. */
-  async evaluate(batch: Batch): Promise<{ loss: number; tokenLogprobs: Float32Array }> {
-    const out = await this.session.run({ ...batch.feeds, ...this.weightFeeds() }, ['loss', 'token_logprobs']);
+  /** Loss and per-token log-probs without an update (with the trained weights, or others of the same shapes). */
+  async evaluate(batch: Batch, weights?: Map<string, Float32Array>): Promise<{ loss: number; tokenLogprobs: Float32Array }> {
+    const feeds = weights
+      ? Object.fromEntries([...weights].map(([name, data]) => [name, new ort.Tensor('float32', data, this.dims.get(name)!)]))
+      : this.weightFeeds();
+    const out = await this.session.run({ ...batch.feeds, ...feeds }, ['loss', 'token_logprobs']);
     return { loss: (out.loss!.data as Float32Array)[0]!, tokenLogprobs: out.token_logprobs!.data as Float32Array };
   }
 

@@ -28,7 +28,7 @@ async function readEvents(url: string): Promise<[string, any][]> {
 async function waitFor(url: string, pred: (job: any) => boolean, timeoutMs = 60_000): Promise<any> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const job = await (await fetch(url, { headers: auth })).json();
+    const job = (await (await fetch(url, { headers: auth })).json()) as any;
     if (pred(job)) return job;
     if (Date.now() > end) throw new Error(`timed out; job: ${JSON.stringify(job)}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -54,7 +54,7 @@ test('admin training routes: 404 without an admin token configured, 401 without 
     assert.equal((await fetch(`${s.url}/admin/v1/training/jobs`, { headers: { authorization: 'Bearer nope' } })).status, 401);
     const bad = await post(`${s.url}/admin/v1/training/jobs`, { type: 'dpo', data: {} });
     assert.equal(bad.status, 400);
-    assert.equal((await bad.json()).error.code, 'invalid_job');
+    assert.equal(((await bad.json()) as any).error.code, 'invalid_job');
     const noSuite = await post(`${s.url}/admin/v1/training/jobs`, { type: 'sft', data: { examples: 4 } });
     assert.equal(noSuite.status, 400);
     assert.equal((await fetch(`${s.url}/admin/v1/training/jobs/job-missing`, { headers: auth })).status, 404);
@@ -68,7 +68,7 @@ test('an SFT job runs to succeeded with progress events; activating it mid-strea
   try {
     const created = await post(`${s.url}/admin/v1/training/jobs`, await sftJob(12));
     assert.equal(created.status, 202);
-    const job = await created.json();
+    const job = (await created.json()) as any;
     assert.ok(['queued', 'running'].includes(job.state));
     const events = await readEvents(`${s.url}/admin/v1/training/jobs/${job.id}/events`);
     const progress = events.filter(([e]) => e === 'progress').map(([, j]) => j.step);
@@ -78,7 +78,7 @@ test('an SFT job runs to succeeded with progress events; activating it mid-strea
     assert.equal(final.state, 'succeeded');
     assert.equal(final.step, 12);
     assert.ok(Number.isFinite(final.metrics.loss));
-    const listed = await (await fetch(`${s.url}/admin/v1/training/jobs`, { headers: auth })).json();
+    const listed = (await (await fetch(`${s.url}/admin/v1/training/jobs`, { headers: auth })).json()) as any;
     assert.equal(listed.data[0].id, job.id);
     assert.match(await (await fetch(`${s.url}/admin/v1/training/jobs/${job.id}/plots/loss.svg`, { headers: auth })).text(), /^<svg/);
 
@@ -96,7 +96,7 @@ test('an SFT job runs to succeeded with progress events; activating it mid-strea
         activated = true;
         const a = await fetch(`${s.url}/admin/v1/models/${job.id}/activate`, { method: 'POST', headers: auth });
         assert.equal(a.status, 200);
-        assert.equal((await a.json()).id, final.model);
+        assert.equal(((await a.json()) as any).id, final.model);
       }
     }
     assert.ok(activated);
@@ -104,6 +104,19 @@ test('an SFT job runs to succeeded with progress events; activating it mid-strea
     const after = await client.chat.completions.create({ model: final.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
     assert.equal(after.model, final.model);
     assert.equal((await client.models.list()).data[0]!.id, final.model);
+
+    // An RL job starting from the SFT job's model (its id as base_model).
+    const rl = await post(`${s.url}/admin/v1/training/jobs`, {
+      type: 'rl', base_model: job.id, data: { suites: ['vstar-syn'], seed: 0 },
+      rollouts: { group_size: 2, prompts_per_step: 1, max_tokens: 24 }, hyperparameters: { steps: 1 },
+    });
+    assert.equal(rl.status, 202);
+    const rlJob = (await rl.json()) as any;
+    const rlEvents = await readEvents(`${s.url}/admin/v1/training/jobs/${rlJob.id}/events`);
+    const rlFinal = rlEvents.at(-1)![1];
+    assert.equal(rlFinal.state, 'succeeded', rlFinal.error);
+    for (const k of ['reward_correctness', 'reward_curiosity', 'reward_penalty', 'accuracy', 'rapr']) assert.ok(Number.isFinite(rlFinal.metrics[k]), k);
+    assert.match(await (await fetch(`${s.url}/admin/v1/training/jobs/${rlJob.id}/plots/rewards.svg`, { headers: auth })).text(), /^<svg/);
   } finally {
     await s.close();
   }
@@ -112,12 +125,12 @@ test('an SFT job runs to succeeded with progress events; activating it mid-strea
 test('cancel stops a running job within one step and keeps its last checkpoint; resume continues the step count', async () => {
   const s = await startTestServer({ adminToken: TOKEN, dataDir: mkdtempSync(join(tmpdir(), 'prs-jobs-')), trainingThreads: 1 });
   try {
-    const job = await (await post(`${s.url}/admin/v1/training/jobs`, await sftJob(400))).json();
+    const job = (await (await post(`${s.url}/admin/v1/training/jobs`, await sftJob(400))).json()) as any;
     const url = `${s.url}/admin/v1/training/jobs/${job.id}`;
     await waitFor(url, (j) => j.step >= 6);
     const del = await fetch(url, { method: 'DELETE', headers: auth });
     assert.equal(del.status, 200);
-    const stepAtCancel = (await del.json()).step;
+    const stepAtCancel = ((await del.json()) as any).step;
     const cancelled = await waitFor(url, (j) => j.state === 'cancelled');
     assert.ok(cancelled.step <= stepAtCancel + 1, `cancel at step ${stepAtCancel}, stopped at ${cancelled.step}`);
     const resumed = await post(`${url}/resume`, {});

@@ -61,7 +61,7 @@ test('a CI-sized RL run executes real tool calls in its rollouts and logs every 
     base_model: sft.modelDir, out,
     data: { suites: ['vstar-syn', 'tally-syn'], seed: 0 },
     rollouts: { group_size: 4, prompts_per_step: 2, temperature: 1, max_tokens: 64 },
-    hyperparameters: { steps: 2, lr: 0.0005 },
+    hyperparameters: { steps: 2, lr: 0.0005, kl_coef: 0.05 },
   }, quiet);
   assert.equal(result.state, 'succeeded');
   const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -72,6 +72,8 @@ test('a CI-sized RL run executes real tool calls in its rollouts and logs every 
     }
   }
   assert.ok(lines.some((l) => l.tool_calls_per_rollout > 0), 'rollouts called tools');
+  assert.equal(lines[0].kl, 0, 'the first step samples from the starting policy itself');
+  assert.ok(Number.isFinite(lines[1].kl));
   assert.match(readFileSync(join(out, 'rewards.svg'), 'utf8'), /curiosity/);
   assert.ok(readFileSync(join(result.modelDir!, 'config.json'), 'utf8').includes('-rl'));
 });
