@@ -159,8 +159,6 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
   if (resumed) trainer.state = resumed.adam;
   // The starting policy, for the KL term: the base model's weights (also after a resume).
   const reference = hp.kl_coef > 0 ? new Map([...(await loadWeights(files.dir))].filter(([n]) => trainer.params.has(n)).map(([n, w]) => [n, w.data])) : undefined;
-  let klSum = 0;
-  let klCount = 0;
   const rewardConfig: RewardConfig = { ...REFERENCE_REWARD, H: config.reward.H, alpha: config.reward.curiosity ? config.reward.alpha : 0, beta: config.reward.beta, N: config.reward.N };
   const policyDir = join(out, 'policy');
   let step = resumed?.meta.step ?? 0;
@@ -220,8 +218,8 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
       const rolloutTokens = groups.flatMap((g) => g.results).reduce((a, r) => a + r.usage.completion_tokens, 0);
       // Policy-gradient step on the kept groups.
       const trainStart = performance.now();
-      klSum = 0;
-      klCount = 0;
+      let klSum = 0;
+      let klCount = 0;
       let loss = 0;
       let gradNorm = 0;
       let lr = 0;
