@@ -35,14 +35,22 @@ export interface TokenizedTrace {
 }
 
 const LETTERS = 'ABCDEFGH';
-const clamp = (v: number) => Math.min(0.99, Math.max(0, v));
-
-/** The call in the reference's JSON style, the box widened outward to two decimals (so it still covers the region). */
+/**
+ * The call in the reference's JSON style, the box widened outward to one decimal: the crop pads
+ * 0.1 of the image on every side anyway, so tenths always cover the region, and a small model
+ * learns ten positions per axis far more easily than a hundred.
+ */
 function cropCall(box: [number, number, number, number], width: number, height: number): string {
-  const lo = (v: number) => clamp(Math.floor(v * 100) / 100).toFixed(2);
-  const hi = (v: number) => clamp(Math.ceil(v * 100) / 100).toFixed(2);
-  const bbox = [lo(box[0] / width), lo(box[1] / height), hi(box[2] / width), hi(box[3] / height)];
-  return `<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [${bbox.join(', ')}], "target_image": 1}}\n</tool_call>`;
+  // Fractions must stay below 1 (a 1 would make the reference read pixels), so tenths run 0.0-0.9;
+  // the padding still reaches the image edge.
+  const axis = (a: number, b: number, size: number) => {
+    const lo = Math.min(0.8, Math.max(0, Math.floor((a / size) * 10) / 10));
+    const hi = Math.min(0.9, Math.max(lo + 0.1, Math.ceil((b / size) * 10) / 10));
+    return [lo.toFixed(1), hi.toFixed(1)];
+  };
+  const [x1, x2] = axis(box[0], box[2], width);
+  const [y1, y2] = axis(box[1], box[3], height);
+  return `<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [${[x1, y1, x2, y2].join(', ')}], "target_image": 1}}\n</tool_call>`;
 }
 
 function answerText(task: Task): string {
@@ -53,16 +61,17 @@ function answerText(task: Task): string {
   return `The answer is ${task.answer}. \\boxed{${task.answer}}`;
 }
 
-/** A region the same size as the answer's, elsewhere in the image (the wrong first look of a self-correction). */
+/** A region the same size as the answer's in the opposite corner of the image (the wrong first look of a self-correction). */
 function wrongRegion(task: Task, seed: number): [number, number, number, number] {
   const [x1, y1, x2, y2] = task.region!;
   const { width: w, height: h } = task.image!;
-  // Mirror the region through the image centre; far enough that the padded crop misses the target.
-  const mx = w - x2;
-  const my = h - y2;
-  const dx = Math.abs(mx - x1) < 0.3 * w ? (seed % 2 === 0 ? 0.4 : -0.4) * w : 0;
-  const nx = Math.min(w - (x2 - x1) - 1, Math.max(0, mx + dx));
-  return [Math.round(nx), Math.round(my), Math.round(nx + x2 - x1), Math.round(my + y2 - y1)];
+  // Far on both axes, so even the padded crop (0.1 of the image on each side) misses the target.
+  const jitter = ((seed % 5) - 2) * 0.01;
+  const cx = ((x1 + x2) / 2 < w / 2 ? 0.85 + jitter : 0.15 + jitter) * w;
+  const cy = ((y1 + y2) / 2 < h / 2 ? 0.85 + jitter : 0.15 + jitter) * h;
+  const hw = (x2 - x1) / 2;
+  const hh = (y2 - y1) / 2;
+  return [Math.round(cx - hw), Math.round(cy - hh), Math.round(cx + hw), Math.round(cy + hh)];
 }
 
 /**

@@ -60,3 +60,28 @@ test('video traces select the answer frame with the real select_frames; the wron
   const t = await tokenizeTrace(sc, tok, files.config);
   assert.deepEqual(t.ids.filter((_, i) => t.weights[i] === 1), [...tok.encode(sc.steps[1]!.text), ...tok.encode(`${sc.steps[2]!.text}<|im_end|>`)]);
 });
+
+test('the synthesized right crop always contains the answer region, the wrong first look never does', async () => {
+  const { tallyTask } = await import('../../src/training/tasks/tally-syn.js');
+  const { parseLastToolCall } = await import('../../src/tools/tool-call.js');
+  const { executeToolCall } = await import('../../src/tools/operations.js');
+  const files = await loadModelFiles(await testModel('micro', 0));
+  for (let seed = 0; seed < 12; seed++) {
+    for (const task of [await vstarTask(seed), await tallyTask(seed)]) {
+      const trace = synthesizeTrace(task, 'self-correction', seed);
+      const boxes = [];
+      for (const step of trace.steps.slice(0, 2)) {
+        const parsed = parseLastToolCall(step.text);
+        assert.ok(parsed?.ok);
+        const r = await executeToolCall(parsed.call, { images: [task.image!], enabledTools: ['crop_image_normalized'], processor: files.config.processor });
+        assert.ok(r.ok, JSON.stringify(r));
+        boxes.push(r.box!);
+      }
+      const [x1, y1, x2, y2] = task.region!;
+      const contains = (b: number[]) => b[0]! <= x1 && b[1]! <= y1 && b[2]! >= x2 && b[3]! >= y2;
+      const overlaps = (b: number[]) => b[0]! < x2 && b[2]! > x1 && b[1]! < y2 && b[3]! > y1;
+      assert.ok(!overlaps(boxes[0]!), `${task.id}: wrong look ${boxes[0]} overlaps ${task.region}`);
+      assert.ok(contains(boxes[1]!), `${task.id}: right crop ${boxes[1]} misses ${task.region}`);
+    }
+  }
+});
