@@ -5,7 +5,9 @@
  * FLOPs are counted analytically: 2 per multiply-add of every MatMul in the forward pass
  * (projections, MLP, LM head, and attention over the padded batch), times 3 for forward+backward.
  *
- *   npm run bench:train -- [--json] [--steps 10] [--batch 4] [--examples 16] [--model DIR] [--threads N]
+ * Vision FLOPs are not counted (the vision tower trains too unless --frozen-vision; its time is in tokens/s).
+ *
+ *   npm run bench:train -- [--json] [--steps 10] [--batch 4] [--examples 16] [--model DIR] [--threads N] [--frozen-vision]
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -23,12 +25,13 @@ import { buildSftExamples, examplesAt } from '../src/training/sft.js';
 import { Trainer } from '../src/training/trainer.js';
 
 const { values } = parseArgs({
-  options: { json: { type: 'boolean' }, steps: { type: 'string' }, batch: { type: 'string' }, examples: { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' } },
+  options: { json: { type: 'boolean' }, steps: { type: 'string' }, batch: { type: 'string' }, examples: { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' }, 'frozen-vision': { type: 'boolean' } },
 });
 const STEPS = Number(values.steps ?? 10);
 const BATCH = Number(values.batch ?? 4);
 const EXAMPLES = Number(values.examples ?? 16);
 const THREADS = values.threads ? Number(values.threads) : availableParallelism();
+const TRAIN_VISION = values['frozen-vision'] !== true;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** Forward FLOPs of one padded batch [b, s] through the text decoder and LM head. */
@@ -61,7 +64,7 @@ const c = files.config.text;
 const runner = await ModelRunner.load(files, { threads: THREADS });
 const examples = await buildSftExamples({ suites: ['vstar-syn', 'tally-syn'], examples: EXAMPLES, seed: 0, mix: { direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0 } }, files, runner, log);
 await runner.release();
-const trainer = await Trainer.create(c, await loadWeights(files.dir), { ...OPTIMIZER_DEFAULTS, totalSteps: STEPS + 2, warmupSteps: 1 }, THREADS);
+const trainer = await Trainer.create(files.config, await loadWeights(files.dir), { ...OPTIMIZER_DEFAULTS, totalSteps: STEPS + 2, warmupSteps: 1 }, { threads: THREADS, trainVision: TRAIN_VISION });
 const batches: Batch[] = Array.from({ length: STEPS + 2 }, (_, i) => makeBatch(examplesAt(i * BATCH, BATCH, examples.length, 0).map((k) => examples[k]!), c.hidden_size));
 for (const batch of batches.slice(0, 2)) await trainer.step(batch); // warm-up (allocation, kernel selection)
 let tokens = 0;
@@ -83,7 +86,7 @@ const result = {
   gflops: flops / seconds / 1e9,
   matmul_peak_gflops: peak,
   fraction_of_peak: flops / seconds / 1e9 / peak,
-  steps: STEPS, batch_size: BATCH, tokens, padded_tokens: padded, seconds, threads: THREADS, model: files.name,
+  train_vision: TRAIN_VISION, steps: STEPS, batch_size: BATCH, tokens, padded_tokens: padded, seconds, threads: THREADS, model: files.name,
 };
 log(`training: ${result.tokens_per_s.toFixed(0)} tokens/s (${tokens} tokens in ${seconds.toFixed(2)} s, ${STEPS} steps of ${BATCH}, ${(padded / STEPS / BATCH).toFixed(0)} padded tokens per row)`);
 log(`achieved ${result.gflops.toFixed(2)} GFLOP/s vs MatMul peak ${peak.toFixed(2)} GFLOP/s (${(100 * result.fraction_of_peak).toFixed(1)}%) on ${THREADS} threads`);

@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import type { ModelRunner } from '../engine/model-runner.js';
+import type { VisualInput } from '../tools/image-processor.js';
 import type { TokenizedTrace } from './traces.js';
 
 /** A tokenized trace with its visual features computed (the vision encoder is frozen in training). */
@@ -7,7 +8,8 @@ export interface TrainingExample {
   ids: number[];
   positions: [number[], number[], number[]];
   weights: number[];
-  visuals: { start: number; features: Float32Array }[];
+  /** Features from the served vision encoder; `input` is kept so a trainable vision tower can recompute them. */
+  visuals: { start: number; features: Float32Array; input?: VisualInput }[];
 }
 
 /** Runs the served vision encoder once per example; features never change while the text model trains. */
@@ -15,7 +17,7 @@ export async function featurize(trace: TokenizedTrace, runner: ModelRunner): Pro
   const features = await runner.encodeVisual(trace.visuals.map((v) => v.input));
   return {
     ids: trace.ids, positions: trace.positions, weights: trace.weights,
-    visuals: trace.visuals.map((v, i) => ({ start: v.start, features: features[i]!.slice() })),
+    visuals: trace.visuals.map((v, i) => ({ start: v.start, features: features[i]!.slice(), input: v.input })),
   };
 }
 
@@ -27,6 +29,8 @@ export interface Batch {
   trainedTokens: number;
   /** Raw (unscaled) label weights [B*S]: 1 where the label is a trained / sampled token. */
   labelMask: Float32Array;
+  /** Where each visual input's features sit in visual_embeds: offset (row*S + start), rows used. */
+  visualSlots: { offset: number; count: number; input?: VisualInput }[];
 }
 
 /**
@@ -45,6 +49,7 @@ export function makeBatch(examples: TrainingExample[], hidden: number, scale: (i
   const visual = new Float32Array(b * s * hidden);
   const weights = new Float32Array(b * s);
   const labelMask = new Float32Array(b * s);
+  const visualSlots: Batch['visualSlots'] = [];
   const trainedTokens = examples.reduce((a, e) => a + e.weights.slice(1).reduce((x, y) => x + y, 0), 0);
   let tokens = 0;
   examples.forEach((e, row) => {
@@ -64,11 +69,12 @@ export function makeBatch(examples: TrainingExample[], hidden: number, scale: (i
       const count = Math.min(v.features.length / hidden, n - v.start);
       if (count <= 0) continue;
       visual.set(v.features.subarray(0, count * hidden), (row * s + v.start) * hidden);
+      visualSlots.push({ offset: row * s + v.start, count, input: v.input });
       textMask.fill(0, row * s + v.start, row * s + v.start + count);
     }
   });
   return {
-    tokens, trainedTokens, labelMask,
+    tokens, trainedTokens, labelMask, visualSlots,
     feeds: {
       input_ids: new ort.Tensor('int64', ids, [b, s]),
       attention_mask: new ort.Tensor('int64', mask, [b, s]),

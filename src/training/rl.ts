@@ -58,6 +58,8 @@ export const RlConfigSchema = z.object({
   }).prefault({}),
   checkpoint_every: z.number().int().positive().default(10),
   threads: z.number().int().positive().optional(),
+  /** Train the vision tower too (default); false keeps it frozen (faster, features computed once). */
+  train_vision: z.boolean().default(true),
   /** Name of the exported model (config.json `_name_or_path`, shown in /v1/models once served). */
   model_name: z.string().optional(),
 });
@@ -155,7 +157,7 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
   const options: OptimizerOptions = {
     ...OPTIMIZER_DEFAULTS, lr: hp.lr, minLrRatio: hp.min_lr_ratio, warmupSteps: hp.warmup_steps, totalSteps: hp.steps, weightDecay: hp.weight_decay, clip: hp.clip,
   };
-  const trainer = await Trainer.create(files.config.text, weights, options, config.threads);
+  const trainer = await Trainer.create(files.config, weights, options, { threads: config.threads, trainVision: config.train_vision });
   if (resumed) trainer.state = resumed.adam;
   // The starting policy, for the KL term: the base model's weights (also after a resume).
   const reference = hp.kl_coef > 0 ? new Map([...(await loadWeights(files.dir))].filter(([n]) => trainer.params.has(n)).map(([n, w]) => [n, w.data])) : undefined;

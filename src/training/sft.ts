@@ -43,6 +43,8 @@ export const SftConfigSchema = z.object({
   }).prefault({}),
   checkpoint_every: z.number().int().positive().default(50),
   threads: z.number().int().positive().optional(),
+  /** Train the vision tower too (default); false keeps it frozen (faster, features computed once). */
+  train_vision: z.boolean().default(true),
   /** Name of the exported model (config.json `_name_or_path`, shown in /v1/models once served). */
   model_name: z.string().optional(),
 });
@@ -150,7 +152,7 @@ export async function runSft(raw: unknown, hooks: SftHooks = {}): Promise<SftRes
   const options: OptimizerOptions = {
     ...OPTIMIZER_DEFAULTS, lr: hp.lr, minLrRatio: hp.min_lr_ratio, warmupSteps: hp.warmup_steps, totalSteps: hp.steps, weightDecay: hp.weight_decay, clip: hp.clip,
   };
-  const trainer = await Trainer.create(files.config.text, weights, options, config.threads);
+  const trainer = await Trainer.create(files.config, weights, options, { threads: config.threads, trainVision: config.train_vision });
   if (resumed) trainer.state = resumed.adam;
   let step = resumed?.meta.step ?? 0;
   let position = resumed?.meta.dataPosition ?? 0;

@@ -20,9 +20,9 @@ export interface TrainingGraph {
  *
  * Inputs: input_ids, attention_mask, labels [B,S] int64; position_ids [3,B,S]; text_mask [B,S,1]
  * (1 at text tokens, 0 at visual ones); visual_embeds [B,S,H]; loss_weights [B,S].
- * Outputs: loss [], token_logprobs [B,S], optional logits [B,S,V], grad.<param>.
+ * Outputs: loss [], token_logprobs [B,S], optional logits [B,S,V], grad.<param>, optional grad.visual_embeds.
  */
-export function buildTrainingGraph(c: TextConfig, opts: { floatType?: 'float32' | 'float64'; logits?: boolean; backward?: boolean } = {}): TrainingGraph {
+export function buildTrainingGraph(c: TextConfig, opts: { floatType?: 'float32' | 'float64'; logits?: boolean; backward?: boolean; visualGrad?: boolean } = {}): TrainingGraph {
   const ft = opts.floatType ?? 'float32';
   const g = new Graph('training_step', ft);
   const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
@@ -43,7 +43,9 @@ export function buildTrainingGraph(c: TextConfig, opts: { floatType?: 'float32' 
   if (opts.logits) g.output(logits, 'logits', ft, ['batch', 'seq', c.vocab_size]);
   const params = paramsAsInputs(g);
   if (opts.backward !== false) {
-    appendBackward(g, loss, params).forEach((d, i) => g.output(d, `grad.${params[i]}`, ft, g.inputs.find((v) => v.name === params[i])!.shape));
+    // With visualGrad, d loss / d visual_embeds too: the vision tower's VJP continues from it.
+    const wrt = opts.visualGrad ? [...params, visual] : params;
+    appendBackward(g, loss, wrt).forEach((d, i) => g.output(d, `grad.${wrt[i]}`, ft, g.inputs.find((v) => v.name === wrt[i])!.shape));
   }
   return { graph: g, params };
 }

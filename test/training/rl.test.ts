@@ -38,7 +38,7 @@ test('a rollout trajectory (with a tool turn) gets the same log-probs from the t
   assert.deepEqual(t.ids.filter((_, i) => t.sampled[i] === 1), r.tokenIds);
   assert.equal(t.visuals.length, 2, 'the image and the crop');
   const example = await featurize({ ids: t.ids, positions: t.positions, weights: t.sampled, visuals: t.visuals }, runner);
-  const trainer = await Trainer.create(files.config.text, await loadWeights(files.dir), OPTIMIZER_DEFAULTS, 1);
+  const trainer = await Trainer.create(files.config, await loadWeights(files.dir), OPTIMIZER_DEFAULTS, { threads: 1 });
   const { tokenLogprobs } = await trainer.evaluate(makeBatch([example], files.config.text.hidden_size));
   const fromGraph = t.sampled.flatMap((s, i) => (i > 0 && s === 1 ? [tokenLogprobs[i - 1]!] : []));
   const fromEngine = r.logprobs!.map((l) => l.logprob);

@@ -47,11 +47,11 @@ test('the training graph forward gives the served decoder logits (image prompt, 
   assert.ok(worst <= 1e-4, `max |logit difference| ${worst}`);
 });
 
-test('whole-model loss gradients match central differences (micro model, float64, padded batch with visual features)', async () => {
+test('whole-model loss gradients (text params and visual features) match central differences (micro model, float64, padded batch)', async () => {
   const files = await loadModelFiles(await testModel('micro', 4));
   const c = files.config.text;
   const weights = await loadWeights(files.dir);
-  const { graph, params } = buildTrainingGraph(c, { floatType: 'float64' });
+  const { graph, params } = buildTrainingGraph(c, { floatType: 'float64', visualGrad: true });
   const session = await openGraph(graph, { threads: 1 });
   const rng = new Rng(11);
   const [b, s, h] = [2, 9, c.hidden_size];
@@ -95,6 +95,18 @@ test('whole-model loss gradients match central differences (micro model, float64
       checked++;
       if (k === argmax) assert.ok(Math.abs(grad[k]! - numeric) <= 1e-3 * Math.abs(numeric) + 1e-9, `${p}[${k}]: ${grad[k]} vs ${numeric}`);
     }
+  }
+  // d loss / d visual_embeds at visual positions (where the vision tower's VJP continues).
+  const dVisual = out['grad.visual_embeds']!.data as Float64Array;
+  for (const k of [3 * h + 1, 4 * h + 7, (s + 3) * h + 5, (s + 4) * h + 2]) {
+    const saved = visual[k]!;
+    visual[k] = saved + 1e-5;
+    const up = await lossAt();
+    visual[k] = saved - 1e-5;
+    const down = await lossAt();
+    visual[k] = saved;
+    const numeric = (up - down) / 2e-5;
+    assert.ok(Math.abs(dVisual[k]! - numeric) <= 1e-3 * Math.abs(numeric) + 1e-9, `visual_embeds[${k}]: ${dVisual[k]} vs ${numeric}`);
   }
   await session.release();
   const rel = Math.sqrt(diff / norm);

@@ -51,12 +51,13 @@ function nodeOutputRank(g: Graph, n: OpNode, rank: Map<string, number>): number 
     case 'Transpose': return attrInts(n, 'perm')?.length ?? r(0);
     case 'Unsqueeze': return r(0) + (constInts(g, n.inputs[1])?.length ?? 1);
     case 'Squeeze': return r(0) - (constInts(g, n.inputs[1])?.length ?? 1);
-    case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': {
+    case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': case 'ReduceMin': case 'ReduceProd': {
       if (attrInt(n, 'keepdims', 1) === 1) return r(0);
       const axes = n.op === 'ReduceSum' ? constInts(g, n.inputs[1]) : attrInts(n, 'axes');
       return axes ? r(0) - axes.length : 0;
     }
     case 'Gather': return r(0) + r(1) - 1;
+    case 'GatherElements': return r(1);
     case 'MatMul': return Math.max(r(0), r(1));
     case 'Expand': return Math.max(r(0), constInts(g, n.inputs[1])?.length ?? rank.get(n.inputs[1]!) ?? r(0));
     case 'ConstantOfShape': return -1;

@@ -63,6 +63,12 @@ export const RULES: Record<string, GradientRule> = {
   Log: unary((c, n, d) => c.g.op('Div', [d, n.inputs[0]!])),
   Sin: unary((c, n, d) => c.g.op('Mul', [d, c.g.op('Cos', [n.inputs[0]!])])),
   Cos: unary((c, n, d) => c.g.op('Neg', [c.g.op('Mul', [d, c.g.op('Sin', [n.inputs[0]!])])])),
+  // d erf(x)/dx = 2/sqrt(pi) * exp(-x^2)
+  Erf: unary((c, n, d) => {
+    const x = n.inputs[0]!;
+    const slope = c.g.op('Mul', [c.g.op('Exp', [c.g.op('Neg', [c.g.op('Mul', [x, x])])]), c.g.scalarFloat(2 / Math.sqrt(Math.PI))]);
+    return c.g.op('Mul', [d, slope]);
+  }),
   Sigmoid: unary((c, n, d) => {
     const y = n.outputs[0]!;
     return c.g.op('Mul', [d, c.g.op('Mul', [y, c.g.op('Sub', [c.g.scalarFloat(1), y])])]);
