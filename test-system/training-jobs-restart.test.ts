@@ -4,21 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadCheckpoint } from '../src/training/checkpoint.js';
-import { testModel } from '../test/helpers.js';
+import { ADMIN_TOKEN, adminHeaders, testModel, waitForJob } from '../test/helpers.js';
 import { startCli, waitReady } from './helpers.js';
 
-const TOKEN = 'admin-secret';
-const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+const TOKEN = ADMIN_TOKEN;
+const auth = adminHeaders;
 
-async function waitFor(url: string, pred: (job: any) => boolean, timeoutMs = 120_000): Promise<any> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const job = (await (await fetch(url, { headers: auth })).json()) as any;
-    if (pred(job)) return job;
-    if (Date.now() > end) throw new Error(`timed out; job: ${JSON.stringify(job)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('SIGKILL the server during a job: after restart it is interrupted, resume continues from the last checkpoint, checkpoints load', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'prs-jobs-kill-'));
@@ -32,7 +23,7 @@ test('SIGKILL the server during a job: after restart it is interrupted, resume c
   });
   assert.equal(created.status, 202);
   const { id } = (await created.json()) as { id: string };
-  await waitFor(`${first.url}/admin/v1/training/jobs/${id}`, (j) => j.step >= 10);
+  await waitForJob(`${first.url}/admin/v1/training/jobs/${id}`, (j) => j.step >= 10, 120_000);
   first.proc.kill('SIGKILL');
   await new Promise((r) => first.proc.once('exit', r));
   await new Promise((r) => setTimeout(r, 500)); // the job's child exits when its IPC channel closes
@@ -47,7 +38,7 @@ test('SIGKILL the server during a job: after restart it is interrupted, resume c
     const url = `${second.url}/admin/v1/training/jobs/${id}`;
     assert.equal(((await (await fetch(url, { headers: auth })).json()) as any).state, 'interrupted');
     assert.equal((await fetch(`${url}/resume`, { method: 'POST', headers: auth })).status, 202);
-    const done = await waitFor(url, (j) => j.state === 'succeeded' || j.state === 'failed');
+    const done = await waitForJob(url, (j) => j.state === 'succeeded' || j.state === 'failed', 120_000);
     assert.equal(done.state, 'succeeded', done.error);
     assert.equal(done.step, 30);
     const steps = readFileSync(join(jobDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);

@@ -36,3 +36,18 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
   const model = overrides.model ?? (await testModel());
   return startServer(resolveConfig({ port: 0, grpcPort: -1, host: '127.0.0.1', logLevel: 'silent', threads: 1, ...overrides, model }, {}));
 }
+
+/** Admin token the training-jobs tests start servers with, and the headers that carry it. */
+export const ADMIN_TOKEN = 'admin-secret';
+export const adminHeaders = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+
+/** Polls a training job (GET url) until `pred` holds; returns the job. */
+export async function waitForJob(url: string, pred: (job: any) => boolean, timeoutMs = 60_000): Promise<any> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const job = (await (await fetch(url, { headers: adminHeaders })).json()) as any;
+    if (pred(job)) return job;
+    if (Date.now() > end) throw new Error(`timed out; job: ${JSON.stringify(job)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

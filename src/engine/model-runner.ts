@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -6,6 +5,7 @@ import type { ModelConfig } from '../model/config.js';
 import { ONNX_FILES, type ModelFiles } from '../model/model-dir.js';
 import type { VisualInput } from '../tools/image-processor.js';
 import type { KvPool } from './kv-pool.js';
+import { sessionOptions } from './session-options.js';
 
 export interface RunnerOptions {
   /** Intra-op threads per session (default: all cores). */
@@ -43,14 +43,7 @@ export class ModelRunner {
   ) {}
 
   static async load(files: ModelFiles, opts: RunnerOptions = {}): Promise<ModelRunner> {
-    const options: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: opts.threads ?? availableParallelism(),
-      interOpNumThreads: 1,
-      executionProviders: opts.executionProviders ?? ['cpu'],
-      graphOptimizationLevel: 'all',
-      // Spin-waiting intra-op threads burn the cores other requests' tools and HTTP need.
-      extra: { session: { intra_op: { allow_spinning: process.env.PIXELREASONER_ORT_SPIN === '1' ? '1' : '0' } } },
-    };
+    const options = sessionOptions(opts);
     const open = (f: string) => ort.InferenceSession.create(join(files.dir, f), options);
     const hasPooled = !opts.forceStandard && existsSync(join(files.dir, ONNX_FILES.decoderKvPool));
     const [vision, embed, decoder, pooled] = await Promise.all([

@@ -115,7 +115,7 @@ export class Sequence {
     const positions: [number[], number[], number[]] = [[], [], []];
     this.rope.text(1, positions);
     this.pending = { ids: [id], positions, visuals: [], fed: 0 };
-    this.record({ ids: [id], positions, visuals: [] }, 1);
+    if (this.trajectory) this.record(this.pending, 1);
   }
 
   /** Queues a tool-result turn after the still-pending tokens and opens a new assistant turn. */
@@ -130,7 +130,7 @@ export class Sequence {
       fed: 0,
     };
     this.promptTokens += chunk.ids.length;
-    this.record(chunk, 0);
+    if (this.trajectory) this.record(chunk, 0);
     this.turnIds.push([]);
     this.emittedChars = 0;
     this.turnText = '';

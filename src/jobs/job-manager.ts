@@ -134,8 +134,24 @@ export class JobManager {
     const job = this.get(id);
     if (TERMINAL.has(job.state) && job.state !== 'interrupted') return job;
     const child = this.children.get(id);
-    if (child) child.send({ type: 'cancel' });
-    else await this.finish(job, 'cancelled');
+    if (!child) {
+      await this.finish(job, 'cancelled');
+      return job;
+    }
+    // Wait for the worker's reply so the job says the step it was at (step messages may still be in flight).
+    const acknowledged = new Promise<void>((resolve) => {
+      const onMessage = (m: WorkerMessage) => {
+        if (m.type !== 'cancelling') return;
+        job.step = Math.max(job.step, m.step);
+        child.off('message', onMessage);
+        resolve();
+      };
+      child.on('message', onMessage);
+      child.once('exit', () => resolve());
+      setTimeout(resolve, 5000).unref();
+    });
+    child.send({ type: 'cancel' });
+    await acknowledged;
     return job;
   }
 
@@ -199,14 +215,13 @@ export class JobManager {
     child.on('message', (m: WorkerMessage) => {
       if (m.type === 'step') {
         job.step = m.step;
-        job.total_steps = m.total || job.total_steps;
         job.progress = job.total_steps ? job.step / job.total_steps : 0;
         const rate = (job.step - startStep) / ((performance.now() - startedAt) / 1000);
         job.eta_s = rate > 0 ? Math.round((job.total_steps - job.step) / rate) : undefined;
         job.metrics = m.metrics;
         void this.store.save(job);
         this.emit(job, 'progress');
-      } else outcome = m;
+      } else if (m.type === 'done' || m.type === 'failed') outcome = m;
     });
     child.on('exit', (code) => {
       this.children.delete(job.id);

@@ -29,6 +29,8 @@ export const TERMINAL: ReadonlySet<JobState> = new Set(['succeeded', 'failed', '
 
 /** Messages from the job's child process. */
 export type WorkerMessage =
-  | { type: 'step'; step: number; total: number; metrics: Record<string, number> }
+  | { type: 'step'; step: number; metrics: Record<string, number> }
+  /** Reply to a cancel: the last step finished when it arrived (the job stops after the one in progress). */
+  | { type: 'cancelling'; step: number }
   | { type: 'done'; state: 'succeeded' | 'cancelled'; modelDir?: string }
   | { type: 'failed'; error: string };

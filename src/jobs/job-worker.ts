@@ -13,20 +13,23 @@ import type { JobType, WorkerMessage } from './job-record.js';
 const dir = process.argv[2]!;
 const send = (m: WorkerMessage) => process.send?.(m);
 const abort = new AbortController();
+let lastStep = 0;
 process.on('message', (m: { type?: string }) => {
-  if (m?.type === 'cancel') abort.abort();
+  if (m?.type !== 'cancel') return;
+  abort.abort();
+  send({ type: 'cancelling', step: lastStep });
 });
 process.on('disconnect', () => process.exit(1));
 
 const job = JSON.parse(await readFile(join(dir, 'job.json'), 'utf8')) as { type: JobType; config: Record<string, unknown> };
-const total = Number((job.config.hyperparameters as { steps?: number } | undefined)?.steps ?? 0);
 const hooks = {
   signal: abort.signal,
   progress: false,
   log: (message: string) => process.stderr.write(`${message}\n`),
   onStep: (log: { step: number }) => {
+    lastStep = log.step;
     const metrics = Object.fromEntries(Object.entries(log).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
-    send({ type: 'step', step: log.step, total, metrics });
+    send({ type: 'step', step: log.step, metrics });
   },
 };
 try {

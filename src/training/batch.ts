@@ -12,12 +12,20 @@ export interface TrainingExample {
   visuals: { start: number; features: Float32Array; input?: VisualInput }[];
 }
 
-/** Runs the served vision encoder once per example; features never change while the text model trains. */
+/** Runs the served vision encoder once per example: with a frozen vision tower the features never change. */
 export async function featurize(trace: TokenizedTrace, runner: ModelRunner): Promise<TrainingExample> {
   const features = await runner.encodeVisual(trace.visuals.map((v) => v.input));
   return {
     ids: trace.ids, positions: trace.positions, weights: trace.weights,
     visuals: trace.visuals.map((v, i) => ({ start: v.start, features: features[i]!.slice(), input: v.input })),
+  };
+}
+
+/** An example whose features the trainable vision tower computes each step (zeros until then: nothing is encoded twice). */
+export function withoutFeatures(trace: TokenizedTrace, hidden: number): TrainingExample {
+  return {
+    ids: trace.ids, positions: trace.positions, weights: trace.weights,
+    visuals: trace.visuals.map((v) => ({ start: v.start, features: new Float32Array(v.input.numTokens * hidden), input: v.input })),
   };
 }
 
@@ -31,6 +39,8 @@ export interface Batch {
   labelMask: Float32Array;
   /** Where each visual input's features sit in visual_embeds: offset (row*S + start), rows used. */
   visualSlots: { offset: number; count: number; input?: VisualInput }[];
+  /** Trainer update count its visual features were computed at (a trainable vision tower skips recomputing them). */
+  featuresAtUpdate?: number;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Engine } from '../engine/engine.js';
-import { GREEDY } from '../engine/sampler.js';
-import type { ContentPart } from '../engine/types.js';
+import { GREEDY, type SamplingParams } from '../engine/sampler.js';
+import type { ContentPart, GenerationRequest } from '../engine/types.js';
 import type { ToolName } from '../tools/definitions.js';
 import { accuracy, anlsOfPrediction, mean } from './metrics.js';
 import type { Task } from './tasks/types.js';
@@ -38,18 +38,23 @@ export function scoreTask(task: Task, prediction: string): number {
   return task.metric === 'anls' ? anlsOfPrediction(prediction, task.answers ?? [task.answer]) : accuracy(prediction, task.answer, task.kind);
 }
 
+/** The request a task is asked with (evaluation and RL rollouts alike). */
+export function taskRequest(task: Task, opts: { tools: boolean; maxTokens: number; maxToolCalls: number; sampling: SamplingParams }): GenerationRequest {
+  return {
+    messages: [{ role: 'user', content: taskContent(task) }],
+    sampling: opts.sampling,
+    maxTokens: opts.maxTokens,
+    tools: opts.tools ? toolsFor(task) : [],
+    maxToolCalls: opts.maxToolCalls,
+    stop: [],
+  };
+}
+
 /** Runs every task through the engine (greedy, real tool loop unless tools are off), concurrently. */
 export async function evaluateTasks(engine: Engine, tasks: Task[], opts: { tools: boolean; maxTokens?: number }): Promise<TaskOutcome[]> {
   return Promise.all(
     tasks.map(async (task) => {
-      const r = await engine.generate({
-        messages: [{ role: 'user', content: taskContent(task) }],
-        sampling: GREEDY,
-        maxTokens: opts.maxTokens ?? 256,
-        tools: opts.tools ? toolsFor(task) : [],
-        maxToolCalls: 4,
-        stop: [],
-      });
+      const r = await engine.generate(taskRequest(task, { tools: opts.tools, maxTokens: opts.maxTokens ?? 256, maxToolCalls: 4, sampling: GREEDY }));
       return { id: task.id, suite: task.suite, prediction: r.text, score: scoreTask(task, r.text), visualOps: r.steps.length };
     }),
   );

@@ -1,30 +1,24 @@
-import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { Engine } from '../engine/engine.js';
 import { ModelRunner } from '../engine/model-runner.js';
 import type { GenerationResult } from '../engine/types.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
-import { resolveDefaultModel } from '../model/default-model.js';
 import { loadWeights } from '../model/load-weights.js';
 import { loadModelFiles, writeModelDir } from '../model/model-dir.js';
-import type { Weights } from '../model/weights.js';
-import { featurize, makeBatch, type TrainingExample } from './batch.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { scoreTask, taskContent, toolsFor } from './eval.js';
-import { OPTIMIZER_DEFAULTS, type OptimizerOptions } from './optimizer.js';
+import { featurize, makeBatch, withoutFeatures, type TrainingExample } from './batch.js';
+import { scoreTask, taskRequest } from './eval.js';
+import { mean } from './metrics.js';
 import { lineChartSvg } from './plot.js';
 import { ProgressBar } from './progress.js';
 import { grpoAdvantages, groupRewards, rapr, REFERENCE_REWARD, type RewardConfig, type Rollout } from './rewards.js';
 import { suiteGenerator } from './tasks/index.js';
 import type { Task } from './tasks/types.js';
-import { Trainer } from './trainer.js';
+import { optimizerFields, runConfigFields, TrainingRun, type RunHooks } from './training-run.js';
 
 export const RlConfigSchema = z.object({
-  /** Starting policy (normally an SFT run's model/); default: the bundled default model. */
-  base_model: z.string().optional(),
-  out: z.string(),
+  ...runConfigFields(10),
   data: z.object({ suites: z.array(z.string()).min(1), seed: z.number().int().nonnegative().default(0) }),
   rollouts: z.object({
     group_size: z.number().int().min(2).default(8),
@@ -42,12 +36,7 @@ export const RlConfigSchema = z.object({
     curiosity: z.boolean().default(true),
   }).prefault({}),
   hyperparameters: z.object({
-    steps: z.number().int().positive().default(20),
-    lr: z.number().positive().default(5e-4),
-    min_lr_ratio: z.number().min(0).max(1).default(1),
-    warmup_steps: z.number().int().nonnegative().default(0),
-    weight_decay: z.number().min(0).default(0),
-    clip: z.number().min(0).default(1),
+    ...optimizerFields({ steps: 20, lr: 5e-4, minLrRatio: 1, warmupSteps: 0, weightDecay: 0 }),
     /**
      * KL penalty to the starting policy (0 = off): each sampled token's weight gets
      * -kl_coef·(log π − log π_ref), the score-function gradient of KL(π‖π_ref).
@@ -56,12 +45,6 @@ export const RlConfigSchema = z.object({
     /** Rollouts per forward/backward pass (gradients are summed over the step's micro-batches). */
     micro_batch: z.number().int().positive().default(8),
   }).prefault({}),
-  checkpoint_every: z.number().int().positive().default(10),
-  threads: z.number().int().positive().optional(),
-  /** Train the vision tower too (default); false keeps it frozen (faster, features computed once). */
-  train_vision: z.boolean().default(true),
-  /** Name of the exported model (config.json `_name_or_path`, shown in /v1/models once served). */
-  model_name: z.string().optional(),
 });
 export type RlConfig = z.infer<typeof RlConfigSchema>;
 
@@ -87,12 +70,7 @@ export interface RlStepLog {
   elapsed_s: number;
 }
 
-export interface RlHooks {
-  onStep?: (log: RlStepLog) => void;
-  signal?: AbortSignal;
-  log?: (message: string) => void;
-  progress?: boolean;
-}
+export type RlHooks = RunHooks<RlStepLog>;
 
 export interface RlResult {
   state: 'succeeded' | 'cancelled';
@@ -109,8 +87,6 @@ export function rolloutOf(task: Task, r: GenerationResult): Rollout & { score: n
   return { correct: score >= 0.5, score, visualOps: r.steps.length, lastOpFailed: last !== undefined && !last.ok };
 }
 
-const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
-
 /** Step tasks: prompts_per_step fresh seeds per step, suites in turn (deterministic per step). */
 async function tasksForStep(config: RlConfig, step: number): Promise<Task[]> {
   const p = config.rollouts.prompts_per_step;
@@ -120,8 +96,9 @@ async function tasksForStep(config: RlConfig, step: number): Promise<Task[]> {
   }));
 }
 
-async function writePlots(out: string): Promise<void> {
-  const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as RlStepLog);
+async function writePlots(run: TrainingRun): Promise<void> {
+  const out = run.out;
+  const lines = await run.readMetrics<RlStepLog>();
   const series = (name: string, color: string, f: (l: RlStepLog) => number) => ({ name, color, points: lines.map((l) => [l.step, f(l)] as [number, number]) });
   await writeFile(join(out, 'rewards.svg'), lineChartSvg('RL reward parts, accuracy and RaPR', [
     series('reward', '#111827', (l) => l.reward), series('correctness', '#2563eb', (l) => l.reward_correctness),
@@ -141,35 +118,19 @@ async function writePlots(out: string): Promise<void> {
 export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult> {
   const config = RlConfigSchema.parse(raw);
   const log = hooks.log ?? ((m: string) => console.error(m));
-  const out = resolve(config.out);
-  await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  const files = await loadModelFiles(config.base_model ?? (await resolveDefaultModel(log)));
+  const run = await TrainingRun.open(config, 'rl', log);
+  const { files, weights, trainer } = run;
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
-  let weights: Weights = await loadWeights(files.dir);
-  const ckptDir = join(out, 'checkpoint');
-  const resumed = existsSync(join(ckptDir, 'checkpoint.json')) ? await loadCheckpoint(ckptDir) : undefined;
-  if (resumed) {
-    weights = resumed.weights;
-    log(`resuming from step ${resumed.meta.step}`);
-  }
   const hp = config.hyperparameters;
-  const options: OptimizerOptions = {
-    ...OPTIMIZER_DEFAULTS, lr: hp.lr, minLrRatio: hp.min_lr_ratio, warmupSteps: hp.warmup_steps, totalSteps: hp.steps, weightDecay: hp.weight_decay, clip: hp.clip,
-  };
-  const trainer = await Trainer.create(files.config, weights, options, { threads: config.threads, trainVision: config.train_vision });
-  if (resumed) trainer.state = resumed.adam;
   // The starting policy, for the KL term: the base model's weights (also after a resume).
   const reference = hp.kl_coef > 0 ? new Map([...(await loadWeights(files.dir))].filter(([n]) => trainer.params.has(n)).map(([n, w]) => [n, w.data])) : undefined;
   const rewardConfig: RewardConfig = { ...REFERENCE_REWARD, H: config.reward.H, alpha: config.reward.curiosity ? config.reward.alpha : 0, beta: config.reward.beta, N: config.reward.N };
-  const policyDir = join(out, 'policy');
-  let step = resumed?.meta.step ?? 0;
-  const startStep = step;
+  const policyDir = join(run.out, 'policy');
+  let step = run.startStep;
   const bar = new ProgressBar(hp.steps, 'rl');
   const started = performance.now();
   let first: RlStepLog | undefined;
   let last: RlStepLog | undefined;
-  const checkpoint = () => saveCheckpoint(ckptDir, weights, trainer.state, { step, dataPosition: step * config.rollouts.prompts_per_step, base_model: files.dir });
   try {
     while (step < hp.steps) {
       // Rollouts with the current policy.
@@ -188,11 +149,10 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
         const engine = new Engine(runner, tokenizer, files.config, { maxModelLen: files.config.text.max_position_embeddings, maxNumSeqs: Math.min(64, G * tasks.length) });
         groups = await Promise.all(tasks.map(async (task, j) => ({
           task,
-          results: await engine.generateMany({
-            messages: [{ role: 'user', content: taskContent(task) }],
+          results: await engine.generateMany(taskRequest(task, {
+            tools: true, maxTokens, maxToolCalls,
             sampling: { temperature, topP: 1, topK: 0, presencePenalty: 0, frequencyPenalty: 0, seed: (config.data.seed + step) * 100_003 + j * G },
-            maxTokens, tools: toolsFor(task), maxToolCalls, stop: [],
-          }, G, () => ({ recordTrajectory: true })),
+          }), G, () => ({ recordTrajectory: true })),
         })));
         for (const { task, results } of groups) {
           const group = results.map((r) => rolloutOf(task, r));
@@ -210,7 +170,9 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
           for (const [i, r] of results.entries()) {
             const t = r.trajectory!;
             sampledTokens += t.sampled.reduce((a, b) => a + b, 0);
-            examples.push({ example: await featurize({ ids: t.ids, positions: t.positions, weights: t.sampled, visuals: t.visuals }, runner), advantage: advantages[i]! });
+            const trace = { ids: t.ids, positions: t.positions, weights: t.sampled, visuals: t.visuals };
+            const example = config.train_vision ? withoutFeatures(trace, files.config.text.hidden_size) : await featurize(trace, runner);
+            examples.push({ example, advantage: advantages[i]! });
           }
         }
       } finally {
@@ -262,21 +224,18 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
       };
       first ??= entry;
       last = entry;
-      await appendFile(join(out, 'metrics.jsonl'), JSON.stringify(entry) + '\n');
+      await run.appendMetrics(entry);
       hooks.onStep?.(entry);
-      if (hooks.progress !== false) bar.update(step, { reward: entry.reward, acc: entry.accuracy, rapr: entry.rapr }, startStep);
-      if (step % config.checkpoint_every === 0 || step === hp.steps || hooks.signal?.aborted) await checkpoint();
+      if (hooks.progress !== false) bar.update(step, { reward: entry.reward, acc: entry.accuracy, rapr: entry.rapr }, run.startStep);
+      if (step % config.checkpoint_every === 0 || step === hp.steps || hooks.signal?.aborted) await run.checkpoint(step, step * config.rollouts.prompts_per_step);
       if (hooks.signal?.aborted) {
-        await writePlots(out);
+        await writePlots(run);
         return { state: 'cancelled', steps: step, first, last };
       }
     }
   } finally {
-    await trainer.release();
+    await run.release();
   }
-  await writePlots(out);
-  const modelDir = join(out, 'model');
-  await writeModelDir(modelDir, files.config, weights, files, config.model_name ?? `${files.name}-rl`);
-  log(`model written to ${modelDir}`);
-  return { state: 'succeeded', steps: step, first, last, modelDir };
+  await writePlots(run);
+  return { state: 'succeeded', steps: step, first, last, modelDir: await run.exportModel(log) };
 }

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../model/onnx/ir.js';
 import { serializeModel } from '../model/onnx/serialize.js';
+import { sessionOptions } from '../engine/session-options.js';
 
 export interface GraphSessionOptions {
   threads?: number;
@@ -13,12 +14,6 @@ export function openGraph(g: Graph, opts: GraphSessionOptions = {}): Promise<ort
   const bytes = serializeModel(g, (name) => {
     throw new Error(`unexpected parameter ${name}`);
   });
-  return ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: opts.threads ?? 0,
-    interOpNumThreads: 1,
-    executionProviders: opts.executionProviders ?? ['cpu'],
-    graphOptimizationLevel: 'all',
-    // Same policy as serving: spinning intra-op threads would take the cores serving needs.
-    extra: { session: { intra_op: { allow_spinning: process.env.PIXELREASONER_ORT_SPIN === '1' ? '1' : '0' } } },
-  });
+  // threads unset = all cores, as serving.
+  return ort.InferenceSession.create(bytes, sessionOptions(opts));
 }

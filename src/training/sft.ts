@@ -1,29 +1,20 @@
-import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ModelRunner } from '../engine/model-runner.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
-import { resolveDefaultModel } from '../model/default-model.js';
-import { loadWeights } from '../model/load-weights.js';
-import { loadModelFiles, writeModelDir, type ModelFiles } from '../model/model-dir.js';
-import type { Weights } from '../model/weights.js';
+import type { ModelFiles } from '../model/model-dir.js';
 import { Rng } from '../util/random.js';
-import { featurize, makeBatch, type TrainingExample } from './batch.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { OPTIMIZER_DEFAULTS, type OptimizerOptions } from './optimizer.js';
+import { featurize, makeBatch, withoutFeatures, type TrainingExample } from './batch.js';
 import { lineChartSvg } from './plot.js';
 import { ProgressBar } from './progress.js';
 import { EASY_SUITES, suiteGenerator } from './tasks/index.js';
 import type { SuiteName } from './tasks/types.js';
 import { synthesizeTrace, tokenizeTrace, type TraceKind } from './traces.js';
-import { Trainer } from './trainer.js';
+import { optimizerFields, runConfigFields, TrainingRun, type RunHooks } from './training-run.js';
 
 export const SftConfigSchema = z.object({
-  /** Model directory to start from (default: the bundled default model). */
-  base_model: z.string().optional(),
-  /** Run folder: config, metrics.jsonl, loss.svg, checkpoint/, model/. */
-  out: z.string(),
+  ...runConfigFields(50),
   data: z.object({
     suites: z.array(z.string()).min(1),
     examples: z.number().int().positive(),
@@ -33,20 +24,9 @@ export const SftConfigSchema = z.object({
       .default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0 }),
   }),
   hyperparameters: z.object({
-    steps: z.number().int().positive().default(100),
+    ...optimizerFields({ steps: 100, lr: 1e-3, minLrRatio: 0.1, warmupSteps: 10, weightDecay: 0.01 }),
     batch_size: z.number().int().positive().default(4),
-    lr: z.number().positive().default(1e-3),
-    min_lr_ratio: z.number().min(0).max(1).default(0.1),
-    warmup_steps: z.number().int().nonnegative().default(10),
-    weight_decay: z.number().min(0).default(0.01),
-    clip: z.number().min(0).default(1),
   }).prefault({}),
-  checkpoint_every: z.number().int().positive().default(50),
-  threads: z.number().int().positive().optional(),
-  /** Train the vision tower too (default); false keeps it frozen (faster, features computed once). */
-  train_vision: z.boolean().default(true),
-  /** Name of the exported model (config.json `_name_or_path`, shown in /v1/models once served). */
-  model_name: z.string().optional(),
 });
 export type SftConfig = z.infer<typeof SftConfigSchema>;
 
@@ -61,13 +41,7 @@ export interface StepLog {
   elapsed_s: number;
 }
 
-export interface SftHooks {
-  onStep?: (log: StepLog) => void;
-  /** Checked after every step: when aborted, the run checkpoints and stops (state 'cancelled'). */
-  signal?: AbortSignal;
-  log?: (message: string) => void;
-  progress?: boolean;
-}
+export type SftHooks = RunHooks<StepLog>;
 
 export interface SftResult {
   state: 'succeeded' | 'cancelled';
@@ -87,8 +61,11 @@ function kindFor(rng: Rng, mix: SftConfig['data']['mix']): MixKind {
   return 'zoom';
 }
 
-/** Synthesizes, tokenizes and featurizes the SFT examples (deterministic per data seed). */
-export async function buildSftExamples(data: SftConfig['data'], files: ModelFiles, runner: ModelRunner, log: (m: string) => void): Promise<TrainingExample[]> {
+/**
+ * Synthesizes, tokenizes and featurizes the SFT examples (deterministic per data seed). Without a
+ * runner the visual features are left for the trainable vision tower to compute.
+ */
+export async function buildSftExamples(data: SftConfig['data'], files: ModelFiles, runner: ModelRunner | undefined, log: (m: string) => void): Promise<TrainingExample[]> {
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   const examples: TrainingExample[] = [];
   const bar = new ProgressBar(data.examples, 'data');
@@ -98,32 +75,40 @@ export async function buildSftExamples(data: SftConfig['data'], files: ModelFile
     const kind = kindFor(new Rng(seed * 31 + 5), data.mix);
     const task = kind === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite)(seed);
     const trace = kind === 'no_tools' ? synthesizeTrace(task, 'direct', seed, { withTools: false }) : synthesizeTrace(task, kind, seed);
-    examples.push(await featurize(await tokenizeTrace(trace, tokenizer, files.config), runner));
+    const tokens = await tokenizeTrace(trace, tokenizer, files.config);
+    examples.push(runner ? await featurize(tokens, runner) : withoutFeatures(tokens, files.config.text.hidden_size));
     bar.update(i + 1, { suite });
   }
   log(`prepared ${examples.length} examples (${examples.reduce((a, e) => a + e.ids.length, 0)} tokens)`);
   return examples;
 }
 
+function epochPermutation(total: number, seed: number, epoch: number): number[] {
+  const rng = new Rng(seed * 1000003 + epoch);
+  const perm = Array.from({ length: total }, (_, i) => i);
+  for (let i = total - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+  }
+  return perm;
+}
+
 /** Example order: a seeded permutation per epoch, so a data position alone says where a run stands. */
 export function examplesAt(position: number, count: number, total: number, seed: number): number[] {
   const out: number[] = [];
+  let perm: number[] = [];
+  let permEpoch = -1;
   for (let p = position; p < position + count; p++) {
     const epoch = Math.floor(p / total);
-    const rng = new Rng(seed * 1000003 + epoch);
-    const perm = Array.from({ length: total }, (_, i) => i);
-    for (let i = total - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-    }
+    if (epoch !== permEpoch) [perm, permEpoch] = [epochPermutation(total, seed, epoch), epoch];
     out.push(perm[p % total]!);
   }
   return out;
 }
 
-async function writePlot(out: string): Promise<void> {
-  const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as StepLog);
-  await writeFile(join(out, 'loss.svg'), lineChartSvg('SFT training loss', [{ name: 'loss', color: '#2563eb', points: lines.map((l) => [l.step, l.loss]) }]));
+async function writePlot(run: TrainingRun): Promise<void> {
+  const lines = await run.readMetrics<StepLog>();
+  await writeFile(join(run.out, 'loss.svg'), lineChartSvg('SFT training loss', [{ name: 'loss', color: '#2563eb', points: lines.map((l) => [l.step, l.loss]) }]));
 }
 
 /**
@@ -134,36 +119,20 @@ async function writePlot(out: string): Promise<void> {
 export async function runSft(raw: unknown, hooks: SftHooks = {}): Promise<SftResult> {
   const config = SftConfigSchema.parse(raw);
   const log = hooks.log ?? ((m: string) => console.error(m));
-  const out = resolve(config.out);
-  await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  const files = await loadModelFiles(config.base_model ?? (await resolveDefaultModel(log)));
-  let weights: Weights = await loadWeights(files.dir);
-  const ckptDir = join(out, 'checkpoint');
-  const resumed = existsSync(join(ckptDir, 'checkpoint.json')) ? await loadCheckpoint(ckptDir) : undefined;
-  if (resumed) {
-    weights = resumed.weights;
-    log(`resuming from step ${resumed.meta.step}`);
-  }
-  const runner = await ModelRunner.load(files, { threads: config.threads });
-  const examples = await buildSftExamples(config.data, files, runner, log);
-  await runner.release();
+  const run = await TrainingRun.open(config, 'sft', log);
+  const { files, trainer } = run;
   const hp = config.hyperparameters;
-  const options: OptimizerOptions = {
-    ...OPTIMIZER_DEFAULTS, lr: hp.lr, minLrRatio: hp.min_lr_ratio, warmupSteps: hp.warmup_steps, totalSteps: hp.steps, weightDecay: hp.weight_decay, clip: hp.clip,
-  };
-  const trainer = await Trainer.create(files.config, weights, options, { threads: config.threads, trainVision: config.train_vision });
-  if (resumed) trainer.state = resumed.adam;
-  let step = resumed?.meta.step ?? 0;
-  let position = resumed?.meta.dataPosition ?? 0;
-  const startStep = step;
+  let step = run.startStep;
+  let position = run.resumedMeta?.dataPosition ?? 0;
   const bar = new ProgressBar(hp.steps, 'sft');
-  const started = performance.now();
   let tokensSeen = 0;
   let firstLoss = NaN;
   let lastLoss = NaN;
-  const checkpoint = () => saveCheckpoint(ckptDir, weights, trainer.state, { step, dataPosition: position, base_model: files.dir });
   try {
+    // A frozen vision tower encodes each example once, here; a trained one recomputes every step.
+    const runner = config.train_vision ? undefined : await ModelRunner.load(files, { threads: config.threads });
+    const examples = await buildSftExamples(config.data, files, runner, log).finally(() => runner?.release());
+    const started = performance.now();
     while (step < hp.steps) {
       const batch = makeBatch(examplesAt(position, hp.batch_size, examples.length, config.data.seed).map((i) => examples[i]!), files.config.text.hidden_size);
       const r = await trainer.step(batch);
@@ -177,21 +146,18 @@ export async function runSft(raw: unknown, hooks: SftHooks = {}): Promise<SftRes
       };
       if (Number.isNaN(firstLoss)) firstLoss = r.loss;
       lastLoss = r.loss;
-      await appendFile(join(out, 'metrics.jsonl'), JSON.stringify(entry) + '\n');
+      await run.appendMetrics(entry);
       hooks.onStep?.(entry);
-      if (hooks.progress !== false) bar.update(step, { loss: r.loss, 'tok/s': entry.tokens_per_s }, startStep);
-      if (step % config.checkpoint_every === 0 || step === hp.steps || hooks.signal?.aborted) await checkpoint();
+      if (hooks.progress !== false) bar.update(step, { loss: r.loss, 'tok/s': entry.tokens_per_s }, run.startStep);
+      if (step % config.checkpoint_every === 0 || step === hp.steps || hooks.signal?.aborted) await run.checkpoint(step, position);
       if (hooks.signal?.aborted) {
-        await writePlot(out);
+        await writePlot(run);
         return { state: 'cancelled', steps: step, firstLoss, lastLoss };
       }
     }
   } finally {
-    await trainer.release();
+    await run.release();
   }
-  await writePlot(out);
-  const modelDir = join(out, 'model');
-  await writeModelDir(modelDir, files.config, weights, files, config.model_name ?? `${files.name}-sft`);
-  log(`model written to ${modelDir}`);
-  return { state: 'succeeded', steps: step, firstLoss, lastLoss, modelDir };
+  await writePlot(run);
+  return { state: 'succeeded', steps: step, firstLoss, lastLoss, modelDir: await run.exportModel(log) };
 }

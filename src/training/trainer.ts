@@ -55,9 +55,9 @@ export class Trainer {
     return Object.fromEntries(this.textParams.map((name) => [name, new ort.Tensor('float32', source.get(name)!, this.weights.get(name)!.dims)]));
   }
 
-  /** With a trainable vision tower, recomputes every visual input's features with the current weights. */
+  /** With a trainable vision tower, recomputes every visual input's features with the current weights (once per update). */
   private async refreshVisualFeatures(batch: Batch): Promise<void> {
-    if (!this.vision) return;
+    if (!this.vision || batch.featuresAtUpdate === this.state.step) return;
     const visual = batch.feeds.visual_embeds!.data as Float32Array;
     const h = batch.feeds.visual_embeds!.dims[2]!;
     for (const slot of batch.visualSlots) {
@@ -65,6 +65,7 @@ export class Trainer {
       const features = await this.vision.features(slot.input, this.weights);
       visual.set(features.subarray(0, slot.count * h), slot.offset * h);
     }
+    batch.featuresAtUpdate = this.state.step;
   }
 
   /** Loss and per-token log-probs without an update (with the trained weights, or other text weights of the same shapes). */

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import OpenAI from 'openai';
-import { startTestServer, testModel } from '../helpers.js';
+import { ADMIN_TOKEN, adminHeaders, startTestServer, testModel, waitForJob } from '../helpers.js';
 
-const TOKEN = 'admin-secret';
-const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+const TOKEN = ADMIN_TOKEN;
+const auth = adminHeaders;
 
 async function post(url: string, body: unknown) {
   return fetch(url, { method: 'POST', headers: auth, body: JSON.stringify(body) });
@@ -25,15 +25,6 @@ async function readEvents(url: string): Promise<[string, any][]> {
   });
 }
 
-async function waitFor(url: string, pred: (job: any) => boolean, timeoutMs = 60_000): Promise<any> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const job = (await (await fetch(url, { headers: auth })).json()) as any;
-    if (pred(job)) return job;
-    if (Date.now() > end) throw new Error(`timed out; job: ${JSON.stringify(job)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const sftJob = async (steps: number) => ({
   type: 'sft', base_model: await testModel('micro', 0),
@@ -127,18 +118,18 @@ test('cancel stops a running job within one step and keeps its last checkpoint; 
   try {
     const job = (await (await post(`${s.url}/admin/v1/training/jobs`, await sftJob(400))).json()) as any;
     const url = `${s.url}/admin/v1/training/jobs/${job.id}`;
-    await waitFor(url, (j) => j.step >= 6);
+    await waitForJob(url, (j) => j.step >= 6);
     const del = await fetch(url, { method: 'DELETE', headers: auth });
     assert.equal(del.status, 200);
     const stepAtCancel = ((await del.json()) as any).step;
-    const cancelled = await waitFor(url, (j) => j.state === 'cancelled');
+    const cancelled = await waitForJob(url, (j) => j.state === 'cancelled');
     assert.ok(cancelled.step <= stepAtCancel + 1, `cancel at step ${stepAtCancel}, stopped at ${cancelled.step}`);
     const resumed = await post(`${url}/resume`, {});
     assert.equal(resumed.status, 202);
-    const again = await waitFor(url, (j) => j.state === 'running' && j.step > cancelled.step);
+    const again = await waitForJob(url, (j) => j.state === 'running' && j.step > cancelled.step);
     assert.ok(again.step > cancelled.step);
     await fetch(url, { method: 'DELETE', headers: auth });
-    await waitFor(url, (j) => j.state === 'cancelled');
+    await waitForJob(url, (j) => j.state === 'cancelled');
   } finally {
     await s.close();
   }

@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { resolveDefaultModel } from '../model/default-model.js';
+import { loadWeights } from '../model/load-weights.js';
+import { loadModelFiles, writeModelDir, type ModelFiles } from '../model/model-dir.js';
+import type { Weights } from '../model/weights.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
+import { OPTIMIZER_DEFAULTS, type OptimizerOptions } from './optimizer.js';
+import { Trainer } from './trainer.js';
+
+/** Config fields every training stage shares (SFT and RL add their data and stage options). */
+export function runConfigFields(checkpointEvery: number) {
+  return {
+    /** Model directory to start from (default: the bundled default model). */
+    base_model: z.string().optional(),
+    /** Run folder: config.json, metrics.jsonl, plots, checkpoint/, model/. */
+    out: z.string(),
+    checkpoint_every: z.number().int().positive().default(checkpointEvery),
+    threads: z.number().int().positive().optional(),
+    /** Train the vision tower too (default); false keeps it frozen (faster, features computed once). */
+    train_vision: z.boolean().default(true),
+    /** Name of the exported model (config.json `_name_or_path`, shown in /v1/models once served). */
+    model_name: z.string().optional(),
+  };
+}
+
+/** The optimizer hyperparameters, with a stage's own defaults. */
+export function optimizerFields(d: { steps: number; lr: number; minLrRatio: number; warmupSteps: number; weightDecay: number }) {
+  return {
+    steps: z.number().int().positive().default(d.steps),
+    lr: z.number().positive().default(d.lr),
+    min_lr_ratio: z.number().min(0).max(1).default(d.minLrRatio),
+    warmup_steps: z.number().int().nonnegative().default(d.warmupSteps),
+    weight_decay: z.number().min(0).default(d.weightDecay),
+    clip: z.number().min(0).default(1),
+  };
+}
+
+type OptimizerFields = z.infer<z.ZodObject<ReturnType<typeof optimizerFields>>>;
+type RunFields = z.infer<z.ZodObject<ReturnType<typeof runConfigFields>>> & { hyperparameters: OptimizerFields };
+
+/** Callbacks of a training run (the CLI prints progress; the jobs worker reports steps over IPC). */
+export interface RunHooks<Log> {
+  onStep?: (log: Log) => void;
+  /** Checked after every step: when aborted, the run checkpoints and stops (state 'cancelled'). */
+  signal?: AbortSignal;
+  log?: (message: string) => void;
+  progress?: boolean;
+}
+
+/**
+ * A run folder opened for training: the base model, its weights (or the checkpoint's, when the
+ * folder has one: step count and data position continue), and a trainer over them.
+ */
+export class TrainingRun {
+  private constructor(
+    readonly out: string,
+    readonly files: ModelFiles,
+    readonly weights: Weights,
+    readonly trainer: Trainer,
+    readonly resumedMeta: CheckpointMeta | undefined,
+    private readonly modelName: string,
+  ) {}
+
+  static async open(config: RunFields, stage: 'sft' | 'rl', log: (m: string) => void): Promise<TrainingRun> {
+    const out = resolve(config.out);
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    const files = await loadModelFiles(config.base_model ?? (await resolveDefaultModel(log)));
+    const ckptDir = join(out, 'checkpoint');
+    const resumed = existsSync(join(ckptDir, 'checkpoint.json')) ? await loadCheckpoint(ckptDir) : undefined;
+    if (resumed) log(`resuming from step ${resumed.meta.step}`);
+    const weights = resumed?.weights ?? (await loadWeights(files.dir));
+    const hp = config.hyperparameters;
+    const options: OptimizerOptions = {
+      ...OPTIMIZER_DEFAULTS, lr: hp.lr, minLrRatio: hp.min_lr_ratio, warmupSteps: hp.warmup_steps, totalSteps: hp.steps, weightDecay: hp.weight_decay, clip: hp.clip,
+    };
+    const trainer = await Trainer.create(files.config, weights, options, { threads: config.threads, trainVision: config.train_vision });
+    if (resumed) trainer.state = resumed.adam;
+    return new TrainingRun(out, files, weights, trainer, resumed?.meta, config.model_name ?? `${files.name}-${stage}`);
+  }
+
+  get startStep(): number {
+    return this.resumedMeta?.step ?? 0;
+  }
+
+  checkpoint(step: number, dataPosition: number): Promise<void> {
+    return saveCheckpoint(join(this.out, 'checkpoint'), this.weights, this.trainer.state, { step, dataPosition, base_model: this.files.dir });
+  }
+
+  appendMetrics(entry: object): Promise<void> {
+    return appendFile(join(this.out, 'metrics.jsonl'), JSON.stringify(entry) + '\n');
+  }
+
+  async readMetrics<Log>(): Promise<Log[]> {
+    return (await readFile(join(this.out, 'metrics.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Log);
+  }
+
+  /** Writes the trained weights as a servable model directory `out/model`. */
+  async exportModel(log: (m: string) => void): Promise<string> {
+    const dir = join(this.out, 'model');
+    await writeModelDir(dir, this.files.config, this.weights, this.files, this.modelName);
+    log(`model written to ${dir}`);
+    return dir;
+  }
+
+  release(): Promise<void> {
+    return this.trainer.release();
+  }
+}

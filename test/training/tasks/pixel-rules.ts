@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { presetConfig } from '../../../src/model/presets.js';
+import { resizeBicubic, type RgbImage } from '../../../src/tools/image.js';
+import { resizeTarget } from '../../../src/tools/image-processor.js';
+import { executeToolCall } from '../../../src/tools/operations.js';
+import { COLORS } from '../../../src/training/tasks/render.js';
+
+/** The default (tiny) model's config; its image processor sets the resolutions the pixel rules look at. */
+export const tinyConfig = presetConfig('tiny', { image_token_id: 0, video_token_id: 0, vision_start_token_id: 0, vision_end_token_id: 0, eos_token_ids: [0], pad_token_id: 0 }, 10);
+export const processor = tinyConfig.processor;
+
+type Box = [number, number, number, number];
+
+/** A picture as the model sees it, with the answer region mapped into it. */
+export interface Seen {
+  image: RgbImage;
+  region: Box;
+}
+
+/** `img` resized to `size` (bicubic, as the processor does), `region` mapped from `origin` (top-left in img). */
+export async function seenAt(img: RgbImage, size: [number, number], region: number[], origin: [number, number] = [0, 0]): Promise<Seen> {
+  const [w, h] = size;
+  const sx = w / img.width;
+  const sy = h / img.height;
+  const [ox, oy] = origin;
+  return { image: await resizeBicubic(img, w, h), region: [(region[0]! - ox) * sx, (region[1]! - oy) * sy, (region[2]! - ox) * sx, (region[3]! - oy) * sy] };
+}
+
+/** The image at the model's input resolution (a video frame: with the video's per-frame budget). */
+export function atModelResolution(img: RgbImage, region: number[], budget?: { min: number; max: number }): Promise<Seen> {
+  return seenAt(img, resizeTarget(img, processor, budget), region);
+}
+
+/** The ground-truth crop, as the real crop tool returns it and the model sees it. */
+export async function inGroundTruthCrop(img: RgbImage, region: number[]): Promise<Seen> {
+  const zoom = await executeToolCall({ name: 'crop_image_normalized', arguments: { bbox_2d: region, target_image: 1 }, raw: '' }, { images: [img], enabledTools: ['crop_image_normalized'], processor });
+  assert.ok(zoom.ok);
+  return seenAt(zoom.images[0]!, zoom.resultSize, region, [zoom.box![0], zoom.box![1]]);
+}
+
+/** A simple pixel rule: mean colour of the central half of the target's box, nearest choice colour. */
+export function meanColourChoice({ image: img, region: [x1, y1, x2, y2] }: Seen, choices: string[]): string {
+  const cx = (x1 + x2) / 2;
+  const cy = (y1 + y2) / 2;
+  const hw = Math.max(0.5, (x2 - x1) / 4);
+  const hh = Math.max(0.5, (y2 - y1) / 4);
+  const sum = [0, 0, 0];
+  let n = 0;
+  for (let y = Math.floor(cy - hh); y <= Math.floor(cy + hh); y++) {
+    for (let x = Math.floor(cx - hw); x <= Math.floor(cx + hw); x++) {
+      for (let c = 0; c < 3; c++) sum[c]! += img.data[(y * img.width + x) * 3 + c]!;
+      n++;
+    }
+  }
+  const distances = choices.map((name) => COLORS[name]!.reduce((a, v, c) => a + (v - sum[c]! / n) ** 2, 0));
+  return 'ABCD'[distances.indexOf(Math.min(...distances))]!;
+}
+
+/** Same seed, same pixels and fields; another seed, other pixels. */
+export function assertDeterministic(a: { image?: RgbImage }, b: { image?: RgbImage }, c: { image?: RgbImage }): void {
+  assert.ok(Buffer.from(a.image!.data).equals(Buffer.from(b.image!.data)));
+  assert.deepEqual({ ...a, image: undefined }, { ...b, image: undefined });
+  assert.ok(!Buffer.from(a.image!.data).equals(Buffer.from(c.image!.data)));
+}
