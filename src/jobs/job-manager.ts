@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -114,13 +114,14 @@ export class JobManager {
     }
     const { type, ...rest } = req;
     const schema = type === 'sft' ? SftConfigSchema : RlConfigSchema;
-    const checked = schema.safeParse({ ...rest, base_model: baseModel ? resolve(baseModel) : undefined, out: this.dir(id), threads: this.opts.threads, model_name: `${type}-${id}` });
+    const model = `${type}-${id}`;
+    const checked = schema.safeParse({ ...rest, base_model: baseModel ? resolve(baseModel) : undefined, out: this.dir(id), threads: this.opts.threads, model_name: model });
     if (!checked.success) throw new JobError(400, `Invalid ${type} job: ${z.prettifyError(checked.error)}`, 'invalid_job');
     const { out: _out, ...config } = checked.data as Record<string, unknown>;
     const total = (config.hyperparameters as { steps: number }).steps;
     const job: JobRecord = {
       id, object: 'training.job', type: type as JobType, state: 'queued', created_at: Math.floor(Date.now() / 1000),
-      step: 0, total_steps: total, progress: 0, model: `${type}-${id}`, config,
+      step: 0, total_steps: total, progress: 0, model, config,
     };
     this.jobs.set(id, job);
     await this.store.save(job);
@@ -203,6 +204,8 @@ export class JobManager {
     const dir = this.dir(job.id);
     const logFd = openSync(join(dir, 'log.txt'), 'a');
     const child = fork(WORKER, [dir], { execArgv: ['--import', 'tsx'], stdio: ['ignore', logFd, logFd, 'ipc'] });
+    closeSync(logFd); // the child has its own copy
+
     this.children.set(job.id, child);
     try {
       if (child.pid) setPriority(child.pid, this.opts.niceness ?? 10);
@@ -219,7 +222,7 @@ export class JobManager {
         const rate = (job.step - startStep) / ((performance.now() - startedAt) / 1000);
         job.eta_s = rate > 0 ? Math.round((job.total_steps - job.step) / rate) : undefined;
         job.metrics = m.metrics;
-        void this.store.save(job);
+        this.store.save(job).catch((e: unknown) => this.opts.log?.({ job: job.id, err: String(e) }, 'could not save job state'));
         this.emit(job, 'progress');
       } else if (m.type === 'done' || m.type === 'failed') outcome = m;
     });

@@ -5,19 +5,30 @@ import type { JobRecord } from './job-record.js';
 
 /** Job folders under <dataDir>/jobs; job.json is rewritten atomically (temp file, fsync, rename). */
 export class JobStore {
+  /** Pending write per job: saves of one job run one after another (they share a temp file name). */
+  private readonly writes = new Map<string, Promise<void>>();
+
   constructor(readonly dataDir: string) {}
 
   dir(id: string): string {
     return join(this.dataDir, 'jobs', id);
   }
 
-  async save(job: JobRecord): Promise<void> {
-    const dir = this.dir(job.id);
+  /** Persists the job as it is now; concurrent saves are queued, never interleaved. */
+  save(job: JobRecord): Promise<void> {
+    const snapshot = JSON.stringify(job, null, 2) + '\n';
+    const next = (this.writes.get(job.id) ?? Promise.resolve()).catch(() => {}).then(() => this.write(job.id, snapshot));
+    this.writes.set(job.id, next);
+    return next;
+  }
+
+  private async write(id: string, text: string): Promise<void> {
+    const dir = this.dir(id);
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `job.json.tmp-${process.pid}`);
     const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(JSON.stringify(job, null, 2) + '\n');
+      await fh.writeFile(text);
       await fh.sync();
     } finally {
       await fh.close();

@@ -194,7 +194,9 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
           const chunk = examples.slice(i, i + hp.micro_batch);
           const batch = makeBatch(chunk.map((e) => e.example), files.config.text.hidden_size, (k) => chunk[k]!.advantage / Math.max(sampledTokens, 1));
           if (reference) {
-            const [now, ref] = await Promise.all([trainer.evaluate(batch), trainer.evaluate(batch, reference)]);
+            // One after the other: the first computes the batch's visual features, the second reuses them.
+            const now = await trainer.evaluate(batch);
+            const ref = await trainer.evaluate(batch, reference);
             const w = batch.feeds.loss_weights!.data as Float32Array;
             for (let k = 0; k < w.length; k++) {
               if (batch.labelMask[k] === 0) continue;
