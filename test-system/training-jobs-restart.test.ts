@@ -43,6 +43,7 @@ test('SIGKILL the server during a job: after restart it is interrupted, resume c
     assert.equal(done.step, 30);
     const steps = readFileSync(join(jobDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
     const resumedAt = steps.findIndex((s, i) => i > 0 && s <= steps[i - 1]!);
+    console.log(`killed with checkpoint at step ${saved.meta.step}; resumed run's first step ${steps[resumedAt]}, last ${steps.at(-1)}`);
     assert.equal(steps[resumedAt], saved.meta.step + 1, 'the resumed run continues after the checkpoint step');
     assert.equal(steps.at(-1), 30);
     const final = await loadCheckpoint(join(jobDir, 'checkpoint'));

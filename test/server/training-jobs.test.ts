@@ -63,6 +63,7 @@ test('an SFT job runs to succeeded with progress events; activating it mid-strea
     assert.ok(['queued', 'running'].includes(job.state));
     const events = await readEvents(`${s.url}/admin/v1/training/jobs/${job.id}/events`);
     const progress = events.filter(([e]) => e === 'progress').map(([, j]) => j.step);
+    console.log(`SFT job progress events at steps ${progress.join(',')}`);
     assert.ok(progress.length >= 5, `progress events: ${progress}`);
     assert.deepEqual(progress, [...progress].sort((a, b) => a - b));
     const final = events.at(-1)![1];
@@ -90,9 +91,11 @@ test('an SFT job runs to succeeded with progress events; activating it mid-strea
         assert.equal(((await a.json()) as any).id, final.model);
       }
     }
+    console.log(`stream on ${oldName}: ${chunks} chunks, finish_reason ${finish}; activated ${final.model} after chunk 3`);
     assert.ok(activated);
     assert.equal(finish, 'length');
     const after = await client.chat.completions.create({ model: final.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
+    console.log(`next request served by ${after.model}`);
     assert.equal(after.model, final.model);
     assert.equal((await client.models.list()).data[0]!.id, final.model);
 
@@ -106,6 +109,7 @@ test('an SFT job runs to succeeded with progress events; activating it mid-strea
     const rlEvents = await readEvents(`${s.url}/admin/v1/training/jobs/${rlJob.id}/events`);
     const rlFinal = rlEvents.at(-1)![1];
     assert.equal(rlFinal.state, 'succeeded', rlFinal.error);
+    console.log(`RL job metrics: ${JSON.stringify(rlFinal.metrics)}`);
     for (const k of ['reward_correctness', 'reward_curiosity', 'reward_penalty', 'accuracy', 'rapr']) assert.ok(Number.isFinite(rlFinal.metrics[k]), k);
     assert.match(await (await fetch(`${s.url}/admin/v1/training/jobs/${rlJob.id}/plots/rewards.svg`, { headers: auth })).text(), /^<svg/);
   } finally {
@@ -123,6 +127,7 @@ test('cancel stops a running job within one step and keeps its last checkpoint; 
     assert.equal(del.status, 200);
     const stepAtCancel = ((await del.json()) as any).step;
     const cancelled = await waitForJob(url, (j) => j.state === 'cancelled');
+    console.log(`cancel answered at step ${stepAtCancel}; the job stopped at step ${cancelled.step}`);
     assert.ok(cancelled.step <= stepAtCancel + 1, `cancel at step ${stepAtCancel}, stopped at ${cancelled.step}`);
     const resumed = await post(`${url}/resume`, {});
     assert.equal(resumed.status, 202);

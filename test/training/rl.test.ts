@@ -44,6 +44,7 @@ test('a rollout trajectory (with a tool turn) gets the same log-probs from the t
   const fromEngine = r.logprobs!.map((l) => l.logprob);
   assert.equal(fromGraph.length, fromEngine.length);
   const worst = Math.max(...fromGraph.map((v, i) => Math.abs(v - fromEngine[i]!)));
+  console.log(`rollout log-probs: max |training graph - engine| ${worst.toExponential(2)} over ${fromGraph.length} sampled tokens`);
   assert.ok(worst < 1e-3, `max |log-prob difference| ${worst}`);
   await trainer.release();
   await runner.release();
@@ -71,6 +72,7 @@ test('a CI-sized RL run executes real tool calls in its rollouts and logs every 
       assert.ok(Number.isFinite(l[key]), `${key} = ${l[key]}`);
     }
   }
+  for (const l of lines) console.log(`RL step ${l.step}: reward ${l.reward} = correctness ${l.reward_correctness} + curiosity ${l.reward_curiosity} + penalty ${l.reward_penalty}; tool calls/rollout ${l.tool_calls_per_rollout}, errors ${l.tool_errors_per_rollout}, RaPR ${l.rapr}, kl ${l.kl}`);
   assert.ok(lines.some((l) => l.tool_calls_per_rollout > 0), 'rollouts called tools');
   assert.equal(lines[0].kl, 0, 'the first step samples from the starting policy itself');
   assert.ok(Number.isFinite(lines[1].kl));

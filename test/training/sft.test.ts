@@ -19,6 +19,7 @@ test('a short SFT run halves the training loss, and its exported model serves th
     hyperparameters: { steps: 30, batch_size: 4, lr: 0.003, warmup_steps: 3 }, checkpoint_every: 10,
   }, quiet);
   assert.equal(result.state, 'succeeded');
+  console.log(`SFT loss ${result.firstLoss.toFixed(3)} -> ${result.lastLoss.toFixed(3)}`);
   assert.ok(result.lastLoss <= result.firstLoss / 2, `loss ${result.firstLoss} -> ${result.lastLoss}`);
   const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(metrics.length, 30);

@@ -44,6 +44,7 @@ test('the training graph forward gives the served decoder logits (image prompt, 
   }
   await session.release();
   await runner.release();
+  console.log(`max |logit difference| vs the served decoder: ${worst}`);
   assert.ok(worst <= 1e-4, `max |logit difference| ${worst}`);
 });
 
@@ -110,5 +111,6 @@ test('whole-model loss gradients (text params and visual features) match central
   }
   await session.release();
   const rel = Math.sqrt(diff / norm);
+  console.log(`whole-model gradient: relative error ${rel.toExponential(2)} over ${checked} parameter elements`);
   assert.ok(checked >= 2 * params.length && rel <= 1e-3, `relative error ${rel} over ${checked} elements`);
 });

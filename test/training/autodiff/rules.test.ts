@@ -111,6 +111,7 @@ const cases: Case[] = [
 for (const c of cases) {
   test(`gradient rule ${c.name} matches central differences${c.float32 ? '' : ' (float64)'}`, async () => {
     const err = await checkGradients(c);
+    console.log(`${c.name}: relative error ${err.toExponential(2)}`);
     assert.ok(err <= 1e-3, `relative error ${err}`);
   });
 }
