@@ -34,7 +34,8 @@ async function serve(argv: string[]): Promise<void> {
       'served-model-name': { type: 'string' }, 'max-model-len': { type: 'string' }, 'default-max-tokens': { type: 'string' },
       'max-tool-calls': { type: 'string' }, 'api-key': { type: 'string', multiple: true }, threads: { type: 'string' },
       'log-level': { type: 'string' }, 'admin-token': { type: 'string' }, 'max-num-seqs': { type: 'string' },
-      'data-dir': { type: 'string' }, 'training-threads': { type: 'string' },
+      'data-dir': { type: 'string' }, 'training-threads': { type: 'string' }, 'max-num-batched-tokens': { type: 'string' },
+      'no-enable-prefix-caching': { type: 'boolean' },
     },
   });
   const config = resolveConfig(
@@ -43,6 +44,7 @@ async function serve(argv: string[]): Promise<void> {
       maxModelLen: values['max-model-len'], defaultMaxTokens: values['default-max-tokens'], maxToolCalls: values['max-tool-calls'],
       apiKeys: values['api-key'], threads: values.threads, logLevel: values['log-level'], adminToken: values['admin-token'],
       maxNumSeqs: values['max-num-seqs'], dataDir: values['data-dir'], trainingThreads: values['training-threads'],
+      maxNumBatchedTokens: values['max-num-batched-tokens'], enablePrefixCaching: values['no-enable-prefix-caching'] ? false : undefined,
     },
     process.env,
     values.config,

@@ -9,6 +9,7 @@ import type { EngineMetrics } from './metrics.js';
 import type { ModelRunner } from './model-runner.js';
 import { buildPrompt, buildToolResultChunk } from './prompt.js';
 import { logSoftmax, sampleToken } from './sampler.js';
+import { BLOCK_TOKENS, PrefixCache } from './prefix-cache.js';
 import { Scheduler } from './scheduler.js';
 import { Sequence } from './sequence.js';
 import type { GenerateOptions, GenerationRequest, GenerationResult, TokenLogprob, ToolStep } from './types.js';
@@ -26,6 +27,8 @@ export interface EngineOptions {
   maxNumBatchedTokens?: number;
   /** Requests queued without a slot before new ones are refused. */
   maxWaiting?: number;
+  /** Cache the KV of prompt-opening text (system prompt, tool definitions) across requests (default on). */
+  enablePrefixCaching?: boolean;
   metrics?: EngineMetrics;
 }
 
@@ -38,6 +41,8 @@ export class PromptTooLongError extends Error {
 
 let nextId = 0;
 const VISION_PATCHES_PER_CALL = 1024;
+/** Prefix-cache capacity: 256 blocks of 32 tokens (16 MB for the tiny model). */
+const PREFIX_CACHE_BLOCKS = 256;
 
 /**
  * Continuous-batching engine for the pixel-reasoning loop. Requests become sequences; every step
@@ -55,6 +60,7 @@ export class Engine {
   private wakeUp?: () => void;
   private dirty = false;
   private readonly metrics?: EngineMetrics;
+  private readonly prefixCache?: PrefixCache;
 
   constructor(
     readonly runner: ModelRunner,
@@ -67,6 +73,7 @@ export class Engine {
     this.pool = new KvPool(config.text, options.maxNumSeqs ?? 16, options.maxModelLen, runner.fast);
     this.scheduler = new Scheduler(this.pool, { maxNumBatchedTokens: options.maxNumBatchedTokens ?? 512, maxWaiting: options.maxWaiting ?? 256 });
     this.metrics = options.metrics;
+    if (runner.fast && options.enablePrefixCaching !== false) this.prefixCache = new PrefixCache(this.pool, PREFIX_CACHE_BLOCKS);
   }
 
   get maxModelLen(): number {
@@ -147,7 +154,10 @@ export class Engine {
       for (;;) {
         this.dirty = false;
         this.reapAborted();
-        for (const seq of this.scheduler.admit()) this.metrics?.queueTime.observe((seq.scheduledAt! - seq.arrivedAt) / 1000);
+        for (const seq of this.scheduler.admit()) {
+          this.metrics?.queueTime.observe((seq.scheduledAt! - seq.arrivedAt) / 1000);
+          if (seq.status === 'prefilling') this.restorePrefix(seq);
+        }
         const plan = this.scheduler.schedule();
         this.updateGauges();
         if (plan.decode.length === 0 && plan.prefill.length === 0) {
@@ -171,6 +181,33 @@ export class Engine {
       this.loopRunning = false;
       this.updateGauges();
     }
+  }
+
+  /** Tokens of the prompt's opening text (before any visual token) that may be cached. */
+  private cacheablePrefix(seq: Sequence): number {
+    const p = seq.pending;
+    // At least one token is left to feed: its logits give the first sample.
+    return Math.min(p.visuals[0]?.start ?? p.ids.length, p.ids.length - 1);
+  }
+
+  /** Starts a newly admitted sequence from the cached KV of its prompt's opening text, if any. */
+  private restorePrefix(seq: Sequence): void {
+    if (!this.prefixCache || seq.cacheLength > 0) return;
+    const limit = this.cacheablePrefix(seq);
+    const hit = this.prefixCache.restore(seq.slot!, seq.pending.ids, limit);
+    this.metrics?.prefixQueries.inc(limit - (limit % BLOCK_TOKENS));
+    this.metrics?.prefixHits.inc(hit);
+    this.metrics?.promptTokens.inc(hit);
+    seq.pending.fed = hit;
+    seq.cacheLength = hit;
+    seq.cachedPromptTokens = hit;
+  }
+
+  /** After a prompt chunk: caches the whole blocks of its opening text that the slot now holds. */
+  private storePrefix(seq: Sequence): void {
+    if (!this.prefixCache || seq.cacheLength !== seq.pending.fed) return; // a resumed turn, not the prompt
+    const upTo = Math.min(seq.pending.fed, this.cacheablePrefix(seq));
+    if (upTo - seq.prefixStored >= BLOCK_TOKENS) seq.prefixStored = this.prefixCache.store(seq.slot!, seq.pending.ids, upTo);
   }
 
   private reapAborted(): void {
@@ -266,7 +303,10 @@ export class Engine {
     seq.pending.fed += n;
     seq.cacheLength += n;
     const isPrompt = seq.status === 'prefilling';
-    if (isPrompt) this.metrics?.promptTokens.inc(n);
+    if (isPrompt) {
+      this.metrics?.promptTokens.inc(n);
+      this.storePrefix(seq);
+    }
     if (seq.remainingPending > 0) return;
     if (isPrompt) seq.status = 'running';
     for (const sibling of seq.siblings.splice(0)) {
@@ -451,7 +491,10 @@ export class Engine {
       text: turns.join(''),
       steps: seq.steps,
       finishReason: seq.finishReason ?? 'stop',
-      usage: { prompt_tokens: seq.promptTokens, completion_tokens: completion, total_tokens: seq.promptTokens + completion },
+      usage: {
+        prompt_tokens: seq.promptTokens, completion_tokens: completion, total_tokens: seq.promptTokens + completion,
+        prompt_tokens_details: { cached_tokens: seq.cachedPromptTokens },
+      },
       logprobs: seq.request.logprobs !== undefined ? seq.logprobs : undefined,
       trajectory: seq.trajectory,
     });

@@ -10,10 +10,12 @@ export interface LayerViews {
  * The KV cache of the fast decoder: per layer one preallocated [slots, kvH, capacity, D] buffer
  * for keys and one for values. A sequence owns one slot from admission to finish (paused or not).
  * The decoder reads the buffers as zero-copy inputs; the engine writes each step's new keys at
- * each row's own length. Capacity starts small and doubles (one copy) when a sequence outgrows
- * it, so a step's attention reads about as many positions as the longest live sequence needs.
+ * each row's own length. Capacity starts small and grows (one copy) when a sequence outgrows it,
+ * so a step's attention reads about as many positions as the longest live sequence needs.
  * In standard-layout mode (external exports) only the slot accounting is used.
  */
+const GROWTH_STEP = 128;
+
 export class KvPool {
   private readonly free: number[];
   private keys: Float32Array[] = [];
@@ -68,9 +70,9 @@ export class KvPool {
   ensureCapacity(length: number): void {
     if (length <= this.capacity) return;
     if (length > this.maxLen) throw new Error(`KV pool: ${length} positions exceed maxLen ${this.maxLen}`);
-    let cap = this.capacity;
-    while (cap < length) cap *= 2;
-    cap = Math.min(cap, this.maxLen);
+    // Grow in steps of GROWTH_STEP rather than doubling: attention reads every slot's whole
+    // capacity each step, so slack costs bandwidth on every step while a growth copy happens once.
+    const cap = Math.min(this.maxLen, Math.ceil((length + GROWTH_STEP / 2) / GROWTH_STEP) * GROWTH_STEP);
     if (!this.withBuffers) {
       this.capacity = cap;
       return;
@@ -120,6 +122,21 @@ export class KvPool {
       }
       this.used[slot] = at + s;
     }
+  }
+
+  /** Copies positions [from, from + n) of a slot out of the pool: per layer [kvH, n, D] keys and values. */
+  read(slot: number, from: number, n: number): { keys: Float32Array[]; values: Float32Array[] } {
+    const { num_key_value_heads: kvH, head_dim: d } = this.text;
+    const cap = this.capacity;
+    const take = (buffers: Float32Array[]) => buffers.map((b) => {
+      const out = new Float32Array(kvH * n * d);
+      for (let h = 0; h < kvH; h++) {
+        const src = ((slot * kvH + h) * cap + from) * d;
+        out.set(b.subarray(src, src + n * d), h * n * d);
+      }
+      return out;
+    });
+    return { keys: take(this.keys), values: take(this.values) };
   }
 
   /** Marks `length` positions of a slot as used without writing (standard-layout mode). */

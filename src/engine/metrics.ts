@@ -13,6 +13,8 @@ export class EngineMetrics {
   readonly promptTokens: Counter;
   readonly generationTokens: Counter;
   readonly kvUsage: Gauge;
+  readonly prefixQueries: Counter;
+  readonly prefixHits: Counter;
   readonly toolCalls: Counter;
   readonly toolLatency: Histogram;
   readonly requests: Counter;
@@ -31,6 +33,8 @@ export class EngineMetrics {
     this.promptTokens = new Counter({ name: 'pixelreasoner_prompt_tokens_total', help: 'Prompt tokens prefilled, tool-result turns included.', registers });
     this.generationTokens = new Counter({ name: 'pixelreasoner_generation_tokens_total', help: 'Tokens generated.', registers });
     this.kvUsage = new Gauge({ name: 'pixelreasoner_kv_cache_usage_perc', help: 'Fraction of KV-cache positions in use (0-1).', registers });
+    this.prefixQueries = new Counter({ name: 'pixelreasoner_prefix_cache_queries_total', help: 'Prompt tokens looked up in the prefix cache (whole blocks of cacheable opening text).', registers });
+    this.prefixHits = new Counter({ name: 'pixelreasoner_prefix_cache_hits_total', help: 'Prompt tokens whose KV came from the prefix cache.', registers });
     this.toolCalls = new Counter({ name: 'pixelreasoner_tool_calls_total', help: 'Visual operations by tool and outcome.', labelNames: ['tool', 'outcome'], registers });
     this.toolLatency = new Histogram({ name: 'pixelreasoner_tool_latency_seconds', help: 'Time a sequence spent paused in a visual operation.', labelNames: ['tool'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers });
     this.requests = new Counter({ name: 'pixelreasoner_request_success_total', help: 'Finished requests by finish_reason.', labelNames: ['finished_reason'], registers });

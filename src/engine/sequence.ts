@@ -33,6 +33,10 @@ export class Sequence {
   stdCache?: KvCache;
   pending: PendingChunk;
   readonly promptTokenIds: number[];
+  /** Prompt tokens whose KV came from the prefix cache. */
+  cachedPromptTokens = 0;
+  /** Prompt tokens this sequence has put into the prefix cache. */
+  prefixStored = 0;
   /** Prompt-side tokens fed so far (initial prompt plus inserted tool-result turns). */
   promptTokens: number;
   readonly generated: number[] = [];
@@ -88,6 +92,7 @@ export class Sequence {
   /** Takes over another sequence's prompt state (cache length, positions); the KV itself is copied by the caller. */
   adoptPromptOf(parent: Sequence): void {
     this.cacheLength = parent.cacheLength;
+    this.cachedPromptTokens = parent.cachedPromptTokens;
     this.rope.next = parent.rope.next;
     this.stdCache = parent.stdCache;
     this.pending = { ids: [], positions: [[], [], []], visuals: [], fed: 0 };

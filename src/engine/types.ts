@@ -71,7 +71,7 @@ export interface GenerationResult {
   steps: ToolStep[];
   finishReason: FinishReason;
   /** Prompt tokens include tool-result turns the server inserted (their image tokens too). */
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number; prompt_tokens_details?: { cached_tokens: number } };
   logprobs?: TokenLogprob[];
   /** The whole token stream, when `recordTrajectory` was asked for (RL trains on it). */
   trajectory?: Trajectory;

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initModelDir, ONNX_FILES } from './model-dir.js';
+import { initModelDir, KVPOOL_GRAPH_VERSION, ONNX_FILES } from './model-dir.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The trained default model committed to the repository (absent until one is trained and bundled). */
@@ -12,7 +12,8 @@ export const RANDOM_MODEL_DIR = join(PACKAGE_ROOT, 'models/default-random');
 /** Returns the bundled model, or generates the random-initialised tiny model on first use. */
 export async function resolveDefaultModel(log: (msg: string) => void = () => {}): Promise<string> {
   if (existsSync(join(BUNDLED_MODEL_DIR, 'config.json'))) return BUNDLED_MODEL_DIR;
-  if (!existsSync(join(RANDOM_MODEL_DIR, ONNX_FILES.decoderKvPool))) {
+  const version = join(RANDOM_MODEL_DIR, ONNX_FILES.decoderKvPoolVersion);
+  if (!existsSync(version) || readFileSync(version, 'utf8').trim() !== KVPOOL_GRAPH_VERSION) {
     log(`no bundled model; generating a random-initialised tiny model in ${RANDOM_MODEL_DIR}`);
     await initModelDir(RANDOM_MODEL_DIR, { preset: 'tiny', seed: 0 });
   }

@@ -15,7 +15,12 @@ export const ONNX_FILES = {
   decoder: 'onnx/decoder_model_merged.onnx',
   /** Our own fast decoder (pooled KV cache read in place); absent in external exports. */
   decoderKvPool: 'onnx/decoder_kvpool.onnx',
+  /** Layout version of decoder_kvpool.onnx (same inputs and outputs across versions; newer is faster). */
+  decoderKvPoolVersion: 'onnx/decoder_kvpool.version',
 } as const;
+
+/** Bumped when buildKvPoolDecoderGraph changes, so a generated default model is re-exported. */
+export const KVPOOL_GRAPH_VERSION = '2';
 
 export interface ModelFiles {
   dir: string;
@@ -52,6 +57,7 @@ export async function writeModelDir(
   await writeAtomic(join(dir, ONNX_FILES.decoder), serializeModel(decoder!, lookup));
   await writeAtomic(join(dir, ONNX_FILES.vision), serializeModel(vision!, lookup));
   await writeAtomic(join(dir, ONNX_FILES.decoderKvPool), serializeModel(buildKvPoolDecoderGraph(config.text), lookup));
+  await writeAtomic(join(dir, ONNX_FILES.decoderKvPoolVersion), `${KVPOOL_GRAPH_VERSION}\n`);
   await writeAtomic(join(dir, 'config.json'), json({ _name_or_path: name, ...toConfigJson(config) }));
   await writeAtomic(join(dir, 'preprocessor_config.json'), json(toPreprocessorJson(config.processor)));
   await writeAtomic(

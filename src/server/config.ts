@@ -20,6 +20,8 @@ export const ServerConfigSchema = z.object({
   maxNumSeqs: z.coerce.number().int().positive().default(16),
   /** Prompt / tool-result tokens prefilled per engine step. */
   maxNumBatchedTokens: z.coerce.number().int().positive().default(512),
+  /** Reuse the KV of prompt-opening text (system prompt, tool definitions) across requests. */
+  enablePrefixCaching: z.preprocess((v) => (typeof v === 'string' ? v !== 'false' && v !== '0' : v), z.boolean()).default(true),
   /** Requests queued for a slot before new ones get 429. */
   maxWaiting: z.coerce.number().int().min(0).default(256),
   /** Per-request deadline in ms (0 = none); past it the request is aborted. */
@@ -68,6 +70,7 @@ const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_DEFAULT_MAX_TOKENS: 'defaultMaxTokens',
   PIXELREASONER_MAX_NUM_SEQS: 'maxNumSeqs',
   PIXELREASONER_MAX_NUM_BATCHED_TOKENS: 'maxNumBatchedTokens',
+  PIXELREASONER_ENABLE_PREFIX_CACHING: 'enablePrefixCaching',
   PIXELREASONER_MAX_WAITING: 'maxWaiting',
   PIXELREASONER_REQUEST_TIMEOUT_MS: 'requestTimeoutMs',
   PIXELREASONER_MAX_TOOL_CALLS: 'maxToolCalls',

@@ -33,7 +33,7 @@ export async function loadServingModel(dir: string, config: ServerConfig, metric
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   const maxModelLen = Math.min(config.maxModelLen, files.config.text.max_position_embeddings);
   const engine = new Engine(runner, tokenizer, files.config, {
-    maxModelLen, maxNumSeqs: config.maxNumSeqs, maxNumBatchedTokens: config.maxNumBatchedTokens, maxWaiting: config.maxWaiting, metrics,
+    maxModelLen, maxNumSeqs: config.maxNumSeqs, maxNumBatchedTokens: config.maxNumBatchedTokens, maxWaiting: config.maxWaiting, enablePrefixCaching: config.enablePrefixCaching, metrics,
   });
   return { engine, name: config.servedModelName || files.name, createdAt: Math.floor(Date.now() / 1000) };
 }

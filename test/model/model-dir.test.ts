@@ -23,7 +23,7 @@ test('model init is byte-identical for the same seed and differs for another see
   await initModelDir(`${base}-c`, { preset: 'micro', seed: 8 });
   const [a, b, c] = await Promise.all([tree(`${base}-a`), tree(`${base}-b`), tree(`${base}-c`)]);
   assert.deepEqual([...a.keys()].sort(), [
-    '/config.json', '/generation_config.json', '/onnx/decoder_kvpool.onnx', '/onnx/decoder_model_merged.onnx', '/onnx/embed_tokens.onnx',
+    '/config.json', '/generation_config.json', '/onnx/decoder_kvpool.onnx', '/onnx/decoder_kvpool.version', '/onnx/decoder_model_merged.onnx', '/onnx/embed_tokens.onnx',
     '/onnx/vision_encoder.onnx', '/preprocessor_config.json', '/tokenizer.json', '/tokenizer_config.json',
   ]);
   for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs between two inits with one seed`);

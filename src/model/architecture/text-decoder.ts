@@ -70,16 +70,20 @@ function selfAttention(
   const scoresOver = (keys: string) => g.op('Mul', [g.op('MatMul', [qGrouped, transpose(g, unsqueeze(g, keys, [2]), [0, 1, 2, 4, 3])]), scale]);
   if (core.kind === 'pool') {
     // Scores over the pooled past (read in place, masked beyond each row's length) and over the new
-    // tokens (causal), softmaxed together; the pool itself is never concatenated or copied.
+    // tokens (causal), softmaxed together; the pool itself is never concatenated or copied. The G
+    // query heads of a KV head form the rows of one matrix ([B,kvH,G*S,D]), so each key/value
+    // block is read once per KV head: decode over a batch is bound by these reads.
     const newKey = heads(k);
     const newValue = heads(split(v, nkv));
-    const past = g.op('Add', [scoresOver(core.pastKey), core.pastBias]); // [B,kvH,G,S,cap]
-    const fresh = g.op('Add', [scoresOver(newKey), core.newBias]); // [B,kvH,G,S,S]
+    const qRows = reshape(g, g.op('Mul', [heads(q), scale]), [0, nkv, -1, d]); // [B,kvH,G*S,D]
+    const rowsOver = (keys: string) => g.op('MatMul', [qRows, transpose(g, keys, [0, 1, 3, 2])]);
+    const past = g.op('Add', [rowsOver(core.pastKey), core.pastBias]); // [B,kvH,G*S,cap]
+    const fresh = g.op('Add', [rowsOver(newKey), core.newBias]); // [B,kvH,G*S,S]
     const probs = g.op('Softmax', [g.op('Concat', [past, fresh], { axis: { i: -1 } })], { axis: { i: -1 } });
     const cap = g.op('Shape', [core.pastKey], { start: { i: 2 }, end: { i: 3 } });
     const pPast = g.op('Slice', [probs, g.int64([0]), cap, g.int64([-1])]);
     const pNew = g.op('Slice', [probs, cap, g.int64([2 ** 31]), g.int64([-1])]);
-    const ctx = g.op('Add', [g.op('MatMul', [pPast, unsqueeze(g, core.pastValue, [2])]), g.op('MatMul', [pNew, unsqueeze(g, newValue, [2])])]);
+    const ctx = g.op('Add', [g.op('MatMul', [pPast, core.pastValue]), g.op('MatMul', [pNew, newValue])]); // [B,kvH,G*S,D]
     merged = reshape(g, transpose(g, reshape(g, ctx, [0, nh, -1, d]), [0, 2, 1, 3]), [0, 0, nh * d]);
     presentKey = newKey;
     presentValue = newValue;
@@ -163,10 +167,12 @@ export function buildKvPoolDecoderGraph(c: TextConfig): Graph {
   const seqLen = squeeze0(g.op('Shape', [embeds], { start: { i: 1 }, end: { i: 2 } }));
   const slotPos = g.op('Range', [g.scalarInt64(0), capacity, one]);
   const valid = g.op('Less', [unsqueeze(g, slotPos, [0]), unsqueeze(g, pastLengths, [1])]); // [B,cap]
-  const pastBias = unsqueeze(g, maskToBias(g, valid), [1, 2, 3]); // [B,1,1,1,cap]
+  const pastBias = unsqueeze(g, maskToBias(g, valid), [1, 2]); // [B,1,1,cap]
   const newPos = g.op('Range', [g.scalarInt64(0), seqLen, one]);
   const causal = g.op('LessOrEqual', [unsqueeze(g, newPos, [0]), unsqueeze(g, newPos, [1])]); // [S,S]
-  const newBias = maskToBias(g, causal);
+  // Query rows are (group, position) pairs, g*S + i: the causal mask repeats once per group.
+  const groups = c.num_attention_heads / c.num_key_value_heads;
+  const newBias = g.op('Tile', [maskToBias(g, causal), g.int64([groups, 1])]); // [G*S,S]
   const { logits, presents } = decoderBody(g, c, embeds, positionIds, () => past.map((p) => ({ kind: 'pool' as const, pastBias, newBias, ...p })), true);
   g.output(logits, 'logits', 'float32', ['batch_size', 1, c.vocab_size]);
   const newShape = ['batch_size', c.num_key_value_heads, 'sequence_length', c.head_dim];

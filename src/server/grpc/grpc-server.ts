@@ -74,7 +74,8 @@ async function toolMessages(step: ToolStep): Promise<Record<string, unknown>[]> 
 
 function finalOf(r: GenerationResult) {
   const { content, reasoning } = splitTurns(r);
-  return { final: { content, reasoning: reasoning ?? '', finish_reason: r.finishReason }, usage: r.usage };
+  const { prompt_tokens, completion_tokens, total_tokens } = r.usage;
+  return { final: { content, reasoning: reasoning ?? '', finish_reason: r.finishReason }, usage: { prompt_tokens, completion_tokens, total_tokens } };
 }
 
 export interface GrpcHandle {

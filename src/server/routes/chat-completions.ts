@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Engine } from '../../engine/engine.js';
-import type { GenerationEvent, TokenLogprob } from '../../engine/types.js';
+import type { GenerationEvent, GenerationResult, TokenLogprob } from '../../engine/types.js';
 import { ApiError } from '../errors.js';
 import { ChatCompletionRequest, parseRequest } from '../schemas.js';
 import type { ServerConfig } from '../config.js';
@@ -43,8 +43,6 @@ export function chatCompletionsHandler(deps: ChatDeps) {
 
     if (!body.stream) {
       const results = await runAll();
-      const completion = results.reduce((a, r) => a + r.usage.completion_tokens, 0);
-      const prompt = results[0]!.usage.prompt_tokens;
       res.json({
         id, object: 'chat.completion', created, model: served,
         choices: results.map((r, i) => {
@@ -57,7 +55,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
             pixel_reasoning: { steps: r.steps.map(publicStep), turns: r.turns.length },
           };
         }),
-        usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+        usage: usageOf(results),
       });
       return;
     }
@@ -91,11 +89,7 @@ export function chatCompletionsHandler(deps: ChatDeps) {
         roleChunk(i);
         write(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: r.finishReason }]));
       });
-      if (body.stream_options?.include_usage) {
-        const completion = results.reduce((a, r) => a + r.usage.completion_tokens, 0);
-        const prompt = results[0]!.usage.prompt_tokens;
-        write(chunk([], { usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } }));
-      }
+      if (body.stream_options?.include_usage) write(chunk([], { usage: usageOf(results) }));
       res.write('data: [DONE]\n\n');
       res.end();
     } catch (e) {
@@ -105,4 +99,11 @@ export function chatCompletionsHandler(deps: ChatDeps) {
       res.end();
     }
   };
+}
+
+/** OpenAI usage of n choices that shared one prompt (counted once). */
+function usageOf(results: GenerationResult[]) {
+  const completion = results.reduce((a, r) => a + r.usage.completion_tokens, 0);
+  const { prompt_tokens: prompt, prompt_tokens_details: details } = results[0]!.usage;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: details?.cached_tokens ?? 0 } };
 }

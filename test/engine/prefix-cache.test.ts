@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Registry } from 'prom-client';
+import { Engine } from '../../src/engine/engine.js';
+import { EngineMetrics } from '../../src/engine/metrics.js';
+import { ModelRunner } from '../../src/engine/model-runner.js';
+import { BLOCK_TOKENS } from '../../src/engine/prefix-cache.js';
+import { GREEDY } from '../../src/engine/sampler.js';
+import type { GenerationRequest } from '../../src/engine/types.js';
+import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
+import { loadModelFiles, type ModelFiles } from '../../src/model/model-dir.js';
+import { decodeImage, type RgbImage } from '../../src/tools/image.js';
+import { testImagePng, testModel } from '../helpers.js';
+
+let files: ModelFiles;
+let runner: ModelRunner;
+let tokenizer: ChatTokenizer;
+let image: RgbImage;
+
+before(async () => {
+  files = await loadModelFiles(await testModel('tiny', 4));
+  runner = await ModelRunner.load(files, { threads: 2 });
+  tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  image = await decodeImage(await testImagePng(400, 300, 7), { maxPixels: 1e8 });
+});
+after(() => runner.release());
+
+const request = (question: string): GenerationRequest => ({
+  messages: [{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: question }] }],
+  sampling: GREEDY, maxTokens: 24, ignoreEos: true, tools: ['crop_image_normalized'], maxToolCalls: 2, stop: [],
+});
+
+test('the tool system prompt is prefilled once: later requests reuse its KV and generate the same tokens', async () => {
+  const registry = new Registry();
+  const metric = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
+  const cached = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, metrics: new EngineMetrics(registry) });
+  const uncached = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, enablePrefixCaching: false });
+
+  const logitsOf = async (engine: Engine, question: string) => {
+    const logits: Float32Array[] = [];
+    const r = await engine.generate(request(question), { onLogits: (l) => logits.push(Float32Array.from(l)) });
+    return { r, logits };
+  };
+  const first = await logitsOf(cached, 'What colour is the sign?');
+  assert.equal(first.r.usage.prompt_tokens_details?.cached_tokens, 0, 'nothing cached before the first request');
+  const second = await logitsOf(cached, 'How many people are there?');
+  const hit = second.r.usage.prompt_tokens_details!.cached_tokens;
+  assert.ok(hit >= 8 * BLOCK_TOKENS && hit % BLOCK_TOKENS === 0, `cached ${hit} tokens`);
+  const reference = await logitsOf(uncached, 'How many people are there?');
+  assert.equal(reference.r.usage.prompt_tokens_details?.cached_tokens, 0);
+  assert.deepEqual(second.r.tokenIds, reference.r.tokenIds);
+  let worst = 0;
+  second.logits.forEach((l, i) => l.forEach((x, k) => (worst = Math.max(worst, Math.abs(x - reference.logits[i]![k]!)))));
+  assert.ok(worst <= 1e-4, `max |logit difference| ${worst}`);
+  console.log(`# prefix cache: ${hit} of ${second.r.usage.prompt_tokens} prompt tokens reused; max |logit difference| vs no cache ${worst.toExponential(2)}`);
+
+  assert.equal(await metric('pixelreasoner_prefix_cache_hits_total'), hit);
+  assert.ok((await metric('pixelreasoner_prefix_cache_queries_total')) >= 2 * hit);
+  // vLLM counts cached prompt tokens as prompt tokens too.
+  assert.equal(await metric('pixelreasoner_prompt_tokens_total'), first.r.usage.prompt_tokens + second.r.usage.prompt_tokens);
+  assert.equal(cached.pool.freeSlots, cached.pool.slots);
+});
+
+test('a prompt without cacheable text, and one that is a cached prefix exactly, still generate', async () => {
+  const engine = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048 });
+  const text = (t: string): GenerationRequest => ({ messages: [{ role: 'user', content: t }], sampling: GREEDY, maxTokens: 6, ignoreEos: true, tools: [], maxToolCalls: 0, stop: [] });
+  const long = 'word '.repeat(80);
+  const a = await engine.generate(text(long));
+  const b = await engine.generate(text(long));
+  assert.ok(b.usage.prompt_tokens_details!.cached_tokens > 0);
+  assert.ok(b.usage.prompt_tokens_details!.cached_tokens < b.usage.prompt_tokens, 'the last prompt token is always fed');
+  assert.deepEqual(a.tokenIds, b.tokenIds);
+  const short = await engine.generate(text('hi'));
+  assert.equal(short.usage.prompt_tokens_details!.cached_tokens, 0);
+  assert.equal(short.tokenIds.length, 6);
+});
