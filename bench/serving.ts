@@ -67,7 +67,7 @@ function requestFor(i: number, images: RgbImage[]): GenerationRequest {
   return { messages, sampling: GREEDY, maxTokens: TOKENS, ignoreEos: true, tools: ['crop_image_normalized'], maxToolCalls: 4, stop: [] };
 }
 
-async function runEngine(files: ModelFiles, images: RgbImage[], maxNumSeqs: number): Promise<Run & { promptTokens: number[] }> {
+async function runEngine(files: ModelFiles, images: RgbImage[], maxNumSeqs: number): Promise<Run & { promptTokens: number[]; cachedTokens: number[] }> {
   const runner = await ModelRunner.load(files, { threads: THREADS });
   const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: 4096, maxNumSeqs });
   await engine.generate(requestFor(0, images)); // warm-up
@@ -82,7 +82,10 @@ async function runEngine(files: ModelFiles, images: RgbImage[], maxNumSeqs: numb
   const seconds = (performance.now() - t0) / 1000;
   await runner.release();
   if (results.some((r) => r.steps[0]?.ok !== true)) throw new Error('a benchmark request did not run its crop');
-  return { seconds, tokens: results.reduce((a, r) => a + r.tokenIds.length, 0), ttft, promptTokens: results.map((r) => r.usage.prompt_tokens) };
+  return {
+    seconds, tokens: results.reduce((a, r) => a + r.tokenIds.length, 0), ttft,
+    promptTokens: results.map((r) => r.usage.prompt_tokens), cachedTokens: results.map((r) => r.usage.prompt_tokens_details?.cached_tokens ?? 0),
+  };
 }
 
 /** transformers.js, written the obvious way: run the tool, then generate over the whole conversation again. */
@@ -130,8 +133,12 @@ async function runTransformersJs(files: ModelFiles, pngs: Buffer[], images: RgbI
   return { seconds, tokens, ttft };
 }
 
-/** The same model work on the raw graphs: vision encodes, one prefill per request, TOKENS-1 decode steps at batch N. */
-async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: number[]): Promise<Run> {
+/**
+ * The same model work on the raw graphs: vision encodes, one prefill per request of the prompt
+ * tokens the engine did not take from its prefix cache (the cached positions are marked used, so
+ * attention reads as many positions), then TOKENS-1 decode steps at batch N.
+ */
+async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: number[], cachedTokens: number[]): Promise<Run> {
   const runner = await ModelRunner.load(files, { threads: THREADS });
   const c = files.config.text;
   const crops = await Promise.all(images.map(async (img) => {
@@ -144,7 +151,8 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: 
     const pool = new KvPool(c, N, 4096, true);
     for (const v of visuals) for (const x of v) await runner.encodeVisual([x]);
     for (let i = 0; i < N; i++) {
-      const s = promptTokens[i]!;
+      pool.advance(i, cachedTokens[i]!);
+      const s = promptTokens[i]! - cachedTokens[i]!;
       await runner.runPooled(pool, i, 1, s, new Float32Array(s * c.hidden_size), new BigInt64Array(3 * s), [0]);
     }
     const rows = Array.from({ length: N }, (_, r) => r);
@@ -173,7 +181,7 @@ const b = await runEngine(files, images, 1);
 log(`(b) engine maxNumSeqs=1  ${(b.tokens / b.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(b.ttft, 50).toFixed(0)} ms  p95 ${pct(b.ttft, 95).toFixed(0)} ms  (${b.seconds.toFixed(2)} s)`);
 const c = values['skip-transformersjs'] ? undefined : await runTransformersJs(files, pngs, images);
 if (c) log(`(c) transformers.js      ${(c.tokens / c.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(c.ttft, 50).toFixed(0)} ms  p95 ${pct(c.ttft, 95).toFixed(0)} ms  (${c.seconds.toFixed(2)} s)`);
-const d = await runRawGraph(files, images, a.promptTokens);
+const d = await runRawGraph(files, images, a.promptTokens, a.cachedTokens);
 log(`(d) raw graphs           ${(d.tokens / d.seconds).toFixed(1)} tok/s  (${d.seconds.toFixed(2)} s)`);
 
 const tps = (r: Run) => r.tokens / r.seconds;
@@ -188,6 +196,8 @@ const summary = {
   concurrency: N,
   model: files.name,
   tokens_per_request: TOKENS,
+  prompt_tokens_per_request: a.promptTokens.reduce((x, y) => x + y, 0) / N,
+  cached_prompt_tokens_per_request: a.cachedTokens.reduce((x, y) => x + y, 0) / N,
   tokens_per_s: { engine: tps(a), sequential: tps(b), transformersjs: c ? tps(c) : null, raw_graph: tps(d) },
   ttft_ms: {
     engine: { p50: pct(a.ttft, 50), p95: pct(a.ttft, 95) },

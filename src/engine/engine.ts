@@ -40,7 +40,13 @@ export class PromptTooLongError extends Error {
 
 
 let nextId = 0;
-const VISION_PATCHES_PER_CALL = 1024;
+/**
+ * Visual inputs share a vision-encoder call only up to this many patches. The encoder masks
+ * attention across the inputs of a call, so its cost grows with the square of the call's patches:
+ * measured on the tiny model, four 64-patch crops cost 5.1 ms in one call vs 9.3 ms apart, while
+ * two 256-patch images cost 11 ms together vs 3 ms apart.
+ */
+const VISION_PATCHES_PER_CALL = 256;
 /** Prefix-cache capacity: 256 blocks of 32 tokens (16 MB for the tiny model). */
 const PREFIX_CACHE_BLOCKS = 256;
 
@@ -220,9 +226,8 @@ export class Engine {
   }
 
   /**
-   * Encodes the visual inputs pending in this step's sequences, several per vision-encoder call.
-   * Inputs share a call only up to VISION_PATCHES_PER_CALL patches: the encoder masks attention
-   * across inputs, so one call costs quadratically in its total patch count.
+   * Encodes the visual inputs pending in this step's sequences, small ones several per
+   * vision-encoder call (up to VISION_PATCHES_PER_CALL patches).
    */
   private async encodeVisuals(seqs: Sequence[]): Promise<void> {
     const todo = seqs.filter((s) => s.pending.visuals.length > 0 && !s.pending.features);
