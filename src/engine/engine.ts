@@ -211,9 +211,9 @@ export class Engine {
 
   /** After a prompt chunk: caches the whole blocks of its opening text that the slot now holds. */
   private storePrefix(seq: Sequence): void {
-    if (!this.prefixCache || seq.cacheLength !== seq.pending.fed) return; // a resumed turn, not the prompt
-    const upTo = Math.min(seq.pending.fed, this.cacheablePrefix(seq));
-    if (upTo - seq.prefixStored >= BLOCK_TOKENS) seq.prefixStored = this.prefixCache.store(seq.slot!, seq.pending.ids, upTo);
+    // Only a chunk fed from position 0 (the prompt, not a resumed tool-result turn) opens with that text.
+    if (!this.prefixCache || seq.cacheLength !== seq.pending.fed) return;
+    this.prefixCache.store(seq.slot!, seq.pending.ids, Math.min(seq.pending.fed, this.cacheablePrefix(seq)));
   }
 
   private reapAborted(): void {

@@ -139,7 +139,7 @@ export class KvPool {
     return { keys: take(this.keys), values: take(this.values) };
   }
 
-  /** Marks `length` positions of a slot as used without writing (standard-layout mode). */
+  /** Marks `n` more positions of a slot as used without writing them (standard-layout mode keeps no buffers; the benchmark uses it to stand in for cached positions). */
   advance(slot: number, n: number): void {
     this.used[slot] = this.used[slot]! + n;
   }

@@ -22,20 +22,20 @@ export class PrefixCache {
 
   constructor(private readonly pool: KvPool, readonly maxBlocks: number) {}
 
-  private key(parent: number, ids: number[], block: number): string {
-    return `${parent}:${ids.slice(block * BLOCK_TOKENS, (block + 1) * BLOCK_TOKENS).join(',')}`;
-  }
-
-  /** Whole blocks of `ids` (up to `limit` tokens) that are cached, in order; each hit becomes most recent. */
-  private lookup(ids: number[], limit: number): Block[] {
+  /**
+   * Walks the chain of `ids`' whole blocks up to `upTo` tokens, marking each as most recently used.
+   * A block not in the cache comes from `miss` (and is cached), or ends the walk when it gives none.
+   */
+  private walk(ids: number[], upTo: number, miss: (block: number) => Block | undefined): Block[] {
     const found: Block[] = [];
     let parent = 0;
-    for (let b = 0; (b + 1) * BLOCK_TOKENS <= limit; b++) {
-      const k = this.key(parent, ids, b);
-      const block = this.blocks.get(k);
+    for (let b = 0; (b + 1) * BLOCK_TOKENS <= upTo; b++) {
+      const key = `${parent}:${ids.slice(b * BLOCK_TOKENS, (b + 1) * BLOCK_TOKENS).join(',')}`;
+      const block = this.blocks.get(key) ?? miss(b);
       if (!block) break;
-      this.blocks.delete(k);
-      this.blocks.set(k, block);
+      this.blocks.delete(key);
+      this.blocks.set(key, block);
+      while (this.blocks.size > this.maxBlocks) this.blocks.delete(this.blocks.keys().next().value!);
       found.push(block);
       parent = block.id;
     }
@@ -47,31 +47,14 @@ export class PrefixCache {
    * returns how many tokens it covers.
    */
   restore(slot: number, ids: number[], limit: number): number {
-    const found = this.lookup(ids, limit);
+    const found = this.walk(ids, limit, () => undefined);
     this.pool.ensureCapacity(this.pool.lengthOf(slot) + found.length * BLOCK_TOKENS);
     for (const block of found) this.pool.write(slot, block.keys, block.values, BLOCK_TOKENS, [0]);
     return found.length * BLOCK_TOKENS;
   }
 
-  /** Caches the whole blocks of `ids` [0, upTo) that a slot now holds; returns the tokens covered. */
-  store(slot: number, ids: number[], upTo: number): number {
-    let parent = 0;
-    let b = 0;
-    for (; (b + 1) * BLOCK_TOKENS <= upTo; b++) {
-      const k = this.key(parent, ids, b);
-      let block = this.blocks.get(k);
-      if (!block) {
-        const { keys, values } = this.pool.read(slot, b * BLOCK_TOKENS, BLOCK_TOKENS);
-        block = { id: this.nextId++, keys, values };
-        this.blocks.set(k, block);
-        while (this.blocks.size > this.maxBlocks) this.blocks.delete(this.blocks.keys().next().value!);
-      }
-      parent = block.id;
-    }
-    return b * BLOCK_TOKENS;
-  }
-
-  get size(): number {
-    return this.blocks.size;
+  /** Caches the whole blocks of `ids` [0, upTo) that a slot now holds. */
+  store(slot: number, ids: number[], upTo: number): void {
+    this.walk(ids, upTo, (b) => ({ id: this.nextId++, ...this.pool.read(slot, b * BLOCK_TOKENS, BLOCK_TOKENS) }));
   }
 }

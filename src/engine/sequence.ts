@@ -35,8 +35,6 @@ export class Sequence {
   readonly promptTokenIds: number[];
   /** Prompt tokens whose KV came from the prefix cache. */
   cachedPromptTokens = 0;
-  /** Prompt tokens this sequence has put into the prefix cache. */
-  prefixStored = 0;
   /** Prompt-side tokens fed so far (initial prompt plus inserted tool-result turns). */
   promptTokens: number;
   readonly generated: number[] = [];

@@ -1,7 +1,8 @@
-import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobRecord } from './job-record.js';
+import { writeSynced } from '../util/files.js';
 
 /** Job folders under <dataDir>/jobs; job.json is rewritten atomically (temp file, fsync, rename). */
 export class JobStore {
@@ -26,13 +27,7 @@ export class JobStore {
     const dir = this.dir(id);
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `job.json.tmp-${process.pid}`);
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeSynced(tmp, text);
     await rename(tmp, join(dir, 'job.json'));
   }
 

@@ -20,7 +20,7 @@ export const ONNX_FILES = {
 } as const;
 
 /** Bumped when buildKvPoolDecoderGraph changes, so a generated default model is re-exported. */
-export const KVPOOL_GRAPH_VERSION = '2';
+export const KVPOOL_GRAPH_VERSION = '3';
 
 export interface ModelFiles {
   dir: string;

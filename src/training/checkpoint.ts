@@ -1,8 +1,9 @@
-import { open, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Weights } from '../model/weights.js';
 import type { AdamState } from './optimizer.js';
+import { writeSynced } from '../util/files.js';
 
 /** Progress saved with the weights: the next step to run and where the data order stands. */
 export interface CheckpointMeta {
@@ -14,16 +15,6 @@ export interface CheckpointMeta {
 interface Manifest {
   meta: CheckpointMeta;
   tensors: { name: string; dims: number[]; offset: number; length: number }[];
-}
-
-async function writeSynced(path: string, data: Uint8Array | string): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 function pack(entries: [string, number[], Float32Array][]): { bytes: Uint8Array; tensors: Manifest['tensors'] } {

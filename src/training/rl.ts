@@ -226,11 +226,8 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
       };
       first ??= entry;
       last = entry;
-      await run.appendMetrics(entry);
-      hooks.onStep?.(entry);
       if (hooks.progress !== false) bar.update(step, { reward: entry.reward, acc: entry.accuracy, rapr: entry.rapr }, run.startStep);
-      if (step % config.checkpoint_every === 0 || step === hp.steps || hooks.signal?.aborted) await run.checkpoint(step, step * config.rollouts.prompts_per_step);
-      if (hooks.signal?.aborted) {
+      if (await run.endStep(step, step * config.rollouts.prompts_per_step, entry, hooks)) {
         await writePlots(run);
         return { state: 'cancelled', steps: step, first, last };
       }

@@ -146,11 +146,8 @@ export async function runSft(raw: unknown, hooks: SftHooks = {}): Promise<SftRes
       };
       if (Number.isNaN(firstLoss)) firstLoss = r.loss;
       lastLoss = r.loss;
-      await run.appendMetrics(entry);
-      hooks.onStep?.(entry);
       if (hooks.progress !== false) bar.update(step, { loss: r.loss, 'tok/s': entry.tokens_per_s }, run.startStep);
-      if (step % config.checkpoint_every === 0 || step === hp.steps || hooks.signal?.aborted) await run.checkpoint(step, position);
-      if (hooks.signal?.aborted) {
+      if (await run.endStep(step, position, entry, hooks)) {
         await writePlot(run);
         return { state: 'cancelled', steps: step, firstLoss, lastLoss };
       }

@@ -62,6 +62,8 @@ export class TrainingRun {
     readonly trainer: Trainer,
     readonly resumedMeta: CheckpointMeta | undefined,
     private readonly modelName: string,
+    private readonly checkpointEvery: number,
+    private readonly totalSteps: number,
   ) {}
 
   static async open(config: RunFields, stage: 'sft' | 'rl', log: (m: string) => void): Promise<TrainingRun> {
@@ -79,7 +81,7 @@ export class TrainingRun {
     };
     const trainer = await Trainer.create(files.config, weights, options, { threads: config.threads, trainVision: config.train_vision });
     if (resumed) trainer.state = resumed.adam;
-    return new TrainingRun(out, files, weights, trainer, resumed?.meta, config.model_name ?? `${files.name}-${stage}`);
+    return new TrainingRun(out, files, weights, trainer, resumed?.meta, config.model_name ?? `${files.name}-${stage}`, config.checkpoint_every, hp.steps);
   }
 
   get startStep(): number {
@@ -90,8 +92,16 @@ export class TrainingRun {
     return saveCheckpoint(join(this.out, 'checkpoint'), this.weights, this.trainer.state, { step, dataPosition, base_model: this.files.dir });
   }
 
-  appendMetrics(entry: object): Promise<void> {
-    return appendFile(join(this.out, 'metrics.jsonl'), JSON.stringify(entry) + '\n');
+  /**
+   * After a step: logs its metrics, reports them, and checkpoints when due (every
+   * checkpoint_every steps, at the last step, and on cancel). Returns true when the run is cancelled.
+   */
+  async endStep<Log extends object>(step: number, dataPosition: number, entry: Log, hooks: RunHooks<Log>): Promise<boolean> {
+    await appendFile(join(this.out, 'metrics.jsonl'), JSON.stringify(entry) + '\n');
+    hooks.onStep?.(entry);
+    const cancelled = hooks.signal?.aborted === true;
+    if (step % this.checkpointEvery === 0 || step === this.totalSteps || cancelled) await this.checkpoint(step, dataPosition);
+    return cancelled;
   }
 
   async readMetrics<Log>(): Promise<Log[]> {

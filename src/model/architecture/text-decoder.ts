@@ -60,14 +60,11 @@ function selfAttention(
   const q = applyRotary(g, split(linear(g, x, `${prefix}.q_proj`, h, nh * d, true), nh), cos, sin, d);
   const k = applyRotary(g, split(linear(g, x, `${prefix}.k_proj`, h, nkv * d, true), nkv), cos, sin, d);
   const v = linear(g, x, `${prefix}.v_proj`, h, nkv * d, true);
-  let merged: string;
+  let ctx: string;
   let presentKey: string;
   let presentValue: string;
   const heads = (y: string) => transpose(g, y, [0, 2, 1, 3]); // [B,n,S,D]
-  const qGrouped = reshape(g, heads(q), [0, nkv, nh / nkv, -1, d]); // [B,kvH,G,S,D]
   const scale = g.scalarFloat(1 / Math.sqrt(d));
-  /** q·k over a [B,kvH,L,D] key block; the transpose fuses into the MatMul (no copy of the block). */
-  const scoresOver = (keys: string) => g.op('Mul', [g.op('MatMul', [qGrouped, transpose(g, unsqueeze(g, keys, [2]), [0, 1, 2, 4, 3])]), scale]);
   if (core.kind === 'pool') {
     // Scores over the pooled past (read in place, masked beyond each row's length) and over the new
     // tokens (causal), softmaxed together; the pool itself is never concatenated or copied. The G
@@ -83,18 +80,19 @@ function selfAttention(
     const cap = g.op('Shape', [core.pastKey], { start: { i: 2 }, end: { i: 3 } });
     const pPast = g.op('Slice', [probs, g.int64([0]), cap, g.int64([-1])]);
     const pNew = g.op('Slice', [probs, cap, g.int64([2 ** 31]), g.int64([-1])]);
-    const ctx = g.op('Add', [g.op('MatMul', [pPast, core.pastValue]), g.op('MatMul', [pNew, newValue])]); // [B,kvH,G*S,D]
-    merged = reshape(g, transpose(g, reshape(g, ctx, [0, nh, -1, d]), [0, 2, 1, 3]), [0, 0, nh * d]);
+    ctx = g.op('Add', [g.op('MatMul', [pPast, core.pastValue]), g.op('MatMul', [pNew, newValue])]); // [B,kvH,G*S,D]
     presentKey = newKey;
     presentValue = newValue;
   } else {
+    const qGrouped = reshape(g, heads(q), [0, nkv, nh / nkv, -1, d]); // [B,kvH,G,S,D]
     presentKey = core.kind === 'full' ? heads(k) : g.op('Concat', [core.pastKey, heads(k)], { axis: { i: 2 } });
     presentValue = core.kind === 'full' ? heads(split(v, nkv)) : g.op('Concat', [core.pastValue, heads(split(v, nkv))], { axis: { i: 2 } });
-    const scores = g.op('Add', [scoresOver(presentKey), core.bias]);
-    const probs = g.op('Softmax', [scores], { axis: { i: -1 } });
-    const ctx = g.op('MatMul', [probs, unsqueeze(g, presentValue, [2])]); // [B,kvH,G,S,D]
-    merged = reshape(g, transpose(g, reshape(g, ctx, [0, nh, -1, d]), [0, 2, 1, 3]), [0, 0, nh * d]);
+    // q·k over the [B,kvH,T,D] keys; the transpose fuses into the MatMul (no copy of the block).
+    const scores = g.op('Mul', [g.op('MatMul', [qGrouped, transpose(g, unsqueeze(g, presentKey, [2]), [0, 1, 2, 4, 3])]), scale]);
+    const probs = g.op('Softmax', [g.op('Add', [scores, core.bias])], { axis: { i: -1 } });
+    ctx = g.op('MatMul', [probs, unsqueeze(g, presentValue, [2])]); // [B,kvH,G,S,D]
   }
+  const merged = reshape(g, transpose(g, reshape(g, ctx, [0, nh, -1, d]), [0, 2, 1, 3]), [0, 0, nh * d]);
   return { out: linear(g, merged, `${prefix}.o_proj`, nh * d, h, false), presentKey, presentValue };
 }
 
