@@ -7,6 +7,9 @@ import { EVAL_SEED_BASE, runEval, runTasksExport } from './eval.js';
 import { runGenerate } from './generate.js';
 import { runRl } from '../training/rl.js';
 import { runSft } from '../training/sft.js';
+import { readRecipe, runRecipe } from '../training/recipe.js';
+import { BUNDLED_MODEL_DIR, PACKAGE_ROOT } from '../model/default-model.js';
+import { join } from 'node:path';
 
 const USAGE = `pixelreasoner <command>
 
@@ -15,8 +18,13 @@ const USAGE = `pixelreasoner <command>
             [--temperature T] [--seed S] [--assistant TEXT]
   model init --out DIR [--preset tiny|micro] [--seed N]
   eval      [--model DIR] (--suite NAME[,NAME] | --dataset FILE.jsonl) [--no-tools] [--n N] [--seed S]
-            [--max-tokens N] [--json]
+            [--max-tokens N] [--json] [--ablations]
+            --ablations: one table with the model without tools, each of its ablations/*.safetensors
+            weights (warm start, RL without curiosity) and the model itself
   tasks export --suite NAME --n N --seed S --out DIR
+  train default [--recipe FILE.json] [--out DIR] [--bundle DIR]
+            the default model from scratch: SFT, curiosity RL and the no-curiosity ablation
+            (recipes/default.json into runs/default, bundled into models/default)
   train sft --config FILE.json
   train rl  --config FILE.json
 `;
@@ -86,13 +94,25 @@ async function main(): Promise<void> {
       options: {
         model: { type: 'string' }, suite: { type: 'string' }, dataset: { type: 'string' }, 'no-tools': { type: 'boolean' },
         n: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, 'max-tokens': { type: 'string' },
+        ablations: { type: 'boolean' },
       },
     });
     return runEval({
+      ablations: values.ablations ?? false,
       model: values.model, suites: values.suite?.split(',').map((x) => x.trim()).filter(Boolean), dataset: values.dataset,
       tools: !values['no-tools'], n: num(values.n) ?? 50, seed: num(values.seed) ?? EVAL_SEED_BASE, json: values.json ?? false,
       maxTokens: num(values['max-tokens']) ?? 256,
     });
+  }
+  if (command === 'train' && rest[0] === 'default') {
+    const { values } = parseArgs({ args: rest.slice(1), options: { recipe: { type: 'string' }, out: { type: 'string' }, bundle: { type: 'string' } } });
+    const result = await runRecipe(
+      await readRecipe(values.recipe ?? join(PACKAGE_ROOT, 'recipes/default.json')),
+      values.out ?? join(PACKAGE_ROOT, 'runs/default'),
+      values.bundle ?? BUNDLED_MODEL_DIR,
+    );
+    console.log(JSON.stringify(result));
+    return;
   }
   if (command === 'train' && (rest[0] === 'sft' || rest[0] === 'rl')) {
     const { values } = parseArgs({ args: rest.slice(1), options: { config: { type: 'string' } } });

@@ -28,6 +28,13 @@ export interface VisionConfig {
   window_size: number;
   fullatt_block_indexes: number[];
   rms_norm_eps: number;
+  /**
+   * Not in Qwen2.5-VL (absent or 0 there): K > 0 adds a learned projection of 4K Fourier features
+   * of each patch's frame-relative position to the patch embeddings. The project's tiny models
+   * use it: a model trained for an hour on a CPU does not learn absolute positions from rotary
+   * attention alone, and the crop box needs them.
+   */
+  coordinate_frequencies?: number;
 }
 
 export interface ProcessorConfig {
@@ -142,6 +149,7 @@ export function fromConfigJson(json: Record<string, any>, pre: Record<string, an
       window_size: v.window_size ?? 112,
       fullatt_block_indexes: v.fullatt_block_indexes ?? [],
       rms_norm_eps: v.rms_norm_eps ?? 1e-6,
+      coordinate_frequencies: v.coordinate_frequencies ?? 0,
     },
     processor: {
       min_pixels: pre.min_pixels ?? pre.size?.shortest_edge ?? 56 * 56,

@@ -35,7 +35,7 @@ export function toolsFor(task: Task): ToolName[] {
 }
 
 export function scoreTask(task: Task, prediction: string): number {
-  return task.metric === 'anls' ? anlsOfPrediction(prediction, task.answers ?? [task.answer]) : accuracy(prediction, task.answer, task.kind);
+  return task.metric === 'anls' ? anlsOfPrediction(prediction, task.answers ?? [task.answer]) : accuracy(prediction, task.answer, task.kind, task.choices);
 }
 
 /** The request a task is asked with (evaluation and RL rollouts alike). */

@@ -1,6 +1,6 @@
 /**
  * Answer scoring for evaluation (DESIGN.md §5): exact match of the `\boxed{}` answer, multiple
- * choice by letter, counting by exact integer, and ANLS for text answers.
+ * choice by letter or option text, counting by exact integer, and ANLS for text answers.
  */
 
 /** Content of the last `\boxed{...}` in a text (braces may nest), or undefined. */
@@ -31,12 +31,21 @@ export type AnswerKind = 'choice' | 'integer' | 'text';
 
 const normalize = (s: string) => s.trim().toLowerCase().replace(/\s+/g, ' ');
 
+/**
+ * The letter a multiple-choice answer picks: an option's text (`red`, as VLMEvalKit also accepts)
+ * names that option, otherwise a letter (`B`, `(B)`, `B: red`).
+ */
+export function chosenLetter(answer: string, choices: string[] = []): string | undefined {
+  const index = choices.findIndex((c) => normalize(c) === normalize(answer));
+  return index >= 0 ? 'ABCDEFGH'[index] : choiceLetter(answer);
+}
+
 /** Accuracy of one prediction (the model's full output) against the gold answer: 1 or 0. */
-export function accuracy(prediction: string, gold: string, kind: AnswerKind): number {
+export function accuracy(prediction: string, gold: string, kind: AnswerKind, choices?: string[]): number {
   const boxed = extractBoxed(prediction);
   if (boxed === undefined) return 0;
   if (kind === 'choice') {
-    const letter = choiceLetter(boxed);
+    const letter = chosenLetter(boxed, choices);
     return letter !== undefined && letter === choiceLetter(gold) ? 1 : 0;
   }
   if (kind === 'integer') {

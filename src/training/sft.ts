@@ -17,11 +17,18 @@ export const SftConfigSchema = z.object({
   ...runConfigFields(50),
   data: z.object({
     suites: z.array(z.string()).min(1),
-    examples: z.number().int().positive(),
+    /** Per-suite option overrides for the training tasks, e.g. {"vstar-syn": {"targetSize": [16, 40]}}. */
+    suite_options: z.record(z.string(), z.record(z.string(), z.union([z.number(), z.tuple([z.number().int(), z.number().int()])]))).default({}),
+    /** A fixed set of this many examples, cycled in epochs; without it every step draws fresh tasks. */
+    examples: z.number().int().positive().optional(),
     seed: z.number().int().nonnegative().default(0),
     /** Shares of trace kinds; `no_tools`: a direct answer to a regular task, prompted without tools. */
-    mix: z.object({ direct: z.number().min(0), zoom: z.number().min(0), 'self-correction': z.number().min(0), no_tools: z.number().min(0).default(0) })
-      .default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0 }),
+    mix: z.object({
+      direct: z.number().min(0), zoom: z.number().min(0), 'self-correction': z.number().min(0), no_tools: z.number().min(0).default(0),
+      /** Grounding practice: the question's region as a box, without tools (image suites). */
+      locate: z.number().min(0).default(0),
+    })
+      .default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0, locate: 0 }),
   }),
   hyperparameters: z.object({
     ...optimizerFields({ steps: 100, lr: 1e-3, minLrRatio: 0.1, warmupSteps: 10, weightDecay: 0.01 }),
@@ -54,7 +61,7 @@ export interface SftResult {
 type MixKind = TraceKind | 'no_tools';
 
 function kindFor(rng: Rng, mix: SftConfig['data']['mix']): MixKind {
-  const kinds: MixKind[] = ['direct', 'zoom', 'self-correction', 'no_tools'];
+  const kinds: MixKind[] = ['direct', 'zoom', 'self-correction', 'no_tools', 'locate'];
   const total = kinds.reduce((a, k) => a + mix[k], 0);
   let r = rng.next() * total;
   for (const k of kinds) if ((r -= mix[k]) < 0) return k;
@@ -65,22 +72,62 @@ function kindFor(rng: Rng, mix: SftConfig['data']['mix']): MixKind {
  * Synthesizes, tokenizes and featurizes the SFT examples (deterministic per data seed). Without a
  * runner the visual features are left for the trainable vision tower to compute.
  */
-export async function buildSftExamples(data: SftConfig['data'], files: ModelFiles, runner: ModelRunner | undefined, log: (m: string) => void): Promise<TrainingExample[]> {
+/** Example i of a data config: suite i mod suites, task seed data.seed + i, trace kind drawn from the mix. */
+async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: ChatTokenizer, files: ModelFiles, runner: ModelRunner | undefined): Promise<TrainingExample> {
+  const suite = data.suites[i % data.suites.length]! as SuiteName;
+  const seed = data.seed + i;
+  const drawn = kindFor(new Rng(seed * 31 + 5), data.mix);
+  // Videos have no box to locate: their share goes to zoom (frame selection) traces.
+  const kind = drawn === 'locate' && suite === 'mvbench-syn' ? 'zoom' : drawn;
+  const task = kind === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite, data.suite_options[suite])(seed);
+  const trace = kind === 'no_tools' ? synthesizeTrace(task, 'direct', seed, { withTools: false }) : synthesizeTrace(task, kind, seed);
+  const tokens = await tokenizeTrace(trace, tokenizer, files.config);
+  return runner ? featurize(tokens, runner) : withoutFeatures(tokens, files.config.text.hidden_size);
+}
+
+export async function buildSftExamples(data: SftConfig['data'] & { examples: number }, files: ModelFiles, runner: ModelRunner | undefined, log: (m: string) => void): Promise<TrainingExample[]> {
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   const examples: TrainingExample[] = [];
   const bar = new ProgressBar(data.examples, 'data');
   for (let i = 0; i < data.examples; i++) {
-    const suite = data.suites[i % data.suites.length]! as SuiteName;
-    const seed = data.seed + i;
-    const kind = kindFor(new Rng(seed * 31 + 5), data.mix);
-    const task = kind === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite)(seed);
-    const trace = kind === 'no_tools' ? synthesizeTrace(task, 'direct', seed, { withTools: false }) : synthesizeTrace(task, kind, seed);
-    const tokens = await tokenizeTrace(trace, tokenizer, files.config);
-    examples.push(runner ? await featurize(tokens, runner) : withoutFeatures(tokens, files.config.text.hidden_size));
-    bar.update(i + 1, { suite });
+    examples.push(await synthesizeExample(data, i, tokenizer, files, runner));
+    bar.update(i + 1, { suite: data.suites[i % data.suites.length]! });
   }
   log(`prepared ${examples.length} examples (${examples.reduce((a, e) => a + e.ids.length, 0)} tokens)`);
   return examples;
+}
+
+/** The examples of one batch: from the fixed set, or synthesized fresh at their data positions. */
+interface BatchSource {
+  next(position: number, size: number): Promise<TrainingExample[]>;
+  release(): Promise<void>;
+}
+
+async function batchSource(config: SftConfig, files: ModelFiles, log: (m: string) => void): Promise<BatchSource> {
+  // A frozen vision tower encodes each example once, here; a trained one recomputes every step.
+  const runner = config.train_vision ? undefined : await ModelRunner.load(files, { threads: config.threads });
+  const { data } = config;
+  if (data.examples !== undefined) {
+    const examples = await buildSftExamples({ ...data, examples: data.examples }, files, runner, log).finally(() => runner?.release());
+    return { next: async (position, size) => examplesAt(position, size, examples.length, data.seed).map((i) => examples[i]!), release: async () => {} };
+  }
+  // Streaming: fresh tasks every step (nothing repeats, memory stays flat). The next batch is
+  // synthesized while the current step runs.
+  const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  const make = (position: number, size: number) => Promise.all(Array.from({ length: size }, (_, k) => synthesizeExample(data, position + k, tokenizer, files, runner)));
+  let ahead: { position: number; batch: Promise<TrainingExample[]> } | undefined;
+  return {
+    next: async (position, size) => {
+      const batch = ahead?.position === position ? ahead.batch : make(position, size);
+      ahead = { position: position + size, batch: make(position + size, size) };
+      ahead.batch.catch(() => {}); // surfaced when awaited
+      return batch;
+    },
+    release: async () => {
+      await ahead?.batch.catch(() => {});
+      await runner?.release();
+    },
+  };
 }
 
 function epochPermutation(total: number, seed: number, epoch: number): number[] {
@@ -128,13 +175,12 @@ export async function runSft(raw: unknown, hooks: SftHooks = {}): Promise<SftRes
   let tokensSeen = 0;
   let firstLoss = NaN;
   let lastLoss = NaN;
+  let source: BatchSource | undefined;
   try {
-    // A frozen vision tower encodes each example once, here; a trained one recomputes every step.
-    const runner = config.train_vision ? undefined : await ModelRunner.load(files, { threads: config.threads });
-    const examples = await buildSftExamples(config.data, files, runner, log).finally(() => runner?.release());
+    source = await batchSource(config, files, log);
     const started = performance.now();
     while (step < hp.steps) {
-      const batch = makeBatch(examplesAt(position, hp.batch_size, examples.length, config.data.seed).map((i) => examples[i]!), files.config.text.hidden_size);
+      const batch = makeBatch(await source.next(position, hp.batch_size), files.config.text.hidden_size);
       const r = await trainer.step(batch);
       step++;
       position += hp.batch_size;
@@ -153,6 +199,7 @@ export async function runSft(raw: unknown, hooks: SftHooks = {}): Promise<SftRes
       }
     }
   } finally {
+    await source?.release();
     await run.release();
   }
   await writePlot(run);

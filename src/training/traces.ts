@@ -9,7 +9,7 @@ import { parseLastToolCall } from '../tools/tool-call.js';
 import { taskContent, toolsFor } from './eval.js';
 import type { Task } from './tasks/types.js';
 
-export type TraceKind = 'direct' | 'zoom' | 'self-correction';
+export type TraceKind = 'direct' | 'zoom' | 'self-correction' | 'locate';
 
 /** One assistant turn of a trace: its text, and whether it is trained on (the erroneous call is not). */
 export interface AssistantStep {
@@ -40,7 +40,7 @@ const LETTERS = 'ABCDEFGH';
  * 0.1 of the image on every side anyway, so tenths always cover the region, and a small model
  * learns ten positions per axis far more easily than a hundred.
  */
-function cropCall(box: [number, number, number, number], width: number, height: number): string {
+function tenthsBox(box: [number, number, number, number], width: number, height: number): string {
   // Fractions must stay below 1 (a 1 would make the reference read pixels), so tenths run 0.0-0.9;
   // the padding still reaches the image edge.
   const axis = (a: number, b: number, size: number) => {
@@ -50,13 +50,25 @@ function cropCall(box: [number, number, number, number], width: number, height: 
   };
   const [x1, x2] = axis(box[0], box[2], width);
   const [y1, y2] = axis(box[1], box[3], height);
-  return `<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [${[x1, y1, x2, y2].join(', ')}], "target_image": 1}}\n</tool_call>`;
+  return `[${[x1, y1, x2, y2].join(', ')}]`;
 }
 
+function cropCall(box: [number, number, number, number], width: number, height: number): string {
+  return `<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": ${tenthsBox(box, width, height)}, "target_image": 1}}\n</tool_call>`;
+}
+
+/** The question of a `locate` trace: where the detail the task asks about is. */
+export const LOCATE_QUESTION = 'Where is the detail this question is about? Give its box as [x1, y1, x2, y2] fractions of the image.';
+
+/**
+ * The closing sentence. A multiple-choice answer boxes the option's text, which scoring accepts
+ * like its letter: a small model names what it saw far more reliably than it looks up the letter
+ * of the line that names it.
+ */
 function answerText(task: Task): string {
   if (task.choices) {
     const chosen = task.choices[LETTERS.indexOf(task.answer)] ?? task.answer;
-    return `The answer is ${chosen}. \\boxed{${task.answer}}`;
+    return `The answer is ${chosen}. \\boxed{${chosen}}`;
   }
   return `The answer is ${task.answer}. \\boxed{${task.answer}}`;
 }
@@ -83,6 +95,13 @@ function wrongRegion(task: Task, seed: number): [number, number, number, number]
 export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { withTools?: boolean } = {}): Trace {
   const tools = opts.withTools === false ? [] : toolsFor(task);
   const answer = answerText(task);
+  if (kind === 'locate') {
+    // Grounding practice: the box alone, asked without tools and with a short prompt, so it costs
+    // a quarter of a zoom trace and teaches where to look (the hard part of a zoom) faster.
+    if (!task.image || !task.region) throw new Error(`${task.id}: locate traces need an image task with a ground-truth region`);
+    const asked = { ...task, question: `${task.question}\n${LOCATE_QUESTION}`, choices: undefined };
+    return { task: asked, kind, tools: [], steps: [{ text: `The box is ${tenthsBox(task.region, task.image.width, task.image.height)}.`, train: true }] };
+  }
   if (kind === 'direct') {
     const opening = tools.length > 0 ? 'The details are large enough to read directly.' : 'Answering from the image as it is shown.';
     return { task, kind, tools, steps: [{ text: `${opening} ${answer}`, train: true }] };

@@ -16,6 +16,10 @@ test('multiple choice is scored by letter, counting by exact integer, text by no
   assert.equal(choiceLetter('Blue'), undefined);
   assert.equal(accuracy('I zoomed. \\boxed{B: red}', 'B', 'choice'), 1);
   assert.equal(accuracy('\\boxed{B}', 'C', 'choice'), 0);
+  // An option's text names that option (as VLMEvalKit accepts it).
+  assert.equal(accuracy('The answer is red. \\boxed{Red}', 'B', 'choice', ['blue', 'red']), 1);
+  assert.equal(accuracy('\\boxed{blue}', 'B', 'choice', ['blue', 'red']), 0);
+  assert.equal(accuracy('\\boxed{green}', 'B', 'choice', ['blue', 'red']), 0);
   assert.equal(integerAnswer('3 cars'), 3);
   assert.equal(accuracy('There are \\boxed{3 cars}', '3', 'integer'), 1);
   assert.equal(accuracy('\\boxed{4}', '3', 'integer'), 0);

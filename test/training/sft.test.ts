@@ -60,3 +60,26 @@ test('a cancelled SFT run keeps its checkpoint, and a rerun resumes with the ste
   assert.equal(second.state, 'succeeded');
   assert.deepEqual(steps, [4, 5, 6, 7, 8]);
 });
+
+test('without a fixed example set, SFT streams fresh tasks by data position (resume sees the same data)', async () => {
+  const base = await testModel('micro', 0);
+  const config = (out: string) => ({
+    base_model: base, out,
+    data: {
+      suites: ['vstar-syn'], seed: 7, suite_options: { 'vstar-syn': { targetSize: [8, 24] } },
+      mix: { direct: 0, zoom: 0.5, 'self-correction': 0, no_tools: 0, locate: 0.5 },
+    },
+    hyperparameters: { steps: 4, batch_size: 2, lr: 0.002, warmup_steps: 1 }, checkpoint_every: 100,
+  });
+  const whole: number[] = [];
+  const straight = await runSft(config(mkdtempSync(join(tmpdir(), 'prs-sft-stream-'))), { ...quiet, onStep: (s) => whole.push(s.tokens) });
+  assert.equal(straight.state, 'succeeded');
+  assert.ok(Number.isFinite(straight.lastLoss));
+  assert.ok(new Set(whole).size > 1, `every step draws new examples (tokens per step ${whole})`);
+  const out = mkdtempSync(join(tmpdir(), 'prs-sft-stream-'));
+  const abort = new AbortController();
+  const parts: number[] = [];
+  await runSft(config(out), { ...quiet, signal: abort.signal, onStep: (s) => { parts.push(s.tokens); if (s.step === 2) abort.abort(); } });
+  await runSft(config(out), { ...quiet, onStep: (s) => parts.push(s.tokens) });
+  assert.deepEqual(parts, whole);
+});

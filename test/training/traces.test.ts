@@ -4,7 +4,7 @@ import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
 import { mvbenchTask } from '../../src/training/tasks/mvbench-syn.js';
 import { vstarTask } from '../../src/training/tasks/vstar-syn.js';
-import { synthesizeTrace, tokenizeTrace } from '../../src/training/traces.js';
+import { LOCATE_QUESTION, synthesizeTrace, tokenizeTrace } from '../../src/training/traces.js';
 import { testModel } from '../helpers.js';
 
 test('self-correction trace: loss weights are 1 exactly on the correct assistant steps, 0 on results, image tokens and the wrong call', async () => {
@@ -83,5 +83,24 @@ test('the synthesized right crop always contains the answer region, the wrong fi
       assert.ok(!overlaps(boxes[0]!), `${task.id}: wrong look ${boxes[0]} overlaps ${task.region}`);
       assert.ok(contains(boxes[1]!), `${task.id}: right crop ${boxes[1]} misses ${task.region}`);
     }
+  }
+});
+
+test('a locate trace asks for the region without tools and trains on a tenths box that covers it', async () => {
+  const files = await loadModelFiles(await testModel('micro', 0));
+  const tok = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  for (const seed of [1, 2, 3]) {
+    const task = await vstarTask(seed);
+    const trace = synthesizeTrace(task, 'locate', seed);
+    assert.deepEqual(trace.tools, []);
+    assert.equal(trace.task.choices, undefined);
+    assert.ok(trace.task.question.endsWith(LOCATE_QUESTION));
+    const box = /\[([\d.]+), ([\d.]+), ([\d.]+), ([\d.]+)\]/.exec(trace.steps[0]!.text)!.slice(1).map(Number);
+    const [x1, y1, x2, y2] = task.region!;
+    const { width: w, height: h } = task.image!;
+    assert.ok(box[0]! <= x1 / w && box[2]! >= x2 / w && box[1]! <= y1 / h && box[3]! >= y2 / h, `box ${box} covers the region`);
+    const t = await tokenizeTrace(trace, tok, files.config);
+    assert.deepEqual(t.ids.filter((_, i) => t.weights[i] === 1), tok.encode(`${trace.steps[0]!.text}<|im_end|>`));
+    assert.equal(t.visuals.length, 1);
   }
 });

@@ -8,6 +8,9 @@ interface PatchLayout {
   /** Per-patch row and column inside its frame, in patch units. */
   row: string;
   col: string;
+  /** Per-patch height and width of its frame, in patches. */
+  height: string;
+  width: string;
   /** Per-patch id of the (image, frame) it belongs to: attention never crosses frames or images. */
   segment: string;
 }
@@ -41,7 +44,7 @@ function patchLayout(g: Graph, pixelValues: string, grid: string, merge: number)
   const col = g.op('Add', [g.op('Mul', [g.op('Mod', [block, blocksPerRow]), m]), g.op('Mod', [within, m])]);
   // Frames per image never exceed 2^20, so image * 2^20 + frame is a unique segment id.
   const segment = g.op('Add', [g.op('Mul', [image, g.scalarInt64(1 << 20)]), frame]);
-  return { row, col, segment };
+  return { row, col, height: h, width: w, segment };
 }
 
 /** 2-D rotary: the first half of the rotary dims turn with the row, the second half with the column. */
@@ -51,6 +54,22 @@ function visionCosSin(g: Graph, layout: PatchLayout, headDim: number): [string, 
   const freqs = g.op('Concat', [angles(layout.row), angles(layout.col)], { axis: { i: -1 } }); // [N, D/2]
   const emb = g.op('Concat', [freqs, freqs], { axis: { i: -1 } }); // [N, D]
   return [g.op('Cos', [emb]), g.op('Sin', [emb])];
+}
+
+/**
+ * Fourier features of each patch's centre in frame-relative coordinates (0..1 across the frame):
+ * sin and cos of pi*k*u and pi*k*v for k = 1..K, [N, 4K]. Rotary attention is relative, so without
+ * these a small model has no direct way to say *where* in the image a detail is (the crop box).
+ */
+function coordinateFeatures(g: Graph, layout: PatchLayout, frequencies: number): string {
+  const half = g.scalarFloat(0.5);
+  const rel = (p: string, size: string) => g.op('Div', [g.op('Add', [castFloat(g, p), half]), castFloat(g, size)]);
+  const k = g.float(Array.from({ length: frequencies }, (_, i) => Math.PI * (i + 1)));
+  const angles = g.op('Concat', [
+    g.op('Mul', [unsqueeze(g, rel(layout.col, layout.width), [1]), k]),
+    g.op('Mul', [unsqueeze(g, rel(layout.row, layout.height), [1]), k]),
+  ], { axis: { i: -1 } }); // [N, 2K]
+  return g.op('Concat', [g.op('Sin', [angles]), g.op('Cos', [angles])], { axis: { i: -1 } });
 }
 
 /** Additive attention biases [1,N,N]: global (same frame) and windowed (same frame and window). */
@@ -90,6 +109,10 @@ export function buildVisionGraph(c: VisionConfig, floatType: 'float32' | 'float6
   const [cos, sin] = visionCosSin(g, layout, c.hidden_size / c.num_heads);
   const biases = visionBiases(g, layout, c.window_size / c.patch_size);
   let x = linear(g, pixels, 'visual.patch_embed.proj', patchDim(c), c.hidden_size, false);
+  if (c.coordinate_frequencies) {
+    const coords = coordinateFeatures(g, layout, c.coordinate_frequencies);
+    x = g.op('Add', [x, linear(g, coords, 'visual.coordinate_embed.proj', 4 * c.coordinate_frequencies, c.hidden_size, false)]);
+  }
   for (let i = 0; i < c.depth; i++) {
     const p = `visual.blocks.${i}`;
     const bias = c.fullatt_block_indexes.includes(i) ? biases.full : biases.window;

@@ -2,6 +2,7 @@ import { INFOVQA_DEFAULTS, infovqaTask } from './infovqa-syn.js';
 import { MVBENCH_DEFAULTS, mvbenchTask } from './mvbench-syn.js';
 import { TALLY_DEFAULTS, tallyTask } from './tally-syn.js';
 import type { SuiteName, Task } from './types.js';
+import { Rng } from '../../util/random.js';
 import { VSTAR_DEFAULTS, vstarTask } from './vstar-syn.js';
 
 export type { SuiteName, Task } from './types.js';
@@ -28,10 +29,32 @@ export const EASY_SUITES: Record<SuiteName, (seed: number) => Promise<Task>> = {
 /** Held-out evaluation seeds start here; training draws below it. */
 export const EVAL_SEED_BASE = 1_000_000;
 
-export function suiteGenerator(name: string): (seed: number) => Promise<Task> {
-  const gen = SUITES[name as SuiteName];
-  if (!gen) throw new Error(`unknown suite "${name}" (available: ${Object.keys(SUITES).join(', ')})`);
-  return gen;
+/** Each suite's generator with explicit options, and its default options. */
+const GENERATORS: { [K in SuiteName]: { gen: (seed: number, opts: any) => Promise<Task>; defaults: Record<string, number> } } = {
+  'vstar-syn': { gen: vstarTask, defaults: { ...VSTAR_DEFAULTS } },
+  'tally-syn': { gen: tallyTask, defaults: { ...TALLY_DEFAULTS } },
+  'mvbench-syn': { gen: mvbenchTask, defaults: { ...MVBENCH_DEFAULTS } },
+  'infovqa-syn': { gen: infovqaTask, defaults: { ...INFOVQA_DEFAULTS } },
+};
+
+/**
+ * Option overrides of a suite for training data: a number replaces the default, a [lo, hi] pair
+ * draws an integer per task seed (a spread of difficulties: larger targets teach where to look
+ * sooner). Evaluation always uses the defaults.
+ */
+export type SuiteOverrides = Record<string, number | [number, number]>;
+
+export function suiteGenerator(name: string, overrides: SuiteOverrides = {}): (seed: number) => Promise<Task> {
+  const entry = GENERATORS[name as SuiteName];
+  if (!entry) throw new Error(`unknown suite "${name}" (available: ${Object.keys(SUITES).join(', ')})`);
+  for (const key of Object.keys(overrides)) if (!(key in entry.defaults)) throw new Error(`suite ${name} has no option "${key}" (options: ${Object.keys(entry.defaults).join(', ')})`);
+  if (Object.keys(overrides).length === 0) return SUITES[name as SuiteName];
+  return (seed) => {
+    const rng = new Rng(seed * 2654435761 + 17);
+    const opts: Record<string, number> = { ...entry.defaults };
+    for (const [key, v] of Object.entries(overrides)) opts[key] = typeof v === 'number' ? v : v[0] + rng.int(v[1] - v[0] + 1);
+    return entry.gen(seed, opts);
+  };
 }
 
 export async function generateSuite(name: string, n: number, seed: number): Promise<Task[]> {

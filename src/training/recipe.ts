@@ -1,0 +1,80 @@
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { loadWeights } from '../model/load-weights.js';
+import { initModelDir } from '../model/model-dir.js';
+import type { PresetName } from '../model/presets.js';
+import { writeSafetensors } from '../model/safetensors.js';
+import { runRl } from './rl.js';
+import { runSft } from './sft.js';
+
+/**
+ * The default model's recipe (`npm run train:default`): a seeded tiny model, SFT warm start on
+ * synthesized traces, curiosity-driven RL from it, and the ablation the paper reports (RL without
+ * the curiosity bonus). Each stage's config is a regular `train sft` / `train rl` config without
+ * base_model and out, which the recipe fills in.
+ */
+export const RecipeSchema = z.object({
+  preset: z.enum(['tiny', 'micro']).default('tiny'),
+  seed: z.number().int().nonnegative().default(0),
+  sft: z.record(z.string(), z.unknown()),
+  rl: z.record(z.string(), z.unknown()),
+});
+export type Recipe = z.infer<typeof RecipeSchema>;
+
+export const ABLATIONS_DIR = 'ablations';
+
+export interface RecipeResult {
+  /** The full recipe's model, with its ablations' weights and training report. */
+  bundle: string;
+}
+
+/**
+ * Runs every stage into `out` (a stage whose model already exists is skipped, and SFT/RL resume
+ * from their checkpoints, so an interrupted run continues), then assembles the bundle: the full
+ * recipe's model directory plus `ablations/warm-start.safetensors` and
+ * `ablations/rl-no-curiosity.safetensors` (fp16), the recipe, and the curves of every stage.
+ */
+export async function runRecipe(raw: unknown, out: string, bundle: string, log: (m: string) => void = (m) => console.error(m)): Promise<RecipeResult> {
+  const recipe = RecipeSchema.parse(raw);
+  const base = join(out, 'base');
+  if (!existsSync(join(base, 'config.json'))) {
+    log(`[1/4] random ${recipe.preset} model, seed ${recipe.seed} -> ${base}`);
+    await initModelDir(base, { preset: recipe.preset as PresetName, seed: recipe.seed });
+  }
+  const stage = async (n: number, name: string, run: () => Promise<unknown>) => {
+    const model = join(out, name, 'model');
+    if (existsSync(join(model, 'config.json'))) {
+      log(`[${n}/4] ${name}: done earlier (${model})`);
+      return model;
+    }
+    log(`[${n}/4] ${name} -> ${join(out, name)}`);
+    await run();
+    return model;
+  };
+  const sft = await stage(2, 'sft', () => runSft({ ...recipe.sft, base_model: base, out: join(out, 'sft') }));
+  const rl = await stage(3, 'rl', () => runRl({ ...recipe.rl, base_model: sft, out: join(out, 'rl') }));
+  const rlPlain = await stage(4, 'rl-no-curiosity', () => runRl({
+    ...recipe.rl, base_model: sft, out: join(out, 'rl-no-curiosity'),
+    reward: { ...((recipe.rl.reward as object | undefined) ?? {}), curiosity: false },
+  }));
+
+  await rm(bundle, { recursive: true, force: true });
+  await cp(rl, bundle, { recursive: true });
+  await mkdir(join(bundle, ABLATIONS_DIR), { recursive: true });
+  await writeSafetensors(join(bundle, ABLATIONS_DIR, 'warm-start.safetensors'), await loadWeights(sft), 'F16');
+  await writeSafetensors(join(bundle, ABLATIONS_DIR, 'rl-no-curiosity.safetensors'), await loadWeights(rlPlain), 'F16');
+  const report = join(bundle, 'training');
+  await mkdir(report, { recursive: true });
+  for (const [name, files] of [['sft', ['loss.svg', 'metrics.jsonl']], ['rl', ['rewards.svg', 'loss.svg', 'metrics.jsonl']], ['rl-no-curiosity', ['rewards.svg', 'metrics.jsonl']]] as const) {
+    for (const f of files) if (existsSync(join(out, name, f))) await cp(join(out, name, f), join(report, `${name}-${f}`));
+  }
+  await writeFile(join(bundle, 'recipe.json'), `${JSON.stringify(raw, null, 2)}\n`);
+  log(`bundle written to ${bundle}`);
+  return { bundle };
+}
+
+export async function readRecipe(file: string): Promise<unknown> {
+  return JSON.parse(await readFile(file, 'utf8')) as unknown;
+}

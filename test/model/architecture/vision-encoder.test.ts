@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ModelRunner } from '../../../src/engine/model-runner.js';
+import { loadWeights } from '../../../src/model/load-weights.js';
+import { loadModelFiles, writeModelDir } from '../../../src/model/model-dir.js';
+import { preprocessFrames } from '../../../src/tools/image-processor.js';
+import { testModel } from '../../helpers.js';
+
+/** Largest distance of any image token's features from the first token's, for a flat grey image. */
+async function spreadOnFlatImage(dir: string): Promise<number> {
+  const files = await loadModelFiles(dir);
+  const runner = await ModelRunner.load(files, { threads: 1 });
+  const grey = { data: new Uint8Array(224 * 168 * 3).fill(128), width: 224, height: 168 };
+  const [f] = await runner.encodeVisual([await preprocessFrames([grey], files.config.processor)]);
+  await runner.release();
+  const h = files.config.text.hidden_size;
+  let spread = 0;
+  for (let t = 1; t < f!.length / h; t++) for (let d = 0; d < h; d++) spread = Math.max(spread, Math.abs(f![t * h + d]! - f![d]!));
+  return spread;
+}
+
+test('coordinate features tell image tokens apart by position; without them a flat image gives equal tokens', async () => {
+  const dir = await testModel('micro', 0);
+  const files = await loadModelFiles(dir);
+  assert.ok(files.config.vision.coordinate_frequencies! > 0, 'the micro preset uses coordinate features');
+  const plain = mkdtempSync(join(tmpdir(), 'prs-nocoord-'));
+  const weights = await loadWeights(dir);
+  weights.delete('visual.coordinate_embed.proj.weight');
+  await writeModelDir(plain, { ...files.config, vision: { ...files.config.vision, coordinate_frequencies: 0 } }, weights, files, 'no-coordinates');
+  const [withCoords, without] = [await spreadOnFlatImage(dir), await spreadOnFlatImage(plain)];
+  console.log(`flat image, max token feature difference: with coordinates ${withCoords.toExponential(2)}, without ${without.toExponential(2)}`);
+  assert.ok(without < 1e-4, `rotary attention alone is position-blind on a flat image (${without})`);
+  assert.ok(withCoords > 1e-2, `coordinate features separate the tokens (${withCoords})`);
+});
