@@ -31,8 +31,8 @@ export interface VisionConfig {
   /**
    * Not in Qwen2.5-VL (absent or 0 there): K > 0 adds a learned projection of 4K Fourier features
    * of each patch's frame-relative position to the patch embeddings. The project's tiny models
-   * use it: a model trained for an hour on a CPU does not learn absolute positions from rotary
-   * attention alone, and the crop box needs them.
+   * use it: rotary attention is relative, so absolute positions (which a crop box needs) otherwise
+   * have to be learned indirectly, which a small model trained briefly on a CPU is unlikely to do.
    */
   coordinate_frequencies?: number;
 }
