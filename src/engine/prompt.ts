@@ -27,6 +27,17 @@ export interface PromptChunk {
 }
 
 /**
+ * Appends a chunk to a token stream being assembled (a training trace, a rollout's trajectory),
+ * shifting its visual starts, and marks each of its tokens with `mark` in `marks`.
+ */
+export function appendChunk(stream: PromptChunk, marks: number[], chunk: PromptChunk, mark: number): void {
+  for (const v of chunk.visuals) stream.visuals.push({ start: stream.ids.length + v.start, input: v.input });
+  stream.ids.push(...chunk.ids);
+  chunk.positions.forEach((p, a) => stream.positions[a]!.push(...p));
+  for (let i = 0; i < chunk.ids.length; i++) marks.push(mark);
+}
+
+/**
  * Expands each <|image_pad|>/<|video_pad|> placeholder to its token count and assigns M-RoPE
  * positions, continuing `rope` (so tool-result turns extend a running sequence seamlessly).
  */

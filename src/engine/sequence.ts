@@ -1,5 +1,5 @@
 import type { KvCache } from './model-runner.js';
-import type { PromptChunk } from './prompt.js';
+import { appendChunk, type PromptChunk } from './prompt.js';
 import type { RopePositions } from '../tools/rope-index.js';
 import type { VisualContext } from '../tools/operations.js';
 import type { FinishReason, GenerateOptions, GenerationRequest, GenerationResult, ToolStep, TokenLogprob, Trajectory } from './types.js';
@@ -79,12 +79,7 @@ export class Sequence {
   }
 
   private record(chunk: PromptChunk, sampled: number): void {
-    const t = this.trajectory;
-    if (!t) return;
-    for (const v of chunk.visuals) t.visuals.push({ start: t.ids.length + v.start, input: v.input });
-    t.ids.push(...chunk.ids);
-    chunk.positions.forEach((p, a) => t.positions[a]!.push(...p));
-    for (let i = 0; i < chunk.ids.length; i++) t.sampled.push(sampled);
+    if (this.trajectory) appendChunk(this.trajectory, this.trajectory.sampled, chunk, sampled);
   }
 
   /** Takes over another sequence's prompt state (cache length, positions); the KV itself is copied by the caller. */

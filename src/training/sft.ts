@@ -77,9 +77,9 @@ async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: 
   const suite = data.suites[i % data.suites.length]! as SuiteName;
   const seed = data.seed + i;
   const drawn = kindFor(new Rng(seed * 31 + 5), data.mix);
-  // Videos have no box to locate: their share goes to zoom (frame selection) traces.
-  const kind = drawn === 'locate' && suite === 'mvbench-syn' ? 'zoom' : drawn;
-  const task = kind === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite, data.suite_options[suite])(seed);
+  const task = drawn === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite, data.suite_options[suite])(seed);
+  // A video has no image to locate in: that share goes to zoom (frame selection) traces.
+  const kind = drawn === 'locate' && !task.image ? 'zoom' : drawn;
   const trace = kind === 'no_tools' ? synthesizeTrace(task, 'direct', seed, { withTools: false }) : synthesizeTrace(task, kind, seed);
   const tokens = await tokenizeTrace(trace, tokenizer, files.config);
   return runner ? featurize(tokens, runner) : withoutFeatures(tokens, files.config.text.hidden_size);

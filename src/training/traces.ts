@@ -1,4 +1,4 @@
-import { buildPrompt, buildToolResultChunk, type PromptChunk } from '../engine/prompt.js';
+import { appendChunk, buildPrompt, buildToolResultChunk, type PromptChunk } from '../engine/prompt.js';
 import type { ChatTokenizer } from '../model/chat-tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
 import type { ToolName } from '../tools/definitions.js';
@@ -148,14 +148,6 @@ function videoTrace(task: Task, kind: 'zoom' | 'self-correction', tools: ToolNam
   };
 }
 
-function append(out: TokenizedTrace, chunk: PromptChunk, weight: number): void {
-  const offset = out.ids.length;
-  out.ids.push(...chunk.ids);
-  chunk.positions.forEach((p, i) => out.positions[i]!.push(...p));
-  for (let i = 0; i < chunk.ids.length; i++) out.weights.push(weight);
-  for (const v of chunk.visuals) out.visuals.push({ start: offset + v.start, input: v.input });
-}
-
 /**
  * Renders a trace exactly as the engine would run it: the prompt with the tool list and guideline,
  * each assistant step's tokens, and after each tool call the result turn produced by the real
@@ -166,14 +158,14 @@ export async function tokenizeTrace(trace: Trace, tokenizer: ChatTokenizer, conf
   const rope = new RopePositions();
   const out: TokenizedTrace = { ids: [], positions: [[], [], []], weights: [], visuals: [] };
   const prompt = await buildPrompt([{ role: 'user', content: taskContent(trace.task) }], trace.tools, tokenizer, config, rope);
-  append(out, prompt.chunk, 0);
+  appendChunk(out, out.weights, prompt.chunk, 0);
   const images = [...prompt.images];
   for (const [i, step] of trace.steps.entries()) {
     const last = i === trace.steps.length - 1;
     const ids = tokenizer.encode(last ? `${step.text}<|im_end|>` : step.text);
     const chunk: PromptChunk = { ids, positions: [[], [], []], visuals: [] };
     rope.text(ids.length, chunk.positions);
-    append(out, chunk, step.train ? 1 : 0);
+    appendChunk(out, out.weights, chunk, step.train ? 1 : 0);
     if (last) break;
     const parsed = parseLastToolCall(step.text);
     if (!parsed?.ok) throw new Error(`trace step ${i} has no valid tool call`);
@@ -181,7 +173,7 @@ export async function tokenizeTrace(trace: Trace, tokenizer: ChatTokenizer, conf
     const text = outcome.ok ? outcome.text : errorTurnText(outcome.error);
     const newImages = outcome.ok ? outcome.images : [];
     images.push(...newImages);
-    append(out, await buildToolResultChunk(text, newImages, tokenizer, config, rope), 0);
+    appendChunk(out, out.weights, await buildToolResultChunk(text, newImages, tokenizer, config, rope), 0);
   }
   return out;
 }

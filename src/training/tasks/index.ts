@@ -29,12 +29,9 @@ export const EASY_SUITES: Record<SuiteName, (seed: number) => Promise<Task>> = {
 /** Held-out evaluation seeds start here; training draws below it. */
 export const EVAL_SEED_BASE = 1_000_000;
 
-/** Each suite's generator with explicit options, and its default options. */
-const GENERATORS: { [K in SuiteName]: { gen: (seed: number, opts: any) => Promise<Task>; defaults: Record<string, number> } } = {
-  'vstar-syn': { gen: vstarTask, defaults: { ...VSTAR_DEFAULTS } },
-  'tally-syn': { gen: tallyTask, defaults: { ...TALLY_DEFAULTS } },
-  'mvbench-syn': { gen: mvbenchTask, defaults: { ...MVBENCH_DEFAULTS } },
-  'infovqa-syn': { gen: infovqaTask, defaults: { ...INFOVQA_DEFAULTS } },
+/** Each suite's default options (its generator's second argument). */
+const DEFAULT_OPTIONS: Record<SuiteName, object> = {
+  'vstar-syn': VSTAR_DEFAULTS, 'tally-syn': TALLY_DEFAULTS, 'mvbench-syn': MVBENCH_DEFAULTS, 'infovqa-syn': INFOVQA_DEFAULTS,
 };
 
 /**
@@ -45,15 +42,16 @@ const GENERATORS: { [K in SuiteName]: { gen: (seed: number, opts: any) => Promis
 export type SuiteOverrides = Record<string, number | [number, number]>;
 
 export function suiteGenerator(name: string, overrides: SuiteOverrides = {}): (seed: number) => Promise<Task> {
-  const entry = GENERATORS[name as SuiteName];
-  if (!entry) throw new Error(`unknown suite "${name}" (available: ${Object.keys(SUITES).join(', ')})`);
-  for (const key of Object.keys(overrides)) if (!(key in entry.defaults)) throw new Error(`suite ${name} has no option "${key}" (options: ${Object.keys(entry.defaults).join(', ')})`);
-  if (Object.keys(overrides).length === 0) return SUITES[name as SuiteName];
+  const defaults = DEFAULT_OPTIONS[name as SuiteName];
+  if (!defaults) throw new Error(`unknown suite "${name}" (available: ${Object.keys(SUITES).join(', ')})`);
+  for (const key of Object.keys(overrides)) if (!(key in defaults)) throw new Error(`suite ${name} has no option "${key}" (options: ${Object.keys(defaults).join(', ')})`);
+  const gen = SUITES[name as SuiteName] as (seed: number, opts?: object) => Promise<Task>;
+  if (Object.keys(overrides).length === 0) return gen;
   return (seed) => {
     const rng = new Rng(seed * 2654435761 + 17);
-    const opts: Record<string, number> = { ...entry.defaults };
+    const opts: Record<string, unknown> = { ...defaults };
     for (const [key, v] of Object.entries(overrides)) opts[key] = typeof v === 'number' ? v : v[0] + rng.int(v[1] - v[0] + 1);
-    return entry.gen(seed, opts);
+    return gen(seed, opts);
   };
 }
 
