@@ -18,6 +18,12 @@ import { runSft } from './sft.js';
 export const RecipeSchema = z.object({
   preset: z.enum(['tiny', 'micro']).default('tiny'),
   seed: z.number().int().nonnegative().default(0),
+  /**
+   * Optional grounding stage before the warm start: SFT on `locate` traces only (short prompts,
+   * big batches), so the model learns where things are before it learns to zoom. A model trained
+   * from scratch on mixed traces learns the template and answers one constant box.
+   */
+  ground: z.record(z.string(), z.unknown()).optional(),
   sft: z.record(z.string(), z.unknown()),
   rl: z.record(z.string(), z.unknown()),
 });
@@ -39,23 +45,27 @@ export interface RecipeResult {
 export async function runRecipe(raw: unknown, out: string, bundle: string, log: (m: string) => void = (m) => console.error(m)): Promise<RecipeResult> {
   const recipe = RecipeSchema.parse(raw);
   const base = join(out, 'base');
+  const stages = recipe.ground ? 5 : 4;
   if (!existsSync(join(base, 'config.json'))) {
-    log(`[1/4] random ${recipe.preset} model, seed ${recipe.seed} -> ${base}`);
+    log(`[1/${stages}] random ${recipe.preset} model, seed ${recipe.seed} -> ${base}`);
     await initModelDir(base, { preset: recipe.preset as PresetName, seed: recipe.seed });
   }
-  const stage = async (n: number, name: string, run: () => Promise<unknown>) => {
+  let n = 1;
+  const stage = async (name: string, run: () => Promise<unknown>) => {
     const model = join(out, name, 'model');
+    n++;
     if (existsSync(join(model, 'config.json'))) {
-      log(`[${n}/4] ${name}: done earlier (${model})`);
+      log(`[${n}/${stages}] ${name}: done earlier (${model})`);
       return model;
     }
-    log(`[${n}/4] ${name} -> ${join(out, name)}`);
+    log(`[${n}/${stages}] ${name} -> ${join(out, name)}`);
     await run();
     return model;
   };
-  const sft = await stage(2, 'sft', () => runSft({ ...recipe.sft, base_model: base, out: join(out, 'sft') }));
-  const rl = await stage(3, 'rl', () => runRl({ ...recipe.rl, base_model: sft, out: join(out, 'rl') }));
-  const rlPlain = await stage(4, 'rl-no-curiosity', () => runRl({
+  const ground = recipe.ground ? await stage('ground', () => runSft({ ...recipe.ground, base_model: base, out: join(out, 'ground') })) : base;
+  const sft = await stage('sft', () => runSft({ ...recipe.sft, base_model: ground, out: join(out, 'sft') }));
+  const rl = await stage('rl', () => runRl({ ...recipe.rl, base_model: sft, out: join(out, 'rl') }));
+  const rlPlain = await stage('rl-no-curiosity', () => runRl({
     ...recipe.rl, base_model: sft, out: join(out, 'rl-no-curiosity'),
     reward: { ...((recipe.rl.reward as object | undefined) ?? {}), curiosity: false },
   }));
@@ -67,7 +77,7 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
   await writeSafetensors(join(bundle, ABLATIONS_DIR, 'rl-no-curiosity.safetensors'), await loadWeights(rlPlain), 'F16');
   const report = join(bundle, 'training');
   await mkdir(report, { recursive: true });
-  for (const [name, files] of [['sft', ['loss.svg', 'metrics.jsonl']], ['rl', ['rewards.svg', 'loss.svg', 'metrics.jsonl']], ['rl-no-curiosity', ['rewards.svg', 'metrics.jsonl']]] as const) {
+  for (const [name, files] of [['ground', ['loss.svg', 'metrics.jsonl']], ['sft', ['loss.svg', 'metrics.jsonl']], ['rl', ['rewards.svg', 'loss.svg', 'metrics.jsonl']], ['rl-no-curiosity', ['rewards.svg', 'metrics.jsonl']]] as const) {
     for (const f of files) if (existsSync(join(out, name, f))) await cp(join(out, name, f), join(report, `${name}-${f}`));
   }
   await writeFile(join(bundle, 'recipe.json'), `${JSON.stringify(raw, null, 2)}\n`);

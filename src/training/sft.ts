@@ -69,14 +69,16 @@ function kindFor(rng: Rng, mix: SftConfig['data']['mix']): MixKind {
 }
 
 /**
- * Synthesizes, tokenizes and featurizes the SFT examples (deterministic per data seed). Without a
- * runner the visual features are left for the trainable vision tower to compute.
+ * Example i of a data config: suite i mod suites, task seed data.seed + i, trace kind drawn from
+ * the mix at position `kindAt` (i itself, or the batch's first position so that a batch holds one
+ * kind: a batch pads to its longest example, and a 236-token locate trace padded to a 773-token
+ * zoom trace wastes two thirds of its step). Without a runner the visual features are left for the
+ * trainable vision tower to compute.
  */
-/** Example i of a data config: suite i mod suites, task seed data.seed + i, trace kind drawn from the mix. */
-async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: ChatTokenizer, files: ModelFiles, runner: ModelRunner | undefined): Promise<TrainingExample> {
+async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: ChatTokenizer, files: ModelFiles, runner: ModelRunner | undefined, kindAt = i): Promise<TrainingExample> {
   const suite = data.suites[i % data.suites.length]! as SuiteName;
   const seed = data.seed + i;
-  const drawn = kindFor(new Rng(seed * 31 + 5), data.mix);
+  const drawn = kindFor(new Rng((data.seed + kindAt) * 31 + 5), data.mix);
   const task = drawn === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite, data.suite_options[suite])(seed);
   // A video has no image to locate in: that share goes to zoom (frame selection) traces.
   const kind = drawn === 'locate' && !task.image ? 'zoom' : drawn;
@@ -111,10 +113,10 @@ async function batchSource(config: SftConfig, files: ModelFiles, log: (m: string
     const examples = await buildSftExamples({ ...data, examples: data.examples }, files, runner, log).finally(() => runner?.release());
     return { next: async (position, size) => examplesAt(position, size, examples.length, data.seed).map((i) => examples[i]!), release: async () => {} };
   }
-  // Streaming: fresh tasks every step (nothing repeats, memory stays flat). The next batch is
-  // synthesized while the current step runs.
+  // Streaming: fresh tasks every step (nothing repeats, memory stays flat), one trace kind per
+  // batch. The next batch is synthesized while the current step runs.
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
-  const make = (position: number, size: number) => Promise.all(Array.from({ length: size }, (_, k) => synthesizeExample(data, position + k, tokenizer, files, runner)));
+  const make = (position: number, size: number) => Promise.all(Array.from({ length: size }, (_, k) => synthesizeExample(data, position + k, tokenizer, files, runner, position)));
   let ahead: { position: number; batch: Promise<TrainingExample[]> } | undefined;
   return {
     next: async (position, size) => {

@@ -62,3 +62,27 @@ export function assertDeterministic(a: { image?: RgbImage }, b: { image?: RgbIma
   assert.deepEqual({ ...a, image: undefined }, { ...b, image: undefined });
   assert.ok(!Buffer.from(a.image!.data).equals(Buffer.from(c.image!.data)));
 }
+
+/**
+ * A rule that sees only what each patch of the vision tower sees on average: over the patch grid
+ * (`patch` pixels, aligned to the image corner), the patch that is best explained as one choice
+ * colour whitened by 5-50% (a marking dot inside a coloured square), and that colour's letter.
+ */
+export function dottedPatchChoice({ image: img }: Seen, choices: string[], patch = processor.patch_size): string {
+  let best = { residual: Infinity, letter: 'A' };
+  for (let py = 0; py + patch <= img.height; py += patch) {
+    for (let px = 0; px + patch <= img.width; px += patch) {
+      const m = [0, 0, 0];
+      for (let y = py; y < py + patch; y++) for (let x = px; x < px + patch; x++) for (let c = 0; c < 3; c++) m[c]! += img.data[(y * img.width + x) * 3 + c]! / (patch * patch);
+      choices.forEach((name, i) => {
+        const colour = COLORS[name]!;
+        const toWhite = colour.map((v) => 255 - v);
+        const a = toWhite.reduce((s, t, c) => s + t * (m[c]! - colour[c]!), 0) / toWhite.reduce((s, t) => s + t * t, 0);
+        if (a < 0.05 || a > 0.5) return;
+        const residual = Math.hypot(...colour.map((v, c) => m[c]! - v - a * toWhite[c]!));
+        if (residual < best.residual) best = { residual, letter: 'ABCD'[i]! };
+      });
+    }
+  }
+  return best.letter;
+}
