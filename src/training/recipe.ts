@@ -19,11 +19,12 @@ export const RecipeSchema = z.object({
   preset: z.enum(['tiny', 'micro']).default('tiny'),
   seed: z.number().int().nonnegative().default(0),
   /**
-   * Optional grounding stage before the warm start: SFT on `locate` traces only (short prompts,
-   * big batches), so the model learns where things are before it learns to zoom. A model trained
-   * from scratch on mixed traces learns the template and answers one constant box.
+   * Optional grounding phases before the warm start, each an SFT config run from the previous
+   * model: `locate` traces only (short prompts, big batches), easy targets first, so the model
+   * learns where things are before it learns to zoom. A model trained from scratch on mixed traces
+   * learns the template and answers one constant box.
    */
-  ground: z.record(z.string(), z.unknown()).optional(),
+  ground: z.array(z.record(z.string(), z.unknown())).default([]),
   sft: z.record(z.string(), z.unknown()),
   rl: z.record(z.string(), z.unknown()),
 });
@@ -45,7 +46,7 @@ export interface RecipeResult {
 export async function runRecipe(raw: unknown, out: string, bundle: string, log: (m: string) => void = (m) => console.error(m)): Promise<RecipeResult> {
   const recipe = RecipeSchema.parse(raw);
   const base = join(out, 'base');
-  const stages = recipe.ground ? 5 : 4;
+  const stages = 4 + recipe.ground.length;
   if (!existsSync(join(base, 'config.json'))) {
     log(`[1/${stages}] random ${recipe.preset} model, seed ${recipe.seed} -> ${base}`);
     await initModelDir(base, { preset: recipe.preset as PresetName, seed: recipe.seed });
@@ -62,8 +63,12 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
     await run();
     return model;
   };
-  const ground = recipe.ground ? await stage('ground', () => runSft({ ...recipe.ground, base_model: base, out: join(out, 'ground') })) : base;
-  const sft = await stage('sft', () => runSft({ ...recipe.sft, base_model: ground, out: join(out, 'sft') }));
+  let grounded = base;
+  for (const [i, phase] of recipe.ground.entries()) {
+    const from = grounded;
+    grounded = await stage(`ground-${i + 1}`, () => runSft({ ...phase, base_model: from, out: join(out, `ground-${i + 1}`) }));
+  }
+  const sft = await stage('sft', () => runSft({ ...recipe.sft, base_model: grounded, out: join(out, 'sft') }));
   const rl = await stage('rl', () => runRl({ ...recipe.rl, base_model: sft, out: join(out, 'rl') }));
   const rlPlain = await stage('rl-no-curiosity', () => runRl({
     ...recipe.rl, base_model: sft, out: join(out, 'rl-no-curiosity'),
@@ -77,7 +82,7 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
   await writeSafetensors(join(bundle, ABLATIONS_DIR, 'rl-no-curiosity.safetensors'), await loadWeights(rlPlain), 'F16');
   const report = join(bundle, 'training');
   await mkdir(report, { recursive: true });
-  for (const [name, files] of [['ground', ['loss.svg', 'metrics.jsonl']], ['sft', ['loss.svg', 'metrics.jsonl']], ['rl', ['rewards.svg', 'loss.svg', 'metrics.jsonl']], ['rl-no-curiosity', ['rewards.svg', 'metrics.jsonl']]] as const) {
+  for (const [name, files] of [...recipe.ground.map((_, i) => [`ground-${i + 1}`, ['loss.svg', 'metrics.jsonl']] as const), ['sft', ['loss.svg', 'metrics.jsonl']], ['rl', ['rewards.svg', 'loss.svg', 'metrics.jsonl']], ['rl-no-curiosity', ['rewards.svg', 'metrics.jsonl']]] as const) {
     for (const f of files) if (existsSync(join(out, name, f))) await cp(join(out, name, f), join(report, `${name}-${f}`));
   }
   await writeFile(join(bundle, 'recipe.json'), `${JSON.stringify(raw, null, 2)}\n`);

@@ -53,7 +53,14 @@ function tenthsBox(box: [number, number, number, number], width: number, height:
   return `[${[x1, y1, x2, y2].join(', ')}]`;
 }
 
-function cropCall(box: [number, number, number, number], width: number, height: number): string {
+type Box = [number, number, number, number];
+
+/** Where the detail is, in words: the whole answer of a locate trace, and said before every crop call. */
+function boxSentence(box: Box, width: number, height: number): string {
+  return `The box is ${tenthsBox(box, width, height)}.`;
+}
+
+function cropCall(box: Box, width: number, height: number): string {
   return `<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": ${tenthsBox(box, width, height)}, "target_image": 1}}\n</tool_call>`;
 }
 
@@ -100,7 +107,7 @@ export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { w
     // a quarter of a zoom trace and teaches where to look (the hard part of a zoom) faster.
     if (!task.image || !task.region) throw new Error(`${task.id}: locate traces need an image task with a ground-truth region`);
     const asked = { ...task, question: `${task.question}\n${LOCATE_QUESTION}`, choices: undefined };
-    return { task: asked, kind, tools: [], steps: [{ text: `The box is ${tenthsBox(task.region, task.image.width, task.image.height)}.`, train: true }] };
+    return { task: asked, kind, tools: [], steps: [{ text: boxSentence(task.region, task.image.width, task.image.height), train: true }] };
   }
   if (kind === 'direct') {
     const opening = tools.length > 0 ? 'The details are large enough to read directly.' : 'Answering from the image as it is shown.';
@@ -110,15 +117,17 @@ export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { w
   if (task.frames) return videoTrace(task, kind, tools, answer, seed);
   if (!task.image || !task.region) throw new Error(`${task.id}: zoom traces need an image task with a ground-truth region`);
   const { width, height } = task.image;
-  const look = 'The details are too small to read at this resolution. Let me zoom in.\n';
-  const right = cropCall(task.region, width, height);
+  // The box is said in words first, as a locate trace says it, and the call copies it: grounding
+  // learned on short locate traces carries over to the call (a box inside the call's JSON alone
+  // is a context the locate traces never trained, and a model trained so answers one constant box).
+  const look = (region: Box) => `The details are too small to read at this resolution. ${boxSentence(region, width, height)} Let me zoom in.\n${cropCall(region, width, height)}`;
   const finalStep = { text: `Now the region is clear. ${answer}`, train: true };
-  if (kind === 'zoom') return { task, kind, tools, steps: [{ text: look + right, train: true }, finalStep] };
+  if (kind === 'zoom') return { task, kind, tools, steps: [{ text: look(task.region), train: true }, finalStep] };
   return {
     task, kind, tools,
     steps: [
-      { text: look + cropCall(wrongRegion(task, seed), width, height), train: false },
-      { text: `This region does not show what the question asks about. Let me look elsewhere.\n${right}`, train: true },
+      { text: look(wrongRegion(task, seed)), train: false },
+      { text: `This region does not show what the question asks about. Let me look elsewhere. ${boxSentence(task.region, width, height)}\n${cropCall(task.region, width, height)}`, train: true },
       finalStep,
     ],
   };

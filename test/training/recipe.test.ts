@@ -13,14 +13,14 @@ test('the default recipe runs grounding, SFT, RL and the no-curiosity ablation, 
   const dir = mkdtempSync(join(tmpdir(), 'prs-recipe-'));
   const recipe = {
     preset: 'micro', seed: 3,
-    ground: { data: { suites: ['vstar-syn'], mix: { direct: 0, zoom: 0, 'self-correction': 0, locate: 1 } }, hyperparameters: { steps: 2, batch_size: 2 } },
+    ground: [{ data: { suites: ['vstar-syn'], mix: { direct: 0, zoom: 0, 'self-correction': 0, locate: 1 } }, hyperparameters: { steps: 2, batch_size: 2 } }],
     sft: { data: { suites: ['vstar-syn'], examples: 4, seed: 0 }, hyperparameters: { steps: 3, batch_size: 2 } },
     rl: { data: { suites: ['vstar-syn'] }, rollouts: { group_size: 2, prompts_per_step: 1, max_tokens: 8 }, hyperparameters: { steps: 1 } },
   };
   const logs: string[] = [];
   const { bundle } = await runRecipe(recipe, join(dir, 'runs'), join(dir, 'bundle'), (m) => logs.push(m));
   assert.deepEqual(logs.filter((l) => /^\[\d\/5\]/.test(l)).map((l) => l.slice(0, 9)), ['[1/5] ran', '[2/5] gro', '[3/5] sft', '[4/5] rl ', '[5/5] rl-']);
-  for (const f of ['config.json', 'training/ground-loss.svg', 'onnx/decoder_model_merged.onnx', 'recipe.json', 'training/sft-loss.svg', 'training/rl-rewards.svg', 'training/rl-metrics.jsonl']) {
+  for (const f of ['config.json', 'training/ground-1-loss.svg', 'onnx/decoder_model_merged.onnx', 'recipe.json', 'training/sft-loss.svg', 'training/rl-rewards.svg', 'training/rl-metrics.jsonl']) {
     assert.ok(existsSync(join(bundle, f)), f);
   }
   // The ablation weights are the SFT model's, stored as fp16.

@@ -98,7 +98,8 @@ test('a locate trace asks for the region without tools and trains on a tenths bo
     const box = /\[([\d.]+), ([\d.]+), ([\d.]+), ([\d.]+)\]/.exec(trace.steps[0]!.text)!.slice(1).map(Number);
     const [x1, y1, x2, y2] = task.region!;
     const { width: w, height: h } = task.image!;
-    assert.ok(box[0]! <= x1 / w && box[2]! >= x2 / w && box[1]! <= y1 / h && box[3]! >= y2 / h, `box ${box} covers the region`);
+    // Tenths stop at 0.9 (a 1 would read as pixels); the crop's 0.1 padding reaches the edge.
+    assert.ok(box[0]! <= x1 / w && box[2]! + 0.1 >= x2 / w && box[1]! <= y1 / h && box[3]! + 0.1 >= y2 / h, `box ${box} covers the region`);
     const t = await tokenizeTrace(trace, tok, files.config);
     assert.deepEqual(t.ids.filter((_, i) => t.weights[i] === 1), tok.encode(`${trace.steps[0]!.text}<|im_end|>`));
     assert.equal(t.visuals.length, 1);
