@@ -35,12 +35,14 @@ export interface TokenizedTrace {
 }
 
 const LETTERS = 'ABCDEFGH';
+type Box = [number, number, number, number];
+
 /**
  * The call in the reference's JSON style, the box widened outward to one decimal: the crop pads
  * 0.1 of the image on every side anyway, so tenths always cover the region, and a small model
  * learns ten positions per axis far more easily than a hundred.
  */
-function tenthsBox(box: [number, number, number, number], width: number, height: number): string {
+function tenthsBox(box: Box, width: number, height: number): string {
   // Fractions must stay below 1 (a 1 would make the reference read pixels), so tenths run 0.0-0.9;
   // the padding still reaches the image edge.
   const axis = (a: number, b: number, size: number) => {
@@ -52,8 +54,6 @@ function tenthsBox(box: [number, number, number, number], width: number, height:
   const [y1, y2] = axis(box[1], box[3], height);
   return `[${[x1, y1, x2, y2].join(', ')}]`;
 }
-
-type Box = [number, number, number, number];
 
 /** Where the detail is, in words: the whole answer of a locate trace, and said before every crop call. */
 function boxSentence(box: Box, width: number, height: number): string {
