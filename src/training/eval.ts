@@ -2,7 +2,7 @@ import type { Engine } from '../engine/engine.js';
 import { GREEDY, type SamplingParams } from '../engine/sampler.js';
 import type { ContentPart, GenerationRequest } from '../engine/types.js';
 import type { ToolName } from '../tools/definitions.js';
-import { accuracy, anlsOfPrediction, mean } from './metrics.js';
+import { accuracy, anlsOfPrediction, CHOICE_LETTERS, mean } from './metrics.js';
 import type { Task } from './tasks/types.js';
 
 export interface TaskOutcome {
@@ -24,7 +24,7 @@ export interface SuiteScore {
 
 /** The user turn of a task: its image or frames, the question, and multiple-choice options as `A: ...` lines. */
 export function taskContent(task: Task): ContentPart[] {
-  const options = task.choices ? `\n${task.choices.map((c, i) => `${'ABCDEFGH'[i]}: ${c}`).join('\n')}` : '';
+  const options = task.choices ? `\n${task.choices.map((c, i) => `${CHOICE_LETTERS[i]}: ${c}`).join('\n')}` : '';
   const media: ContentPart[] = task.frames ? [{ type: 'video', frames: task.frames }] : task.image ? [{ type: 'image', image: task.image }] : [];
   return [...media, { type: 'text', text: `${task.question}${options}` }];
 }

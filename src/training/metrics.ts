@@ -29,6 +29,9 @@ export function integerAnswer(answer: string): number | undefined {
 
 export type AnswerKind = 'choice' | 'integer' | 'text';
 
+/** Option letters of a multiple-choice question, in the order its choices are listed. */
+export const CHOICE_LETTERS = 'ABCDEFGH';
+
 const normalize = (s: string) => s.trim().toLowerCase().replace(/\s+/g, ' ');
 
 /**
@@ -37,7 +40,7 @@ const normalize = (s: string) => s.trim().toLowerCase().replace(/\s+/g, ' ');
  */
 export function chosenLetter(answer: string, choices: string[] = []): string | undefined {
   const index = choices.findIndex((c) => normalize(c) === normalize(answer));
-  return index >= 0 ? 'ABCDEFGH'[index] : choiceLetter(answer);
+  return index >= 0 ? CHOICE_LETTERS[index] : choiceLetter(answer);
 }
 
 /** Accuracy of one prediction (the model's full output) against the gold answer: 1 or 0. */

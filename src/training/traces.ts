@@ -7,6 +7,7 @@ import type { VisualInput } from '../tools/image-processor.js';
 import { RopePositions } from '../tools/rope-index.js';
 import { parseLastToolCall } from '../tools/tool-call.js';
 import { taskContent, toolsFor } from './eval.js';
+import { CHOICE_LETTERS } from './metrics.js';
 import type { Task } from './tasks/types.js';
 
 export type TraceKind = 'direct' | 'zoom' | 'self-correction' | 'locate';
@@ -34,7 +35,6 @@ export interface TokenizedTrace {
   visuals: { start: number; input: VisualInput }[];
 }
 
-const LETTERS = 'ABCDEFGH';
 type Box = [number, number, number, number];
 
 /**
@@ -74,14 +74,14 @@ export const LOCATE_QUESTION = 'Where is the detail this question is about? Give
  */
 function answerText(task: Task): string {
   if (task.choices) {
-    const chosen = task.choices[LETTERS.indexOf(task.answer)] ?? task.answer;
+    const chosen = task.choices[CHOICE_LETTERS.indexOf(task.answer)] ?? task.answer;
     return `The answer is ${chosen}. \\boxed{${chosen}}`;
   }
   return `The answer is ${task.answer}. \\boxed{${task.answer}}`;
 }
 
 /** A region the same size as the answer's in the opposite corner of the image (the wrong first look of a self-correction). */
-function wrongRegion(task: Task, seed: number): [number, number, number, number] {
+function wrongRegion(task: Task, seed: number): Box {
   const [x1, y1, x2, y2] = task.region!;
   const { width: w, height: h } = task.image!;
   // Far on both axes, so even the padded crop (0.1 of the image on each side) misses the target.
@@ -120,14 +120,15 @@ export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { w
   // The box is said in words first, as a locate trace says it, and the call copies it: grounding
   // learned on short locate traces carries over to the call (a box inside the call's JSON alone
   // is a context the locate traces never trained, and a model trained so answers one constant box).
-  const look = (region: Box) => `The details are too small to read at this resolution. ${boxSentence(region, width, height)} Let me zoom in.\n${cropCall(region, width, height)}`;
+  const sayAndCall = (region: Box, after = '') => `${boxSentence(region, width, height)}${after}\n${cropCall(region, width, height)}`;
+  const look = (region: Box) => `The details are too small to read at this resolution. ${sayAndCall(region, ' Let me zoom in.')}`;
   const finalStep = { text: `Now the region is clear. ${answer}`, train: true };
   if (kind === 'zoom') return { task, kind, tools, steps: [{ text: look(task.region), train: true }, finalStep] };
   return {
     task, kind, tools,
     steps: [
       { text: look(wrongRegion(task, seed)), train: false },
-      { text: `This region does not show what the question asks about. Let me look elsewhere. ${boxSentence(task.region, width, height)}\n${cropCall(task.region, width, height)}`, train: true },
+      { text: `This region does not show what the question asks about. Let me look elsewhere. ${sayAndCall(task.region)}`, train: true },
       finalStep,
     ],
   };
