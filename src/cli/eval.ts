@@ -1,12 +1,11 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Engine } from '../engine/engine.js';
 import { ModelRunner } from '../engine/model-runner.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import { resolveDefaultModel } from '../model/default-model.js';
-import { loadModelFiles, writeModelDir, type ModelFiles } from '../model/model-dir.js';
+import { loadModelFiles, type ModelFiles } from '../model/model-dir.js';
 import { readSafetensors } from '../model/safetensors.js';
 import { exportTasks, readDataset } from '../training/dataset.js';
 import { ABLATIONS_DIR } from '../training/recipe.js';
@@ -57,20 +56,13 @@ async function plan(a: EvalArgs, dir: string, files: ModelFiles): Promise<RowPla
 }
 
 async function evaluateRow(row: RowPlan, files: ModelFiles, tasks: Task[], maxTokens: number): Promise<EvalRow> {
-  let scratch: string | undefined;
-  if (row.weights) {
-    scratch = await mkdtemp(join(tmpdir(), 'prs-ablation-'));
-    await writeModelDir(scratch, files.config, await readSafetensors(row.weights), files, `${files.name}-${row.name}`);
-  }
-  const rowFiles = scratch ? await loadModelFiles(scratch) : files;
-  const runner = await ModelRunner.load(rowFiles);
+  const runner = row.weights ? await ModelRunner.fromWeights(files.config, await readSafetensors(row.weights)) : await ModelRunner.load(files);
   try {
-    const engine = new Engine(runner, new ChatTokenizer(rowFiles.tokenizerJson, rowFiles.tokenizerConfigJson), rowFiles.config, { maxModelLen: rowFiles.config.text.max_position_embeddings, maxNumSeqs: 16 });
+    const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: files.config.text.max_position_embeddings, maxNumSeqs: 16 });
     const outcomes = await evaluateTasks(engine, tasks, { tools: row.tools, maxTokens });
     return { name: row.name, tools: row.tools, suites: summarize(tasks, outcomes) };
   } finally {
     await runner.release();
-    if (scratch) await rm(scratch, { recursive: true, force: true });
   }
 }
 

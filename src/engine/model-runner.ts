@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../model/config.js';
-import { ONNX_FILES, type ModelFiles } from '../model/model-dir.js';
+import { ONNX_FILES, serializeModelGraphs, type GraphFile, type ModelFiles } from '../model/model-dir.js';
+import type { Weights } from '../model/weights.js';
 import type { VisualInput } from '../tools/image-processor.js';
 import type { KvPool } from './kv-pool.js';
 import { sessionOptions } from './session-options.js';
@@ -44,13 +45,26 @@ export class ModelRunner {
 
   static async load(files: ModelFiles, opts: RunnerOptions = {}): Promise<ModelRunner> {
     const options = sessionOptions(opts);
-    const open = (f: string) => ort.InferenceSession.create(join(files.dir, f), options);
     const hasPooled = !opts.forceStandard && existsSync(join(files.dir, ONNX_FILES.decoderKvPool));
-    const [vision, embed, decoder, pooled] = await Promise.all([
-      open(ONNX_FILES.vision), open(ONNX_FILES.embed), open(ONNX_FILES.decoder), hasPooled ? open(ONNX_FILES.decoderKvPool) : undefined,
+    return ModelRunner.open(files.config, (f) => ort.InferenceSession.create(join(files.dir, f), options), hasPooled);
+  }
+
+  /**
+   * A runner for other weights of the same architecture (an RL policy after a step, an ablation),
+   * its graphs serialized in memory: no model directory is written and read back.
+   */
+  static async fromWeights(config: ModelConfig, weights: Weights, opts: RunnerOptions = {}): Promise<ModelRunner> {
+    const options = sessionOptions(opts);
+    const graphs = serializeModelGraphs(config, weights);
+    return ModelRunner.open(config, (f) => ort.InferenceSession.create(graphs[f], options), !opts.forceStandard);
+  }
+
+  private static async open(config: ModelConfig, open: (file: (typeof ONNX_FILES)[GraphFile]) => Promise<ort.InferenceSession>, pooled: boolean): Promise<ModelRunner> {
+    const [vision, embed, decoder, kvPool] = await Promise.all([
+      open(ONNX_FILES.vision), open(ONNX_FILES.embed), open(ONNX_FILES.decoder), pooled ? open(ONNX_FILES.decoderKvPool) : undefined,
     ]);
-    const runner = new ModelRunner(files.config, vision, embed, decoder, pooled);
-    const { vocab_size: v, hidden_size: h } = files.config.text;
+    const runner = new ModelRunner(config, vision, embed, decoder, kvPool);
+    const { vocab_size: v, hidden_size: h } = config.text;
     if (v * h <= EMBED_TABLE_LIMIT) runner.embedTable = await runner.runEmbed(Array.from({ length: v }, (_, i) => i));
     return runner;
   }

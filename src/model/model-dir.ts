@@ -36,6 +36,20 @@ export function modelGraphs(config: ModelConfig): Graph[] {
   return [buildEmbedGraph(config.text), buildDecoderGraph(config.text), buildVisionGraph(config.vision)];
 }
 
+export type GraphFile = 'vision' | 'embed' | 'decoder' | 'decoderKvPool';
+
+/** Every ONNX graph of a model with these weights, serialized, keyed by its path in a model directory. */
+export function serializeModelGraphs(config: ModelConfig, weights: Weights): Record<(typeof ONNX_FILES)[GraphFile], Uint8Array> {
+  const [embed, decoder, vision] = modelGraphs(config);
+  const lookup = weightLookup(weights);
+  return {
+    [ONNX_FILES.embed]: serializeModel(embed!, lookup),
+    [ONNX_FILES.decoder]: serializeModel(decoder!, lookup),
+    [ONNX_FILES.vision]: serializeModel(vision!, lookup),
+    [ONNX_FILES.decoderKvPool]: serializeModel(buildKvPoolDecoderGraph(config.text), lookup),
+  } as Record<(typeof ONNX_FILES)[GraphFile], Uint8Array>;
+}
+
 const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
 
 /** Write to a temp name then rename, so a crash never leaves a half-written file in place. */
@@ -51,12 +65,7 @@ export async function writeModelDir(
   tokenizer: { tokenizerJson: Record<string, unknown>; tokenizerConfigJson: Record<string, unknown> }, name: string,
 ): Promise<void> {
   await mkdir(join(dir, 'onnx'), { recursive: true });
-  const [embed, decoder, vision] = modelGraphs(config);
-  const lookup = weightLookup(weights);
-  await writeAtomic(join(dir, ONNX_FILES.embed), serializeModel(embed!, lookup));
-  await writeAtomic(join(dir, ONNX_FILES.decoder), serializeModel(decoder!, lookup));
-  await writeAtomic(join(dir, ONNX_FILES.vision), serializeModel(vision!, lookup));
-  await writeAtomic(join(dir, ONNX_FILES.decoderKvPool), serializeModel(buildKvPoolDecoderGraph(config.text), lookup));
+  for (const [file, bytes] of Object.entries(serializeModelGraphs(config, weights))) await writeAtomic(join(dir, file), bytes);
   await writeAtomic(join(dir, ONNX_FILES.decoderKvPoolVersion), `${KVPOOL_GRAPH_VERSION}\n`);
   await writeAtomic(join(dir, 'config.json'), json({ _name_or_path: name, ...toConfigJson(config) }));
   await writeAtomic(join(dir, 'preprocessor_config.json'), json(toPreprocessorJson(config.processor)));

@@ -68,11 +68,10 @@ export async function writeSafetensors(path: string, weights: Weights, dtype: Dt
   let at = 8 + headerBytes.length;
   for (const name of names) {
     const { data } = weights.get(name)!;
-    for (const v of data) {
-      if (dtype === 'F16') out.writeUInt16LE(toHalf(v), at);
-      else out.writeFloatLE(v, at);
-      at += bytesPer;
-    }
+    // Typed-array views are host-endian; every platform Node ships for is little-endian, as the format.
+    const encoded = dtype === 'F16' ? Uint16Array.from(data, toHalf) : Float32Array.from(data);
+    Buffer.from(encoded.buffer).copy(out, at);
+    at += data.length * bytesPer;
   }
   await writeSynced(path, out);
 }
@@ -87,11 +86,11 @@ export async function readSafetensors(path: string): Promise<Weights> {
     if (name === '__metadata__') continue;
     const [begin, end] = t.data_offsets;
     const size = t.shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(size);
-    if (t.dtype === 'F16') for (let i = 0; i < size; i++) data[i] = fromHalf(buf.readUInt16LE(base + begin + 2 * i));
-    else if (t.dtype === 'F32') for (let i = 0; i < size; i++) data[i] = buf.readFloatLE(base + begin + 4 * i);
-    else throw new Error(`${path}: ${name} has dtype ${t.dtype} (F16 and F32 are read)`);
+    if (t.dtype !== 'F16' && t.dtype !== 'F32') throw new Error(`${path}: ${name} has dtype ${t.dtype} (F16 and F32 are read)`);
     if (end - begin !== size * (t.dtype === 'F16' ? 2 : 4)) throw new Error(`${path}: ${name} has ${end - begin} bytes for shape [${t.shape}]`);
+    // Copied out (the file's offsets need not be aligned for a typed-array view), then decoded.
+    const raw = new Uint8Array(buf.subarray(base + begin, base + end)).buffer;
+    const data = t.dtype === 'F16' ? Float32Array.from(new Uint16Array(raw), fromHalf) : new Float32Array(raw);
     weights.set(name, { dims: t.shape, data });
   }
   return weights;

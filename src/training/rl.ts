@@ -6,7 +6,6 @@ import { ModelRunner } from '../engine/model-runner.js';
 import type { GenerationResult } from '../engine/types.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import { loadWeights } from '../model/load-weights.js';
-import { loadModelFiles, writeModelDir } from '../model/model-dir.js';
 import { featurize, makeBatch, withoutFeatures, type TrainingExample } from './batch.js';
 import { scoreTask, taskRequest } from './eval.js';
 import { mean } from './metrics.js';
@@ -125,7 +124,6 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
   // The starting policy, for the KL term: the base model's weights (also after a resume).
   const reference = hp.kl_coef > 0 ? new Map([...(await loadWeights(files.dir))].filter(([n]) => trainer.params.has(n)).map(([n, w]) => [n, w.data])) : undefined;
   const rewardConfig: RewardConfig = { ...REFERENCE_REWARD, H: config.reward.H, alpha: config.reward.curiosity ? config.reward.alpha : 0, beta: config.reward.beta, N: config.reward.N };
-  const policyDir = join(run.out, 'policy');
   let step = run.startStep;
   const bar = new ProgressBar(hp.steps, 'rl');
   const started = performance.now();
@@ -134,8 +132,7 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
   try {
     while (step < hp.steps) {
       // Rollouts with the current policy.
-      await writeModelDir(policyDir, files.config, weights, files, `${files.name}-rl`);
-      const runner = await ModelRunner.load(await loadModelFiles(policyDir), { threads: config.threads });
+      const runner = await ModelRunner.fromWeights(files.config, weights, { threads: config.threads });
       const { group_size: G, temperature, max_tokens: maxTokens, max_tool_calls: maxToolCalls } = config.rollouts;
       const tasks = await tasksForStep(config, step);
       const rolloutStart = performance.now();
