@@ -17,6 +17,6 @@ test('suite option overrides: a number replaces the default, a range draws per s
   assert.ok(sizes.size > 3, 'the range spreads over seeds');
   const fixed = await suiteGenerator('vstar-syn', { targetSize: VSTAR_DEFAULTS.targetSize })(5);
   assert.deepEqual(fixed.region, (await SUITES['vstar-syn'](5)).region);
-  assert.throws(() => suiteGenerator('vstar-syn', { size: 3 }), /vstar-syn has no option "size" \(options: width, height, targetSize, distractors\)/);
+  assert.throws(() => suiteGenerator('vstar-syn', { size: 3 }), /vstar-syn has no option "size" \(options: width, height, targetSize, decoys, distractors\)/);
   assert.throws(() => suiteGenerator('nope'), /unknown suite "nope"/);
 });

@@ -31,11 +31,16 @@ export function atModelResolution(img: RgbImage, region: number[], budget?: { mi
   return seenAt(img, resizeTarget(img, processor, budget), region);
 }
 
-/** The ground-truth crop, as the real crop tool returns it and the model sees it. */
-export async function inGroundTruthCrop(img: RgbImage, region: number[]): Promise<Seen> {
-  const zoom = await executeToolCall({ name: 'crop_image_normalized', arguments: { bbox_2d: region, target_image: 1 }, raw: '' }, { images: [img], enabledTools: ['crop_image_normalized'], processor });
+/** The crop of `bbox` (pixels, or fractions as a model writes them), as the real crop tool returns it and the model sees it. */
+export async function inCrop(img: RgbImage, bbox: number[], region: number[]): Promise<Seen> {
+  const zoom = await executeToolCall({ name: 'crop_image_normalized', arguments: { bbox_2d: bbox, target_image: 1 }, raw: '' }, { images: [img], enabledTools: ['crop_image_normalized'], processor });
   assert.ok(zoom.ok);
   return seenAt(zoom.images[0]!, zoom.resultSize, region, [zoom.box![0], zoom.box![1]]);
+}
+
+/** The ground-truth crop. */
+export function inGroundTruthCrop(img: RgbImage, region: number[]): Promise<Seen> {
+  return inCrop(img, region, region);
 }
 
 /** A simple pixel rule: mean colour of the central half of the target's box, nearest choice colour. */
@@ -63,26 +68,20 @@ export function assertDeterministic(a: { image?: RgbImage }, b: { image?: RgbIma
   assert.ok(!Buffer.from(a.image!.data).equals(Buffer.from(c.image!.data)));
 }
 
-/**
- * A rule that sees only what each patch of the vision tower sees on average: over the patch grid
- * (`patch` pixels, aligned to the image corner), the patch that is best explained as one choice
- * colour whitened by 5-50% (a marking dot inside a coloured square), and that colour's letter.
- */
-export function dottedPatchChoice({ image: img }: Seen, choices: string[], patch = processor.patch_size): string {
-  let best = { residual: Infinity, letter: 'A' };
-  for (let py = 0; py + patch <= img.height; py += patch) {
-    for (let px = 0; px + patch <= img.width; px += patch) {
-      const m = [0, 0, 0];
-      for (let y = py; y < py + patch; y++) for (let x = px; x < px + patch; x++) for (let c = 0; c < 3; c++) m[c]! += img.data[(y * img.width + x) * 3 + c]! / (patch * patch);
-      choices.forEach((name, i) => {
-        const colour = COLORS[name]!;
-        const toWhite = colour.map((v) => 255 - v);
-        const a = toWhite.reduce((s, t, c) => s + t * (m[c]! - colour[c]!), 0) / toWhite.reduce((s, t) => s + t * t, 0);
-        if (a < 0.05 || a > 0.5) return;
-        const residual = Math.hypot(...colour.map((v, c) => m[c]! - v - a * toWhite[c]!));
-        if (residual < best.residual) best = { residual, letter: 'ABCD'[i]! };
-      });
-    }
+/** How many pixels lie within `tolerance` (RGB distance) of each choice colour, in choice order. */
+export function choiceColourCounts({ image: img }: Seen, choices: string[], tolerance = 40): number[] {
+  const counts = choices.map(() => 0);
+  for (let p = 0; p < img.data.length; p += 3) {
+    choices.forEach((name, i) => {
+      const [r, g, b] = COLORS[name]!;
+      if (Math.hypot(img.data[p]! - r, img.data[p + 1]! - g, img.data[p + 2]! - b) <= tolerance) counts[i]!++;
+    });
   }
-  return best.letter;
+  return counts;
+}
+
+/** The letter of the choice colour with the most pixels: reads a picture that shows one choice colour. */
+export function dominantChoice(seen: Seen, choices: string[]): string {
+  const counts = choiceColourCounts(seen, choices);
+  return 'ABCD'[counts.indexOf(Math.max(...counts))]!;
 }
