@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { vstarTask } from '../../../src/training/tasks/vstar-syn.js';
+import type { Task } from '../../../src/training/tasks/types.js';
+import { synthesizeTrace } from '../../../src/training/traces.js';
+import { parseLastToolCall } from '../../../src/tools/tool-call.js';
 import { assertDeterministic, atModelResolution, choiceColourCounts, dominantChoice, inCrop } from './pixel-rules.js';
 
 test('vstar-syn is deterministic per seed', async () => {
@@ -10,15 +13,11 @@ test('vstar-syn is deterministic per seed', async () => {
   assert.match(a.answer, /^[ABCD]$/);
 });
 
-/** The box a trace (or a model that found the target) asks for: the target's tenths, rounded outwards. */
-function tenthsBox([x1, y1, x2, y2]: number[], width: number, height: number): number[] {
-  const axis = (a: number, b: number, size: number) => {
-    const lo = Math.min(0.8, Math.floor((a / size) * 10) / 10);
-    return [lo, Math.min(0.9, Math.max(lo + 0.1, Math.ceil((b / size) * 10) / 10))];
-  };
-  const [left, right] = axis(x1!, x2!, width);
-  const [top, bottom] = axis(y1!, y2!, height);
-  return [left!, top!, right!, bottom!];
+/** The box the zoom trace asks for (the target's tenths, rounded outwards), as the model would write it. */
+function traceBox(task: Task): number[] {
+  const call = parseLastToolCall(synthesizeTrace(task, 'zoom').steps[0]!.text);
+  assert.ok(call?.ok);
+  return call.call.arguments.bbox_2d as number[];
 }
 
 test('the full image shows every choice colour alike; a crop around the frame shows only the answer', async () => {
@@ -30,8 +29,7 @@ test('the full image shows every choice colour alike; a crop around the frame sh
     const full = await atModelResolution(task.image!, task.region!);
     assert.ok(choiceColourCounts(full, task.choices!).every((n) => n > 0), `seed ${seed}: a choice colour is missing from the image`);
     if (dominantChoice(full, task.choices!) === task.answer) lowRes++;
-    const { width, height } = task.image!;
-    const zoomed = await inCrop(task.image!, tenthsBox(task.region!, width, height), task.region!);
+    const zoomed = await inCrop(task.image!, traceBox(task), task.region!);
     const counts = choiceColourCounts(zoomed, task.choices!);
     const answer = 'ABCD'.indexOf(task.answer);
     assert.ok(counts.every((n, i) => (i === answer ? n > 100 : n === 0)), `seed ${seed}: crop colour counts ${counts}`);
