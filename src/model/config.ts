@@ -11,6 +11,12 @@ export interface TextConfig {
   rope_theta: number;
   /** M-RoPE: how many of the head_dim/2 frequencies rotate by the t, h and w positions. */
   mrope_section: [number, number, number];
+  /**
+   * Qwen3-VL's interleaved M-RoPE: frequency i rotates by h when i % 3 == 1, by w when i % 3 == 2
+   * (each within 3 x its section), else by t, so every axis spans high to low frequencies. In the
+   * contiguous layout w gets only the lowest ones, and a tiny model barely tells columns apart.
+   */
+  mrope_interleaved?: boolean;
   max_position_embeddings: number;
 }
 
@@ -95,7 +101,7 @@ export function toConfigJson(c: ModelConfig): Record<string, unknown> {
       vocab_size: t.vocab_size,
       rms_norm_eps: t.rms_norm_eps,
       rope_theta: t.rope_theta,
-      rope_scaling: { type: 'mrope', rope_type: 'default', mrope_section: t.mrope_section },
+      rope_scaling: { type: 'mrope', rope_type: 'default', mrope_section: t.mrope_section, ...(t.mrope_interleaved ? { mrope_interleaved: true } : {}) },
       max_position_embeddings: t.max_position_embeddings,
       hidden_act: 'silu',
       tie_word_embeddings: false,
@@ -134,6 +140,7 @@ export function fromConfigJson(json: Record<string, any>, pre: Record<string, an
       rms_norm_eps: t.rms_norm_eps ?? 1e-6,
       rope_theta: t.rope_theta ?? 1e6,
       mrope_section: req(mrope, 'text_config.rope_scaling.mrope_section'),
+      ...((t.rope_scaling?.mrope_interleaved ?? json.rope_scaling?.mrope_interleaved) ? { mrope_interleaved: true } : {}),
       max_position_embeddings: t.max_position_embeddings ?? 32768,
     },
     vision: {

@@ -21,7 +21,10 @@ export function presetConfig(name: PresetName, ids: SpecialTokenIds, vocabSize: 
       vocab_size: vocabSize,
       rms_norm_eps: 1e-6,
       rope_theta: 10000,
-      mrope_section: micro ? [2, 3, 3] : [4, 6, 6],
+      mrope_section: micro ? [2, 3, 3] : [6, 5, 5],
+      // Interleaved (Qwen3-VL's layout): with contiguous sections the column gets only the lowest
+      // rotary frequencies, and the tiny model learnt rows 39/40 but columns 17/40 of its locate boxes.
+      ...(micro ? {} : { mrope_interleaved: true }),
       max_position_embeddings: 4096,
     },
     vision: {

@@ -4,6 +4,15 @@ import {
   applyRotary, castFloat, inverseFrequencies, linear, maskToBias, reshape, rmsNorm, swiglu, transpose, unsqueeze,
 } from './layers.js';
 
+/** Which position stream (0 t, 1 h, 2 w) rotates each of the head_dim/2 frequencies. */
+export function mropeStreams(c: TextConfig): number[] {
+  const half = c.head_dim / 2;
+  const [, h, w] = c.mrope_section;
+  if (c.mrope_section.reduce((a, b) => a + b, 0) !== half) throw new Error(`mrope_section ${c.mrope_section} must sum to head_dim/2 = ${half}`);
+  if (c.mrope_interleaved) return Array.from({ length: half }, (_, i) => (i % 3 === 1 && i < 3 * h ? 1 : i % 3 === 2 && i < 3 * w ? 2 : 0));
+  return Array.from({ length: half }, (_, i) => (i < c.mrope_section[0] ? 0 : i < c.mrope_section[0] + h ? 1 : 2));
+}
+
 /**
  * M-RoPE cos/sin [B,S,1,D] from position_ids [3,B,S]: frequency i rotates by the t, h or w position
  * depending on which mrope_section it falls in, duplicated over both halves (rotate_half layout).
@@ -13,13 +22,9 @@ function mropeCosSin(g: Graph, positionIds: string, c: TextConfig): [string, str
   const invFreq = g.float(inverseFrequencies(c.head_dim, c.rope_theta));
   const pos = unsqueeze(g, castFloat(g, positionIds), [-1]); // [3,B,S,1]
   const freqs = g.op('Mul', [pos, invFreq]); // [3,B,S,half]
+  const streams = mropeStreams(c);
   const select = new Array<number>(3 * half).fill(0);
-  let offset = 0;
-  c.mrope_section.forEach((n, stream) => {
-    for (let i = offset; i < offset + n; i++) select[stream * half + i] = 1;
-    offset += n;
-  });
-  if (offset !== half) throw new Error(`mrope_section ${c.mrope_section} must sum to head_dim/2 = ${half}`);
+  streams.forEach((stream, i) => (select[stream * half + i] = 1));
   const picked = g.op('ReduceSum', [g.op('Mul', [freqs, g.float(select, [3, 1, 1, half])]), g.int64([0])], { keepdims: { i: 0 } });
   const emb = unsqueeze(g, g.op('Concat', [picked, picked], { axis: { i: -1 } }), [2]); // [B,S,1,D]
   return [g.op('Cos', [emb]), g.op('Sin', [emb])];
