@@ -1,5 +1,6 @@
 import { Rng } from '../../util/random.js';
-import { COLOR_NAMES, COLORS, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
+import { CHOICE_LETTERS } from '../metrics.js';
+import { BACKGROUND, COLOR_NAMES, COLORS, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
 import type { Task } from './types.js';
 
 export interface MvbenchOptions {
@@ -40,10 +41,10 @@ export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_D
   const frames = [];
   for (let f = 1; f <= opts.frames; f++) {
     // The clutter drifts a few pixels per frame, so frames differ everywhere, not only at the answer.
-    const parts = [`<rect width="${w}" height="${h}" fill="#f0efe8"/>`];
+    const parts = [`<rect width="${w}" height="${h}" fill="${BACKGROUND}"/>`];
     for (const d of scene) parts.push(shapeSvg(d.shape, d.x + d.dx * f, d.y + d.dy * f, d.size, hex([d.gray, d.gray, d.gray - 10])));
     if (f === answerFrame) {
-      parts.push(`<rect x="${cx - 3}" y="${cy - 3}" width="${2 * s + 7}" height="${2 * s + 7}" fill="#f0efe8"/>`);
+      parts.push(`<rect x="${cx - 3}" y="${cy - 3}" width="${2 * s + 7}" height="${2 * s + 7}" fill="${BACKGROUND}"/>`);
       for (let k = 0; k < 4; k++) {
         const x = cx + (k % 2) * (s + 1);
         const y = cy + Math.floor(k / 2) * (s + 1);
@@ -59,7 +60,7 @@ export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_D
     frames,
     question: `In one frame of the video, a cluster of small coloured shapes appears. What is the colour of the small ${shapes[answerIndex]}?`,
     choices: colors,
-    answer: 'ABCD'[answerIndex]!,
+    answer: CHOICE_LETTERS[answerIndex]!,
     kind: 'choice',
     metric: 'accuracy',
     region,

@@ -10,6 +10,9 @@ export async function renderSvg(svg: string): Promise<RgbImage> {
 export const COLORS: Record<string, [number, number, number]> = {
   red: [220, 30, 30], green: [30, 160, 50], blue: [40, 70, 220], yellow: [235, 200, 20], purple: [140, 50, 170], orange: [245, 130, 20],
 };
+/** The paper-like page colour every synthetic image is drawn on. */
+export const BACKGROUND = '#f0efe8';
+
 export const COLOR_NAMES = Object.keys(COLORS);
 export const hex = ([r, g, b]: [number, number, number]) => `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
 

@@ -1,5 +1,5 @@
 import { Rng } from '../../util/random.js';
-import { COLORS, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
+import { BACKGROUND, COLORS, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
 import type { Task } from './types.js';
 
 export interface TallyOptions {
@@ -28,7 +28,7 @@ export async function tallyTask(seed: number, opts: TallyOptions = TALLY_DEFAULT
   const rng = new Rng(seed * 104729 + 7);
   const pick = <T>(xs: T[]) => xs[rng.int(xs.length)]!;
   const { width: w, height: h, objectSize: s, gap, cols, rows } = opts;
-  const parts: string[] = [`<rect width="${w}" height="${h}" fill="#f0efe8"/>`];
+  const parts: string[] = [`<rect width="${w}" height="${h}" fill="${BACKGROUND}"/>`];
   for (let i = 0; i < opts.distractors; i++) {
     const size = 30 + rng.int(90);
     const g = 90 + rng.int(120);

@@ -1,5 +1,6 @@
 import { Rng } from '../../util/random.js';
-import { COLOR_NAMES, COLORS, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
+import { CHOICE_LETTERS } from '../metrics.js';
+import { BACKGROUND, COLOR_NAMES, COLORS, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
 import type { Task } from './types.js';
 
 export interface VstarOptions {
@@ -27,7 +28,7 @@ export async function vstarTask(seed: number, opts: VstarOptions = VSTAR_DEFAULT
   const rng = new Rng(seed * 7919 + 1);
   const pick = <T>(xs: T[]) => xs[rng.int(xs.length)]!;
   const { width: w, height: h, targetSize: s } = opts;
-  const parts: string[] = [`<rect width="${w}" height="${h}" fill="#f0efe8"/>`];
+  const parts: string[] = [`<rect width="${w}" height="${h}" fill="${BACKGROUND}"/>`];
   for (let i = 0; i < opts.distractors; i++) {
     const size = 30 + rng.int(90);
     const g = 90 + rng.int(120);
@@ -49,13 +50,12 @@ export async function vstarTask(seed: number, opts: VstarOptions = VSTAR_DEFAULT
   }
   const [x, y] = placed[0]!;
   parts.push(`<rect x="${x - gap - stroke}" y="${y - gap - stroke}" width="${s + 2 * (gap + stroke)}" height="${s + 2 * (gap + stroke)}" fill="#000000"/>`);
-  parts.push(`<rect x="${x - gap}" y="${y - gap}" width="${s + 2 * gap}" height="${s + 2 * gap}" fill="#f0efe8"/>`);
+  parts.push(`<rect x="${x - gap}" y="${y - gap}" width="${s + 2 * gap}" height="${s + 2 * gap}" fill="${BACKGROUND}"/>`);
   const others = colors.filter((_, i) => i !== answerIndex);
   placed.forEach(([px, py], i) => {
     const color = i === 0 ? colors[answerIndex]! : others[i - 1]!;
     parts.push(`<rect x="${px}" y="${py}" width="${s}" height="${s}" fill="${hex(COLORS[color]!)}"/>`);
   });
-  const letters = ['A', 'B', 'C', 'D'];
   const image = await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`);
   return {
     id: `vstar-syn-${seed}`,
@@ -63,7 +63,7 @@ export async function vstarTask(seed: number, opts: VstarOptions = VSTAR_DEFAULT
     image,
     question: 'What is the colour of the square inside the black frame?',
     choices: colors,
-    answer: letters[answerIndex]!,
+    answer: CHOICE_LETTERS[answerIndex]!,
     kind: 'choice',
     metric: 'accuracy',
     region: [x, y, x + s, y + s],

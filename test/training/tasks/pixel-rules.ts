@@ -3,6 +3,7 @@ import { presetConfig } from '../../../src/model/presets.js';
 import { resizeBicubic, type RgbImage } from '../../../src/tools/image.js';
 import { resizeTarget } from '../../../src/tools/image-processor.js';
 import { executeToolCall } from '../../../src/tools/operations.js';
+import { CHOICE_LETTERS } from '../../../src/training/metrics.js';
 import { COLORS } from '../../../src/training/tasks/render.js';
 
 /** The default (tiny) model's config; its image processor sets the resolutions the pixel rules look at. */
@@ -58,7 +59,7 @@ export function meanColourChoice({ image: img, region: [x1, y1, x2, y2] }: Seen,
     }
   }
   const distances = choices.map((name) => COLORS[name]!.reduce((a, v, c) => a + (v - sum[c]! / n) ** 2, 0));
-  return 'ABCD'[distances.indexOf(Math.min(...distances))]!;
+  return CHOICE_LETTERS[distances.indexOf(Math.min(...distances))]!;
 }
 
 /** Same seed, same pixels and fields; another seed, other pixels. */
@@ -83,5 +84,5 @@ export function choiceColourCounts({ image: img }: Seen, choices: string[], tole
 /** The letter of the choice colour with the most pixels: reads a picture that shows one choice colour. */
 export function dominantChoice(seen: Seen, choices: string[]): string {
   const counts = choiceColourCounts(seen, choices);
-  return 'ABCD'[counts.indexOf(Math.max(...counts))]!;
+  return CHOICE_LETTERS[counts.indexOf(Math.max(...counts))]!;
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { vstarTask } from '../../../src/training/tasks/vstar-syn.js';
 import type { Task } from '../../../src/training/tasks/types.js';
+import { CHOICE_LETTERS } from '../../../src/training/metrics.js';
 import { synthesizeTrace } from '../../../src/training/traces.js';
 import { parseLastToolCall } from '../../../src/tools/tool-call.js';
 import { assertDeterministic, atModelResolution, choiceColourCounts, dominantChoice, inCrop } from './pixel-rules.js';
@@ -31,7 +32,7 @@ test('the full image shows every choice colour alike; a crop around the frame sh
     if (dominantChoice(full, task.choices!) === task.answer) lowRes++;
     const zoomed = await inCrop(task.image!, traceBox(task), task.region!);
     const counts = choiceColourCounts(zoomed, task.choices!);
-    const answer = 'ABCD'.indexOf(task.answer);
+    const answer = CHOICE_LETTERS.indexOf(task.answer);
     assert.ok(counts.every((n, i) => (i === answer ? n > 100 : n === 0)), `seed ${seed}: crop colour counts ${counts}`);
     if (dominantChoice(zoomed, task.choices!) === task.answer) crop++;
   }
