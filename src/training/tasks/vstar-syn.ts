@@ -14,7 +14,7 @@ export interface VstarOptions {
   distractors: number;
 }
 
-export const VSTAR_DEFAULTS: VstarOptions = { width: 1280, height: 960, targetSize: 40, decoys: 3, distractors: 20 };
+export const VSTAR_DEFAULTS: VstarOptions = { width: 1280, height: 960, targetSize: 48, decoys: 3, distractors: 20 };
 
 /**
  * V*-like: what colour is the square inside the black frame (multiple choice). The image
