@@ -63,15 +63,18 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
     await run();
     return model;
   };
+  // Names shown in /v1/models: the bundle is `pixel-reasoner-tiny`, not the chain of stage suffixes
+  // (`...-random-seed0-sft-sft-rl`) each run would append; a stage's own model_name still wins.
+  const named = (suffix: string) => ({ model_name: `pixel-reasoner-${recipe.preset}${suffix}` });
   let grounded = base;
   for (const [i, phase] of recipe.ground.entries()) {
     const from = grounded;
-    grounded = await stage(`ground-${i + 1}`, () => runSft({ ...phase, base_model: from, out: join(out, `ground-${i + 1}`) }));
+    grounded = await stage(`ground-${i + 1}`, () => runSft({ ...named(`-ground-${i + 1}`), ...phase, base_model: from, out: join(out, `ground-${i + 1}`) }));
   }
-  const sft = await stage('sft', () => runSft({ ...recipe.sft, base_model: grounded, out: join(out, 'sft') }));
-  const rl = await stage('rl', () => runRl({ ...recipe.rl, base_model: sft, out: join(out, 'rl') }));
+  const sft = await stage('sft', () => runSft({ ...named('-warm-start'), ...recipe.sft, base_model: grounded, out: join(out, 'sft') }));
+  const rl = await stage('rl', () => runRl({ ...named(''), ...recipe.rl, base_model: sft, out: join(out, 'rl') }));
   const rlPlain = await stage('rl-no-curiosity', () => runRl({
-    ...recipe.rl, base_model: sft, out: join(out, 'rl-no-curiosity'),
+    ...named('-rl-no-curiosity'), ...recipe.rl, base_model: sft, out: join(out, 'rl-no-curiosity'),
     reward: { ...((recipe.rl.reward as object | undefined) ?? {}), curiosity: false },
   }));
 

@@ -29,6 +29,7 @@ test('the default recipe runs grounding, SFT, RL and the no-curiosity ablation, 
   assert.equal(warm.size, sft.size);
   for (const [name, w] of sft) w.data.forEach((v, i) => assert.ok(Math.abs(warm.get(name)!.data[i]! - v) <= Math.abs(v) * 2 ** -10 + 1e-7, name));
   assert.equal(JSON.parse(readFileSync(join(bundle, 'recipe.json'), 'utf8')).seed, 3);
+  assert.equal(JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'))._name_or_path, `pixel-reasoner-${recipe.preset}`);
 
   // A second run finds every stage done and only re-bundles.
   const again: string[] = [];
