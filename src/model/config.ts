@@ -121,7 +121,8 @@ export function fromConfigJson(json: Record<string, any>, pre: Record<string, an
   const t = req(json.text_config, 'text_config');
   const v = req(json.vision_config, 'vision_config');
   const eos = json.eos_token_id ?? t.eos_token_id;
-  const mrope = t.rope_scaling?.mrope_section ?? json.rope_scaling?.mrope_section;
+  // A config.json holds rope_scaling in text_config or at the top level; text_config's wins.
+  const ropeScaling = (key: string) => t.rope_scaling?.[key] ?? json.rope_scaling?.[key];
   return {
     image_token_id: req(json.image_token_id, 'image_token_id'),
     video_token_id: req(json.video_token_id, 'video_token_id'),
@@ -139,8 +140,8 @@ export function fromConfigJson(json: Record<string, any>, pre: Record<string, an
       vocab_size: t.vocab_size,
       rms_norm_eps: t.rms_norm_eps ?? 1e-6,
       rope_theta: t.rope_theta ?? 1e6,
-      mrope_section: req(mrope, 'text_config.rope_scaling.mrope_section'),
-      ...((t.rope_scaling?.mrope_interleaved ?? json.rope_scaling?.mrope_interleaved) ? { mrope_interleaved: true } : {}),
+      mrope_section: req(ropeScaling('mrope_section'), 'text_config.rope_scaling.mrope_section'),
+      ...(ropeScaling('mrope_interleaved') ? { mrope_interleaved: true } : {}),
       max_position_embeddings: t.max_position_embeddings ?? 32768,
     },
     vision: {

@@ -7,10 +7,10 @@ import {
 /** Which position stream (0 t, 1 h, 2 w) rotates each of the head_dim/2 frequencies. */
 export function mropeStreams(c: TextConfig): number[] {
   const half = c.head_dim / 2;
-  const [, h, w] = c.mrope_section;
-  if (c.mrope_section.reduce((a, b) => a + b, 0) !== half) throw new Error(`mrope_section ${c.mrope_section} must sum to head_dim/2 = ${half}`);
+  const [t, h, w] = c.mrope_section;
+  if (t + h + w !== half) throw new Error(`mrope_section ${c.mrope_section} must sum to head_dim/2 = ${half}`);
   if (c.mrope_interleaved) return Array.from({ length: half }, (_, i) => (i % 3 === 1 && i < 3 * h ? 1 : i % 3 === 2 && i < 3 * w ? 2 : 0));
-  return Array.from({ length: half }, (_, i) => (i < c.mrope_section[0] ? 0 : i < c.mrope_section[0] + h ? 1 : 2));
+  return Array.from({ length: half }, (_, i) => (i < t ? 0 : i < t + h ? 1 : 2));
 }
 
 /**
