@@ -62,7 +62,7 @@ async function matmulPeak(n: number): Promise<number> {
 const files = await loadModelFiles(values.model ?? (await resolveDefaultModel(log)));
 const c = files.config.text;
 const runner = TRAIN_VISION ? undefined : await ModelRunner.load(files, { threads: THREADS });
-const examples = await buildSftExamples({ suites: ['vstar-syn', 'tally-syn'], suite_options: {}, examples: EXAMPLES, seed: 0, mix: { direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0, locate: 0 } }, files, runner, log);
+const examples = await buildSftExamples({ suites: ['vstar-syn', 'tally-syn'], suite_options: {}, examples: EXAMPLES, seed: 0, mix: { direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0, locate: 0, look: 0 } }, files, runner, log);
 await runner?.release();
 const trainer = await Trainer.create(files.config, await loadWeights(files.dir), { ...OPTIMIZER_DEFAULTS, totalSteps: STEPS + 2, warmupSteps: 1 }, { threads: THREADS, trainVision: TRAIN_VISION });
 const batches: Batch[] = Array.from({ length: STEPS + 2 }, (_, i) => makeBatch(examplesAt(i * BATCH, BATCH, examples.length, 0).map((k) => examples[k]!), c.hidden_size));

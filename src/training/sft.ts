@@ -27,8 +27,10 @@ export const SftConfigSchema = z.object({
       direct: z.number().min(0), zoom: z.number().min(0), 'self-correction': z.number().min(0), no_tools: z.number().min(0).default(0),
       /** Grounding practice: the question's region as a box, without tools (image suites). */
       locate: z.number().min(0).default(0),
+      /** Grounding in the zoom context: a zoom trace's first step (box said, crop called), nothing run (image suites). */
+      look: z.number().min(0).default(0),
     })
-      .default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0, locate: 0 }),
+      .default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0, locate: 0, look: 0 }),
   }),
   hyperparameters: z.object({
     ...optimizerFields({ steps: 100, lr: 1e-3, minLrRatio: 0.1, warmupSteps: 10, weightDecay: 0.01 }),
@@ -61,7 +63,7 @@ export interface SftResult {
 type MixKind = TraceKind | 'no_tools';
 
 function kindFor(rng: Rng, mix: SftConfig['data']['mix']): MixKind {
-  const kinds: MixKind[] = ['direct', 'zoom', 'self-correction', 'no_tools', 'locate'];
+  const kinds: MixKind[] = ['direct', 'zoom', 'self-correction', 'no_tools', 'locate', 'look'];
   const total = kinds.reduce((a, k) => a + mix[k], 0);
   let r = rng.next() * total;
   for (const k of kinds) if ((r -= mix[k]) < 0) return k;
@@ -81,7 +83,7 @@ async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: 
   const drawn = kindFor(new Rng((data.seed + kindAt) * 31 + 5), data.mix);
   const task = drawn === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite, data.suite_options[suite])(seed);
   // A video has no image to locate in: that share goes to zoom (frame selection) traces.
-  const kind = drawn === 'locate' && !task.image ? 'zoom' : drawn;
+  const kind = (drawn === 'locate' || drawn === 'look') && !task.image ? 'zoom' : drawn;
   const trace = kind === 'no_tools' ? synthesizeTrace(task, 'direct', seed, { withTools: false }) : synthesizeTrace(task, kind, seed);
   const tokens = await tokenizeTrace(trace, tokenizer, files.config);
   return runner ? featurize(tokens, runner) : withoutFeatures(tokens, files.config.text.hidden_size);

@@ -10,7 +10,7 @@ import { taskContent, toolsFor } from './eval.js';
 import { CHOICE_LETTERS } from './metrics.js';
 import type { Task } from './tasks/types.js';
 
-export type TraceKind = 'direct' | 'zoom' | 'self-correction' | 'locate';
+export type TraceKind = 'direct' | 'zoom' | 'self-correction' | 'locate' | 'look';
 
 /** One assistant turn of a trace: its text, and whether it is trained on (the erroneous call is not). */
 export interface AssistantStep {
@@ -95,9 +95,10 @@ function wrongRegion(task: Task, seed: number): Box {
 
 /**
  * Synthesizes a trace for a task. `direct`: text-only reasoning, for questions readable without a
- * zoom (`withTools: false` renders it with a prompt that offers no tools, as `eval --no-tools` asks). `zoom`: one crop of the ground-truth region, then the answer. `self-correction`: a crop of
- * the wrong place (kept in the context, not trained on), the observation that it shows nothing
- * useful, the right crop, then the answer.
+ * zoom (`withTools: false` renders it with a prompt that offers no tools, as `eval --no-tools` asks). `zoom`: one crop of the ground-truth region, then the answer. `look`: a zoom
+ * trace's first step alone (the box said and the crop called, nothing run). `self-correction`: a
+ * crop of the wrong place (kept in the context, not trained on), the observation that it shows
+ * nothing useful, the right crop, then the answer.
  */
 export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { withTools?: boolean } = {}): Trace {
   const tools = opts.withTools === false ? [] : toolsFor(task);
@@ -114,7 +115,7 @@ export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { w
     return { task, kind, tools, steps: [{ text: `${opening} ${answer}`, train: true }] };
   }
   if (tools.length === 0) throw new Error('zoom traces need tools');
-  if (task.frames) return videoTrace(task, kind, tools, answer, seed);
+  if (task.frames) return videoTrace(task, kind === 'look' ? 'zoom' : kind, tools, answer, seed);
   if (!task.image || !task.region) throw new Error(`${task.id}: zoom traces need an image task with a ground-truth region`);
   const { width, height } = task.image;
   // The box is said in words first, as a locate trace says it, and the call copies it: grounding
@@ -124,6 +125,10 @@ export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { w
   const look = (region: Box) => `The details are too small to read at this resolution. ${sayAndCall(region, ' Let me zoom in.')}`;
   const finalStep = { text: `Now the region is clear. ${answer}`, train: true };
   if (kind === 'zoom') return { task, kind, tools, steps: [{ text: look(task.region), train: true }, finalStep] };
+  // Grounding in the zoom trace's own context, at a locate trace's cost. A locate prompt is shorter
+  // and offers no tools: under M-RoPE the box tokens then stand at other distances from the image,
+  // and a model with locate 40/40 said the right box in 2/40 zoom traces.
+  if (kind === 'look') return { task, kind, tools, steps: [{ text: look(task.region), train: true }] };
   return {
     task, kind, tools,
     steps: [
@@ -172,7 +177,8 @@ export async function tokenizeTrace(trace: Trace, tokenizer: ChatTokenizer, conf
   const images = [...prompt.images];
   for (const [i, step] of trace.steps.entries()) {
     const last = i === trace.steps.length - 1;
-    const ids = tokenizer.encode(last ? `${step.text}<|im_end|>` : step.text);
+    // A trace that stops at a call (`look`) ends there: the engine stops at `</tool_call>` too.
+    const ids = tokenizer.encode(last && !step.text.endsWith('</tool_call>') ? `${step.text}<|im_end|>` : step.text);
     const chunk: PromptChunk = { ids, positions: [[], [], []], visuals: [] };
     rope.text(ids.length, chunk.positions);
     appendChunk(out, out.weights, chunk, step.train ? 1 : 0);

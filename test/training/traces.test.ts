@@ -105,3 +105,17 @@ test('a locate trace asks for the region without tools and trains on a tenths bo
     assert.equal(t.visuals.length, 1);
   }
 });
+
+test('a look trace is a zoom trace cut after its call: same prompt, same trained first step, no crop run', async () => {
+  const files = await loadModelFiles(await testModel('micro', 0));
+  const tok = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  const task = await vstarTask(4);
+  const look = synthesizeTrace(task, 'look', 4);
+  const zoom = synthesizeTrace(task, 'zoom', 4);
+  assert.deepEqual(look.tools, zoom.tools);
+  assert.deepEqual(look.steps, [zoom.steps[0]]);
+  const [l, z] = [await tokenizeTrace(look, tok, files.config), await tokenizeTrace(zoom, tok, files.config)];
+  assert.deepEqual(l.ids, z.ids.slice(0, l.ids.length));
+  assert.deepEqual(l.ids.filter((_, i) => l.weights[i] === 1), tok.encode(look.steps[0]!.text));
+  assert.equal(l.visuals.length, 1);
+});
