@@ -82,7 +82,7 @@ async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: 
   const seed = data.seed + i;
   const drawn = kindFor(new Rng((data.seed + kindAt) * 31 + 5), data.mix);
   const task = drawn === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite, data.suite_options[suite])(seed);
-  // A video has no image to locate in: that share goes to zoom (frame selection) traces.
+  // A video has no image to locate or look in: that share goes to zoom (frame selection) traces.
   const kind = (drawn === 'locate' || drawn === 'look') && !task.image ? 'zoom' : drawn;
   const trace = kind === 'no_tools' ? synthesizeTrace(task, 'direct', seed, { withTools: false }) : synthesizeTrace(task, kind, seed);
   const tokens = await tokenizeTrace(trace, tokenizer, files.config);
