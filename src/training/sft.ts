@@ -10,8 +10,19 @@ import { lineChartSvg } from './plot.js';
 import { ProgressBar } from './progress.js';
 import { EASY_SUITES, suiteGenerator } from './tasks/index.js';
 import type { SuiteName } from './tasks/types.js';
-import { synthesizeTrace, tokenizeTrace, type TraceKind } from './traces.js';
+import { synthesizeTrace, tokenizeTrace } from './traces.js';
 import { optimizerFields, runConfigFields, TrainingRun, type RunHooks } from './training-run.js';
+
+/** Shares of trace kinds; `no_tools`: a direct answer to a regular task, prompted without tools. */
+const MixSchema = z.object({
+  direct: z.number().min(0), zoom: z.number().min(0), 'self-correction': z.number().min(0), no_tools: z.number().min(0).default(0),
+  /** Grounding practice: the question's region as a box, without tools (image suites). */
+  locate: z.number().min(0).default(0),
+  /** Grounding in the zoom context: a zoom trace's first step (box said, crop called), nothing run (image suites). */
+  look: z.number().min(0).default(0),
+});
+/** The kinds in the order their shares are laid out on [0, total). */
+const MIX_KINDS = MixSchema.keyof().options;
 
 export const SftConfigSchema = z.object({
   ...runConfigFields(50),
@@ -22,15 +33,7 @@ export const SftConfigSchema = z.object({
     /** A fixed set of this many examples, cycled in epochs; without it every step draws fresh tasks. */
     examples: z.number().int().positive().optional(),
     seed: z.number().int().nonnegative().default(0),
-    /** Shares of trace kinds; `no_tools`: a direct answer to a regular task, prompted without tools. */
-    mix: z.object({
-      direct: z.number().min(0), zoom: z.number().min(0), 'self-correction': z.number().min(0), no_tools: z.number().min(0).default(0),
-      /** Grounding practice: the question's region as a box, without tools (image suites). */
-      locate: z.number().min(0).default(0),
-      /** Grounding in the zoom context: a zoom trace's first step (box said, crop called), nothing run (image suites). */
-      look: z.number().min(0).default(0),
-    })
-      .default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0, locate: 0, look: 0 }),
+    mix: MixSchema.default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0, locate: 0, look: 0 }),
   }),
   hyperparameters: z.object({
     ...optimizerFields({ steps: 100, lr: 1e-3, minLrRatio: 0.1, warmupSteps: 10, weightDecay: 0.01 }),
@@ -60,13 +63,12 @@ export interface SftResult {
   modelDir?: string;
 }
 
-type MixKind = TraceKind | 'no_tools';
+type MixKind = (typeof MIX_KINDS)[number];
 
 function kindFor(rng: Rng, mix: SftConfig['data']['mix']): MixKind {
-  const kinds: MixKind[] = ['direct', 'zoom', 'self-correction', 'no_tools', 'locate', 'look'];
-  const total = kinds.reduce((a, k) => a + mix[k], 0);
+  const total = MIX_KINDS.reduce((a, k) => a + mix[k], 0);
   let r = rng.next() * total;
-  for (const k of kinds) if ((r -= mix[k]) < 0) return k;
+  for (const k of MIX_KINDS) if ((r -= mix[k]) < 0) return k;
   return 'zoom';
 }
 
