@@ -96,8 +96,9 @@ export async function runEval(a: EvalArgs): Promise<void> {
       console.log(evalTable(rows));
     } else {
       console.log(`model ${files.name}; ${a.tools ? 'with' : 'without'} tools; ${tasks.length} tasks in ${seconds} s`);
-      console.log('suite            metric     score    RaPR     n');
-      for (const [name, s] of Object.entries(rows[0]!.suites)) console.log(`${name.padEnd(16)} ${s.metric.padEnd(9)} ${(100 * s.score).toFixed(1).padStart(6)} ${(100 * s.rapr).toFixed(1).padStart(7)} ${String(s.n).padStart(5)}`);
+      console.log('suite            metric     score    RaPR  crop hit     n');
+      const pct = (x: number | null, width: number) => (x === null ? '-' : (100 * x).toFixed(1)).padStart(width);
+      for (const [name, s] of Object.entries(rows[0]!.suites)) console.log(`${name.padEnd(16)} ${s.metric.padEnd(9)} ${pct(s.score, 6)} ${pct(s.rapr, 7)} ${pct(s.crop_hit, 9)} ${String(s.n).padStart(5)}`);
     }
   }
   console.log(JSON.stringify(a.ablations ? { rows } : { suites: rows[0]!.suites }));

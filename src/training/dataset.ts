@@ -15,6 +15,8 @@ export interface DatasetLine {
   answer: string;
   answers?: string[];
   metric: 'accuracy' | 'anls';
+  /** Optional: where the answer is, [x1, y1, x2, y2] in pixels of the image; eval then reports crop hits. */
+  region?: [number, number, number, number];
 }
 
 const png = (img: RgbImage) => sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
@@ -27,6 +29,7 @@ export async function exportTasks(tasks: Task[], outDir: string): Promise<string
     const line: DatasetLine = { id: t.id, question: t.question, answer: t.answer, metric: t.metric };
     if (t.choices) line.choices = t.choices;
     if (t.answers) line.answers = t.answers;
+    if (t.image && t.region) line.region = t.region;
     if (t.image) {
       line.image = `images/${t.id}.png`;
       await writeFile(join(outDir, line.image), await png(t.image));
@@ -63,7 +66,7 @@ export async function readDataset(file: string): Promise<Task[]> {
       const suite = (line.id.match(/^(.*)-\d+$/)?.[1] ?? 'dataset') as SuiteName;
       return {
         id: line.id, suite, question: line.question, choices: line.choices, answer: line.answer, answers: line.answers,
-        metric: line.metric ?? 'accuracy', kind: kindOf(line),
+        metric: line.metric ?? 'accuracy', kind: kindOf(line), region: line.image ? line.region : undefined,
         image: line.image ? await load(line.image) : undefined,
         frames: line.frames ? await Promise.all(line.frames.map(load)) : undefined,
       };

@@ -1,6 +1,6 @@
 import type { Engine } from '../engine/engine.js';
 import { GREEDY, type SamplingParams } from '../engine/sampler.js';
-import type { ContentPart, GenerationRequest } from '../engine/types.js';
+import type { ContentPart, GenerationRequest, ToolStep } from '../engine/types.js';
 import type { ToolName } from '../tools/definitions.js';
 import { accuracy, anlsOfPrediction, CHOICE_LETTERS, mean } from './metrics.js';
 import type { Task } from './tasks/types.js';
@@ -12,6 +12,8 @@ export interface TaskOutcome {
   score: number;
   /** Visual operations the model ran. */
   visualOps: number;
+  /** Image tasks with a ground-truth region: whether the first crop of the original image contains it (no crop: false). */
+  cropHit?: boolean;
 }
 
 export interface SuiteScore {
@@ -19,6 +21,11 @@ export interface SuiteScore {
   metric: 'accuracy' | 'anls';
   /** Rate of pixel-space reasoning: fraction of tasks with at least one visual operation. */
   rapr: number;
+  /**
+   * Share of the image tasks with a ground-truth region whose first crop contains the region
+   * (null when the suite has none): where the model looked, apart from whether it read it right.
+   */
+  crop_hit: number | null;
   n: number;
 }
 
@@ -50,12 +57,19 @@ export function taskRequest(task: Task, opts: { tools: boolean; maxTokens: numbe
   };
 }
 
+export function cropHit(task: Task, steps: ToolStep[]): boolean | undefined {
+  if (!task.image || !task.region) return undefined;
+  const box = steps.find((s) => s.ok && s.box && (s.target_image ?? 1) === 1)?.box;
+  const [x1, y1, x2, y2] = task.region;
+  return box !== undefined && box[0] <= x1 && box[1] <= y1 && box[2] >= x2 && box[3] >= y2;
+}
+
 /** Runs every task through the engine (greedy, real tool loop unless tools are off), concurrently. */
 export async function evaluateTasks(engine: Engine, tasks: Task[], opts: { tools: boolean; maxTokens?: number }): Promise<TaskOutcome[]> {
   return Promise.all(
     tasks.map(async (task) => {
       const r = await engine.generate(taskRequest(task, { tools: opts.tools, maxTokens: opts.maxTokens ?? 256, maxToolCalls: 4, sampling: GREEDY }));
-      return { id: task.id, suite: task.suite, prediction: r.text, score: scoreTask(task, r.text), visualOps: r.steps.length };
+      return { id: task.id, suite: task.suite, prediction: r.text, score: scoreTask(task, r.text), visualOps: r.steps.length, cropHit: cropHit(task, r.steps) };
     }),
   );
 }
@@ -64,10 +78,12 @@ export function summarize(tasks: Task[], outcomes: TaskOutcome[]): Record<string
   const suites: Record<string, SuiteScore> = {};
   for (const suite of new Set(tasks.map((t) => t.suite))) {
     const idx = tasks.flatMap((t, i) => (t.suite === suite ? [i] : []));
+    const hits = idx.flatMap((i) => (outcomes[i]!.cropHit === undefined ? [] : [outcomes[i]!.cropHit]));
     suites[suite] = {
       score: mean(idx.map((i) => outcomes[i]!.score)),
       metric: tasks[idx[0]!]!.metric,
       rapr: mean(idx.map((i) => (outcomes[i]!.visualOps > 0 ? 1 : 0))),
+      crop_hit: hits.length > 0 ? mean(hits.map((h) => (h ? 1 : 0))) : null,
       n: idx.length,
     };
   }

@@ -10,7 +10,7 @@ import { ModelRunner } from '../../src/engine/model-runner.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
 import { exportTasks, readDataset } from '../../src/training/dataset.js';
-import { evaluateTasks, summarize, taskContent } from '../../src/training/eval.js';
+import { cropHit, evaluateTasks, summarize, taskContent } from '../../src/training/eval.js';
 import { generateSuite } from '../../src/training/tasks/index.js';
 import { testModel } from '../helpers.js';
 
@@ -44,5 +44,18 @@ test('pixelreasoner eval --json prints per-suite score, metric, RaPR and n on it
     assert.equal(s.metric, 'accuracy');
     assert.equal(s.n, 2);
     assert.ok(s.score >= 0 && s.score <= 1 && s.rapr >= 0 && s.rapr <= 1);
+    assert.equal(s.crop_hit, 0, 'eight tokens hold no crop call: every region is missed');
   }
+});
+
+test('a crop hits when the first crop of the original image contains the whole region', async () => {
+  const [task] = await generateSuite('vstar-syn', 1, 500);
+  const [x1, y1, x2, y2] = task!.region!;
+  const crop = (box: [number, number, number, number], target_image = 1) => ({ index: 0, name: 'crop_image_normalized', arguments: {}, ok: true, box, target_image, result_text: '', added_tokens: 0 });
+  assert.equal(cropHit(task!, [crop([x1 - 5, y1 - 5, x2 + 5, y2 + 5])]), true);
+  assert.equal(cropHit(task!, [crop([x1 + 1, y1 - 5, x2 + 5, y2 + 5])]), false, 'cuts the region');
+  assert.equal(cropHit(task!, [crop([x1 + 1, y1, x2, y2]), crop([0, 0, 10_000, 10_000])]), false, 'only the first crop counts');
+  assert.equal(cropHit(task!, [crop([0, 0, 10, 10], 2), crop([x1, y1, x2, y2])]), true, 'a crop of a crop is not a look at the original');
+  assert.equal(cropHit(task!, []), false, 'no crop');
+  assert.equal(cropHit({ ...task!, region: undefined }, []), undefined, 'nothing to hit');
 });
