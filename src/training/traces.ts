@@ -125,9 +125,8 @@ export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { w
   const look = (region: Box) => `The details are too small to read at this resolution. ${sayAndCall(region, ' Let me zoom in.')}`;
   const finalStep = { text: `Now the region is clear. ${answer}`, train: true };
   if (kind === 'zoom') return { task, kind, tools, steps: [{ text: look(task.region), train: true }, finalStep] };
-  // Grounding in the zoom trace's own context, at a locate trace's cost. A locate prompt is shorter
-  // and offers no tools: under M-RoPE the box tokens then stand at other distances from the image,
-  // and a model with locate 40/40 said the right box in 2/40 zoom traces.
+  // Grounding in the zoom trace's own context. Grounding learnt on locate prompts (shorter, no
+  // tools) does not carry over: a model with locate 40/40 said the right box in 2/40 zoom traces.
   if (kind === 'look') return { task, kind, tools, steps: [{ text: look(task.region), train: true }] };
   return {
     task, kind, tools,
