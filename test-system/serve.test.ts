@@ -30,7 +30,9 @@ test('SIGTERM during 8 streaming requests: all 8 complete, then the process exit
   let signalled = false;
   const streams = Array.from({ length: 8 }, async (_, i) => {
     const stream = await client.chat.completions.create({
+      // Without the tool loop: the trained default model would answer with a crop call (finish tool_limit), and this test is about shutdown.
       model: 'any', messages: [{ role: 'user', content: `Tell a long story ${i}.` }], max_tokens: 300, stream: true, temperature: 0, ignore_eos: true,
+      pixel_reasoning: { enabled: false },
     } as never) as unknown as AsyncIterable<OpenAI.Chat.ChatCompletionChunk>;
     let finish: string | null = null;
     let text = '';
