@@ -29,9 +29,9 @@ export async function exportTasks(tasks: Task[], outDir: string): Promise<string
     const line: DatasetLine = { id: t.id, question: t.question, answer: t.answer, metric: t.metric };
     if (t.choices) line.choices = t.choices;
     if (t.answers) line.answers = t.answers;
-    if (t.image && t.region) line.region = t.region;
     if (t.image) {
       line.image = `images/${t.id}.png`;
+      if (t.region) line.region = t.region;
       await writeFile(join(outDir, line.image), await png(t.image));
     }
     if (t.frames) {
