@@ -84,9 +84,7 @@ async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: 
   const seed = data.seed + i;
   const drawn = kindFor(new Rng((data.seed + kindAt) * 31 + 5), data.mix);
   const task = drawn === 'direct' ? await EASY_SUITES[suite](seed) : await suiteGenerator(suite, data.suite_options[suite])(seed);
-  // A video has no image to locate in: that share goes to zoom (frame selection) traces; synthesizeTrace does the same for look.
-  const kind = drawn === 'locate' && !task.image ? 'zoom' : drawn;
-  const trace = kind === 'no_tools' ? synthesizeTrace(task, 'direct', seed, { withTools: false }) : synthesizeTrace(task, kind, seed);
+  const trace = drawn === 'no_tools' ? synthesizeTrace(task, 'direct', seed, { withTools: false }) : synthesizeTrace(task, drawn, seed);
   const tokens = await tokenizeTrace(trace, tokenizer, files.config);
   return runner ? featurize(tokens, runner) : withoutFeatures(tokens, files.config.text.hidden_size);
 }

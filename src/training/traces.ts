@@ -5,7 +5,7 @@ import type { ToolName } from '../tools/definitions.js';
 import { errorTurnText, executeToolCall } from '../tools/operations.js';
 import type { VisualInput } from '../tools/image-processor.js';
 import { RopePositions } from '../tools/rope-index.js';
-import { parseLastToolCall } from '../tools/tool-call.js';
+import { endsWithToolCall, parseLastToolCall } from '../tools/tool-call.js';
 import { taskContent, toolsFor } from './eval.js';
 import { CHOICE_LETTERS } from './metrics.js';
 import type { Task } from './tasks/types.js';
@@ -103,6 +103,11 @@ function wrongRegion(task: Task, seed: number): Box {
 export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { withTools?: boolean } = {}): Trace {
   const tools = opts.withTools === false ? [] : toolsFor(task);
   const answer = answerText(task);
+  if (task.frames && kind !== 'direct') {
+    if (tools.length === 0) throw new Error('zoom traces need tools');
+    // A video has no image to locate in: its grounding share (locate, look) goes to frame selection.
+    return videoTrace(task, kind === 'self-correction' ? kind : 'zoom', tools, answer, seed);
+  }
   if (kind === 'locate') {
     // Grounding practice: the box alone, asked without tools and with a short prompt, so it costs
     // a quarter of a zoom trace and teaches where to look (the hard part of a zoom) faster.
@@ -115,7 +120,6 @@ export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { w
     return { task, kind, tools, steps: [{ text: `${opening} ${answer}`, train: true }] };
   }
   if (tools.length === 0) throw new Error('zoom traces need tools');
-  if (task.frames) return videoTrace(task, kind === 'look' ? 'zoom' : kind, tools, answer, seed);
   if (!task.image || !task.region) throw new Error(`${task.id}: zoom traces need an image task with a ground-truth region`);
   const { width, height } = task.image;
   // The box is said in words first, as a locate trace says it, and the call copies it: grounding
@@ -177,7 +181,7 @@ export async function tokenizeTrace(trace: Trace, tokenizer: ChatTokenizer, conf
   for (const [i, step] of trace.steps.entries()) {
     const last = i === trace.steps.length - 1;
     // A trace that stops at a call (`look`) ends there: the engine stops at `</tool_call>` too.
-    const ids = tokenizer.encode(last && !step.text.endsWith('</tool_call>') ? `${step.text}<|im_end|>` : step.text);
+    const ids = tokenizer.encode(last && !endsWithToolCall(step.text) ? `${step.text}<|im_end|>` : step.text);
     const chunk: PromptChunk = { ids, positions: [[], [], []], visuals: [] };
     rope.text(ids.length, chunk.positions);
     appendChunk(out, out.weights, chunk, step.train ? 1 : 0);
