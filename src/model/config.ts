@@ -41,6 +41,12 @@ export interface VisionConfig {
    * have to be learned indirectly, which a small model trained briefly on a CPU is unlikely to do.
    */
   coordinate_frequencies?: number;
+  /**
+   * Not in Qwen2.5-VL either: K > 0 adds a learned projection of 2K Fourier features of each
+   * patch's position in its video's time axis, so the model can name the frame a detail is in
+   * (all 0 for an image: image features do not depend on it).
+   */
+  temporal_frequencies?: number;
 }
 
 export interface ProcessorConfig {
@@ -158,6 +164,7 @@ export function fromConfigJson(json: Record<string, any>, pre: Record<string, an
       fullatt_block_indexes: v.fullatt_block_indexes ?? [],
       rms_norm_eps: v.rms_norm_eps ?? 1e-6,
       coordinate_frequencies: v.coordinate_frequencies ?? 0,
+      temporal_frequencies: v.temporal_frequencies ?? 0,
     },
     processor: {
       min_pixels: pre.min_pixels ?? pre.size?.shortest_edge ?? 56 * 56,

@@ -41,6 +41,7 @@ export function presetConfig(name: PresetName, ids: SpecialTokenIds, vocabSize: 
       fullatt_block_indexes: [1],
       rms_norm_eps: 1e-6,
       coordinate_frequencies: micro ? 4 : 8,
+      temporal_frequencies: micro ? 2 : 8,
     },
     processor: {
       min_pixels: 4 * 28 * 28,

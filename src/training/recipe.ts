@@ -25,7 +25,11 @@ export const RecipeSchema = z.object({
    * learns the template and answers one constant box.
    */
   ground: z.array(z.record(z.string(), z.unknown())).default([]),
-  sft: z.record(z.string(), z.unknown()),
+  /**
+   * The warm start: one SFT config, or several run in turn (`sft`, `sft-2`, ...), each from the
+   * previous model, so a later phase can add a suite's data without retraining the earlier ones.
+   */
+  sft: z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown())).min(1)]),
   rl: z.record(z.string(), z.unknown()),
 });
 export type Recipe = z.infer<typeof RecipeSchema>;
@@ -46,7 +50,9 @@ export interface RecipeResult {
 export async function runRecipe(raw: unknown, out: string, bundle: string, log: (m: string) => void = (m) => console.error(m)): Promise<RecipeResult> {
   const recipe = RecipeSchema.parse(raw);
   const base = join(out, 'base');
-  const stages = 4 + recipe.ground.length;
+  const warmPhases = Array.isArray(recipe.sft) ? recipe.sft : [recipe.sft];
+  const warmName = (i: number) => (i === 0 ? 'sft' : `sft-${i + 1}`);
+  const stages = 3 + recipe.ground.length + warmPhases.length;
   if (!existsSync(join(base, 'config.json'))) {
     log(`[1/${stages}] random ${recipe.preset} model, seed ${recipe.seed} -> ${base}`);
     await initModelDir(base, { preset: recipe.preset as PresetName, seed: recipe.seed });
@@ -71,7 +77,11 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
     const from = grounded;
     grounded = await stage(`ground-${i + 1}`, () => runSft({ ...named(`-ground-${i + 1}`), ...phase, base_model: from, out: join(out, `ground-${i + 1}`) }));
   }
-  const sft = await stage('sft', () => runSft({ ...named('-warm-start'), ...recipe.sft, base_model: grounded, out: join(out, 'sft') }));
+  let sft = grounded;
+  for (const [i, phase] of warmPhases.entries()) {
+    const from = sft;
+    sft = await stage(warmName(i), () => runSft({ ...named('-warm-start'), ...phase, base_model: from, out: join(out, warmName(i)) }));
+  }
   const rl = await stage('rl', () => runRl({ ...named(''), ...recipe.rl, base_model: sft, out: join(out, 'rl') }));
   const rlPlain = await stage('rl-no-curiosity', () => runRl({
     ...named('-rl-no-curiosity'), ...recipe.rl, base_model: sft, out: join(out, 'rl-no-curiosity'),
@@ -85,7 +95,7 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
   await writeSafetensors(join(bundle, ABLATIONS_DIR, 'rl-no-curiosity.safetensors'), await loadWeights(rlPlain), 'F16');
   const report = join(bundle, 'training');
   await mkdir(report, { recursive: true });
-  for (const [name, files] of [...recipe.ground.map((_, i) => [`ground-${i + 1}`, ['loss.svg', 'metrics.jsonl']] as const), ['sft', ['loss.svg', 'metrics.jsonl']], ['rl', ['rewards.svg', 'loss.svg', 'metrics.jsonl']], ['rl-no-curiosity', ['rewards.svg', 'metrics.jsonl']]] as const) {
+  for (const [name, files] of [...recipe.ground.map((_, i) => [`ground-${i + 1}`, ['loss.svg', 'metrics.jsonl']] as const), ...warmPhases.map((_, i) => [warmName(i), ['loss.svg', 'metrics.jsonl']] as const), ['rl', ['rewards.svg', 'loss.svg', 'metrics.jsonl']], ['rl-no-curiosity', ['rewards.svg', 'metrics.jsonl']]] as const) {
     for (const f of files) if (existsSync(join(out, name, f))) await cp(join(out, name, f), join(report, `${name}-${f}`));
   }
   await writeFile(join(bundle, 'recipe.json'), `${JSON.stringify(raw, null, 2)}\n`);

@@ -105,8 +105,9 @@ export function synthesizeTrace(task: Task, kind: TraceKind, seed = 0, opts: { w
   const answer = answerText(task);
   if (task.frames && kind !== 'direct') {
     if (tools.length === 0) throw new Error('zoom traces need tools');
-    // A video has no image to locate in: its grounding share (locate, look) goes to frame selection.
-    return videoTrace(task, kind === 'self-correction' ? kind : 'zoom', tools, answer, seed);
+    // A video has no image to locate in: its grounding share goes to frame selection (`look`: the
+    // call alone; `locate`: the whole selection trace).
+    return videoTrace(task, kind === 'self-correction' || kind === 'look' ? kind : 'zoom', tools, answer, seed);
   }
   if (kind === 'locate') {
     // Grounding practice: the box alone, asked without tools and with a short prompt, so it costs
@@ -146,13 +147,17 @@ function framesCall(frames: number[]): string {
   return `<tool_call>\n{"name": "select_frames", "arguments": {"target_frames": [${frames.join(', ')}]}}\n</tool_call>`;
 }
 
-/** Video traces: select the answer frame(s); a self-correction first looks at frames far from them. */
-function videoTrace(task: Task, kind: 'zoom' | 'self-correction', tools: ToolName[], answer: string, seed: number): Trace {
+/**
+ * Video traces: select the first answer frame (one frame at the full image budget is the closer
+ * look; every answer frame shows the answer); a self-correction first looks at a frame far from them.
+ */
+function videoTrace(task: Task, kind: 'zoom' | 'look' | 'self-correction', tools: ToolName[], answer: string, seed: number): Trace {
   if (!task.answerFrames) throw new Error(`${task.id}: frame traces need the ground-truth frames`);
   const n = task.frames!.length;
   const look = 'The frames are too small to see the details. Let me look at the key frame closely.\n';
   const finalStep = { text: `Now the frame is clear. ${answer}`, train: true };
-  const right = framesCall(task.answerFrames);
+  const right = framesCall([task.answerFrames[0]!]);
+  if (kind === 'look') return { task, kind, tools, steps: [{ text: look + right, train: true }] };
   if (kind === 'zoom') return { task, kind, tools, steps: [{ text: look + right, train: true }, finalStep] };
   const first = task.answerFrames[0]!;
   const wrong = ((first - 1 + Math.floor(n / 2) + (seed % 3)) % n) + 1;

@@ -9,23 +9,26 @@ import { loadWeights } from '../../src/model/load-weights.js';
 import { readSafetensors } from '../../src/model/safetensors.js';
 import { runRecipe } from '../../src/training/recipe.js';
 
-test('the default recipe runs grounding, SFT, RL and the no-curiosity ablation, and eval --ablations scores the bundle in one table', async () => {
+test('the default recipe runs grounding, SFT phases, RL and the no-curiosity ablation, and eval --ablations scores the bundle in one table', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'prs-recipe-'));
   const recipe = {
     preset: 'micro', seed: 3,
     ground: [{ data: { suites: ['vstar-syn'], mix: { direct: 0, zoom: 0, 'self-correction': 0, locate: 1 } }, hyperparameters: { steps: 2, batch_size: 2 } }],
-    sft: { data: { suites: ['vstar-syn'], examples: 4, seed: 0 }, hyperparameters: { steps: 3, batch_size: 2 } },
+    sft: [
+      { data: { suites: ['vstar-syn'], examples: 4, seed: 0 }, hyperparameters: { steps: 3, batch_size: 2 } },
+      { data: { suites: ['vstar-syn'], examples: 2, seed: 9 }, hyperparameters: { steps: 1, batch_size: 2 } },
+    ],
     rl: { data: { suites: ['vstar-syn'] }, rollouts: { group_size: 2, prompts_per_step: 1, max_tokens: 8 }, hyperparameters: { steps: 1 } },
   };
   const logs: string[] = [];
   const { bundle } = await runRecipe(recipe, join(dir, 'runs'), join(dir, 'bundle'), (m) => logs.push(m));
-  assert.deepEqual(logs.filter((l) => /^\[\d\/5\]/.test(l)).map((l) => l.slice(0, 9)), ['[1/5] ran', '[2/5] gro', '[3/5] sft', '[4/5] rl ', '[5/5] rl-']);
-  for (const f of ['config.json', 'training/ground-1-loss.svg', 'onnx/decoder_model_merged.onnx', 'recipe.json', 'training/sft-loss.svg', 'training/rl-rewards.svg', 'training/rl-metrics.jsonl']) {
+  assert.deepEqual(logs.filter((l) => /^\[\d\/6\]/.test(l)).map((l) => l.slice(0, 11)), ['[1/6] rando', '[2/6] groun', '[3/6] sft -', '[4/6] sft-2', '[5/6] rl ->', '[6/6] rl-no']);
+  for (const f of ['config.json', 'training/ground-1-loss.svg', 'onnx/decoder_model_merged.onnx', 'recipe.json', 'training/sft-loss.svg', 'training/sft-2-loss.svg', 'training/rl-rewards.svg', 'training/rl-metrics.jsonl']) {
     assert.ok(existsSync(join(bundle, f)), f);
   }
-  // The ablation weights are the SFT model's, stored as fp16.
+  // The warm-start ablation is the last SFT phase's model, stored as fp16.
   const warm = await readSafetensors(join(bundle, 'ablations/warm-start.safetensors'));
-  const sft = await loadWeights(join(dir, 'runs/sft/model'));
+  const sft = await loadWeights(join(dir, 'runs/sft-2/model'));
   assert.equal(warm.size, sft.size);
   for (const [name, w] of sft) w.data.forEach((v, i) => assert.ok(Math.abs(warm.get(name)!.data[i]! - v) <= Math.abs(v) * 2 ** -10 + 1e-7, name));
   assert.equal(JSON.parse(readFileSync(join(bundle, 'recipe.json'), 'utf8')).seed, 3);
@@ -34,7 +37,7 @@ test('the default recipe runs grounding, SFT, RL and the no-curiosity ablation, 
   // A second run finds every stage done and only re-bundles.
   const again: string[] = [];
   await runRecipe(recipe, join(dir, 'runs'), join(dir, 'bundle'), (m) => again.push(m));
-  assert.equal(again.filter((l) => l.includes('done earlier')).length, 4);
+  assert.equal(again.filter((l) => l.includes('done earlier')).length, 5);
 
   const bin = join(import.meta.dirname, '../../bin/pixelreasoner.js');
   const { stdout } = await promisify(execFile)(process.execPath, [bin, 'eval', '--model', bundle, '--ablations', '--suite', 'vstar-syn', '--n', '2', '--max-tokens', '8']);

@@ -13,6 +13,9 @@ interface PatchLayout {
   width: string;
   /** Per-patch id of the (image, frame) it belongs to: attention never crosses frames or images. */
   segment: string;
+  /** Per-patch temporal index inside its video (0 for an image), and the video's temporal length. */
+  frame: string;
+  frames: string;
 }
 
 /**
@@ -29,6 +32,7 @@ function patchLayout(g: Graph, pixelValues: string, grid: string, merge: number)
   const passed = g.op('GreaterOrEqual', [unsqueeze(g, idx, [1]), unsqueeze(g, ends, [0])]); // [N,n]
   const image = g.op('ReduceSum', [g.op('Cast', [passed], { to: { i: 7 } }), g.int64([1])], { keepdims: { i: 0 } }); // [N]
   const column = (k: number) => g.op('Gather', [g.op('Gather', [grid, g.scalarInt64(k)], { axis: { i: 1 } }), image], { axis: { i: 0 } });
+  const t = column(0);
   const h = column(1);
   const w = column(2);
   const local = g.op('Sub', [idx, g.op('Gather', [starts, image], { axis: { i: 0 } })]);
@@ -44,7 +48,7 @@ function patchLayout(g: Graph, pixelValues: string, grid: string, merge: number)
   const col = g.op('Add', [g.op('Mul', [g.op('Mod', [block, blocksPerRow]), m]), g.op('Mod', [within, m])]);
   // Frames per image never exceed 2^20, so image * 2^20 + frame is a unique segment id.
   const segment = g.op('Add', [g.op('Mul', [image, g.scalarInt64(1 << 20)]), frame]);
-  return { row, col, height: h, width: w, segment };
+  return { row, col, height: h, width: w, segment, frame, frames: t };
 }
 
 /** 2-D rotary: the first half of the rotary dims turn with the row, the second half with the column. */
@@ -70,6 +74,22 @@ function coordinateFeatures(g: Graph, layout: PatchLayout, frequencies: number):
     g.op('Mul', [unsqueeze(g, rel(layout.row, layout.height), [1]), k]),
   ], { axis: { i: -1 } }); // [N, 2K]
   return g.op('Concat', [g.op('Sin', [angles]), g.op('Cos', [angles])], { axis: { i: -1 } });
+}
+
+/**
+ * Fourier features of each patch's temporal position inside its video, centred on the clip
+ * (delta in -0.5..0.5): sin(pi*k*delta) and 1 - cos(pi*k*delta) for k = 1..K, [N, 2K]. Vision
+ * attention never crosses frames and the decoder's rotary positions are relative, so without these
+ * no feature says *which* frame a detail is in (the frame number select_frames needs). An image is
+ * a one-frame clip (delta = 0), where every feature is 0: images are untouched by this projection,
+ * so it can be added to a model trained on images without changing what it does on them.
+ */
+function temporalFeatures(g: Graph, layout: PatchLayout, frequencies: number): string {
+  const half = g.scalarFloat(0.5);
+  const delta = g.op('Sub', [g.op('Div', [g.op('Add', [castFloat(g, layout.frame), half]), castFloat(g, layout.frames)]), half]);
+  const k = g.float(Array.from({ length: frequencies }, (_, i) => Math.PI * (i + 1)));
+  const angles = g.op('Mul', [unsqueeze(g, delta, [1]), k]); // [N, K]
+  return g.op('Concat', [g.op('Sin', [angles]), g.op('Sub', [g.scalarFloat(1), g.op('Cos', [angles])])], { axis: { i: -1 } });
 }
 
 /** Additive attention biases [1,N,N]: global (same frame) and windowed (same frame and window). */
@@ -112,6 +132,10 @@ export function buildVisionGraph(c: VisionConfig, floatType: 'float32' | 'float6
   if (c.coordinate_frequencies) {
     const coords = coordinateFeatures(g, layout, c.coordinate_frequencies);
     x = g.op('Add', [x, linear(g, coords, 'visual.coordinate_embed.proj', 4 * c.coordinate_frequencies, c.hidden_size, false)]);
+  }
+  if (c.temporal_frequencies) {
+    const times = temporalFeatures(g, layout, c.temporal_frequencies);
+    x = g.op('Add', [x, linear(g, times, 'visual.temporal_embed.proj', 2 * c.temporal_frequencies, c.hidden_size, false)]);
   }
   for (let i = 0; i < c.depth; i++) {
     const p = `visual.blocks.${i}`;

@@ -12,14 +12,21 @@ export interface MvbenchOptions {
   distractors: number;
 }
 
-export const MVBENCH_DEFAULTS: MvbenchOptions = { width: 1280, height: 960, frames: 16, targetSize: 12, distractors: 40 };
+/**
+ * Targets of 40 px are about 4 px in the video input (a 1280x960 frame at a sixteenth of the image
+ * budget, ~137x103) and 12 px in the frame select_frames returns (full image budget, ~388x291): the
+ * size at which the tiny model reads a V*-like target's colour and shape without a zoom.
+ */
+export const MVBENCH_DEFAULTS: MvbenchOptions = { width: 1280, height: 960, frames: 16, targetSize: 40, distractors: 40 };
 
 /**
- * MVBench-like: a 16-frame clip of a cluttered scene; in one frame a tight 2x2 cluster of small
- * coloured shapes appears (the target among three decoys of the other choice colours), and the
- * question asks the target's colour (multiple choice). At the per-frame resolution of the video
- * input the cluster is a blur of colours; the frame picked with select_frames comes back at the
- * full image budget, where the target is separable.
+ * MVBench-like: a 16-frame clip of a cluttered scene; for two consecutive frames a tight 2x2
+ * cluster of small coloured shapes appears (the target among three decoys of the other choice
+ * colours), and the question asks the target's colour (multiple choice). At the per-frame
+ * resolution of the video input the cluster is a blur of colours; a frame picked with
+ * select_frames comes back at the full image budget, where the target is separable. Two frames,
+ * not one: two video frames share a temporal patch, and an event that lasts a single frame would
+ * ask the model to tell the halves of one patch apart.
  */
 export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_DEFAULTS): Promise<Task> {
   const rng = new Rng(seed * 6700417 + 13);
@@ -33,7 +40,7 @@ export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_D
   const colors = [...COLOR_NAMES].sort(() => rng.next() - 0.5).slice(0, 4);
   const shapes = [...SHAPES].sort(() => rng.next() - 0.5);
   const answerIndex = rng.int(4);
-  const answerFrame = 1 + rng.int(opts.frames);
+  const answerFrame = 1 + rng.int(opts.frames - 1);
   const margin = 40;
   const cx = margin + rng.int(w - 2 * margin - 2 * s);
   const cy = margin + rng.int(h - 2 * margin - 2 * s);
@@ -43,7 +50,7 @@ export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_D
     // The clutter drifts a few pixels per frame, so frames differ everywhere, not only at the answer.
     const parts = [`<rect width="${w}" height="${h}" fill="${BACKGROUND}"/>`];
     for (const d of scene) parts.push(shapeSvg(d.shape, d.x + d.dx * f, d.y + d.dy * f, d.size, hex([d.gray, d.gray, d.gray - 10])));
-    if (f === answerFrame) {
+    if (f === answerFrame || f === answerFrame + 1) {
       parts.push(`<rect x="${cx - 3}" y="${cy - 3}" width="${2 * s + 7}" height="${2 * s + 7}" fill="${BACKGROUND}"/>`);
       for (let k = 0; k < 4; k++) {
         const x = cx + (k % 2) * (s + 1);
@@ -64,6 +71,6 @@ export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_D
     kind: 'choice',
     metric: 'accuracy',
     region,
-    answerFrames: [answerFrame],
+    answerFrames: [answerFrame, answerFrame + 1],
   };
 }

@@ -35,3 +35,42 @@ test('coordinate features tell image tokens apart by position; without them a fl
   assert.ok(without < 1e-4, `rotary attention alone is position-blind on a flat image (${without})`);
   assert.ok(withCoords > 1e-2, `coordinate features separate the tokens (${withCoords})`);
 });
+
+/** Largest feature distance between the first and the last temporal patch of a clip of identical grey frames, token by token. */
+async function spreadOverTime(dir: string): Promise<number> {
+  const files = await loadModelFiles(dir);
+  const runner = await ModelRunner.load(files, { threads: 1 });
+  const grey = { data: new Uint8Array(112 * 112 * 3).fill(128), width: 112, height: 112 };
+  const input = await preprocessFrames([grey, grey, grey, grey], files.config.processor);
+  const [f] = await runner.encodeVisual([input]);
+  await runner.release();
+  const perGroup = f!.length / input.grid[0];
+  let spread = 0;
+  for (let i = 0; i < perGroup; i++) spread = Math.max(spread, Math.abs(f![f!.length - perGroup + i]! - f![i]!));
+  return spread;
+}
+
+async function imageFeatures(dir: string): Promise<Float32Array> {
+  const files = await loadModelFiles(dir);
+  const runner = await ModelRunner.load(files, { threads: 1 });
+  const data = new Uint8Array(112 * 84 * 3).map((_, i) => (i * 37) % 251);
+  const [f] = await runner.encodeVisual([await preprocessFrames([{ data, width: 112, height: 84 }], files.config.processor)]);
+  await runner.release();
+  return f!;
+}
+
+test('temporal features tell the frames of a clip apart, and leave an image untouched; without them identical frames give equal tokens', async () => {
+  const dir = await testModel('micro', 0);
+  const files = await loadModelFiles(dir);
+  assert.ok(files.config.vision.temporal_frequencies! > 0, 'the micro preset uses temporal features');
+  const plain = mkdtempSync(join(tmpdir(), 'prs-notime-'));
+  const weights = await loadWeights(dir);
+  weights.delete('visual.temporal_embed.proj.weight');
+  await writeModelDir(plain, { ...files.config, vision: { ...files.config.vision, temporal_frequencies: 0 } }, weights, files, 'no-time');
+  const [withTime, without] = [await spreadOverTime(dir), await spreadOverTime(plain)];
+  console.log(`identical frames, max feature difference first vs last temporal patch: with temporal features ${withTime.toExponential(2)}, without ${without.toExponential(2)}`);
+  assert.ok(without < 1e-4, `without temporal features the frames are indistinguishable (${without})`);
+  assert.ok(withTime > 1e-2, `temporal features separate the frames (${withTime})`);
+  const [image, imageWithout] = [await imageFeatures(dir), await imageFeatures(plain)];
+  assert.ok(image.every((v, i) => Math.abs(v - imageWithout[i]!) < 1e-5), 'an image (a one-frame clip) gets no temporal offset');
+});
