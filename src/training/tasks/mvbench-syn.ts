@@ -13,9 +13,9 @@ export interface MvbenchOptions {
 }
 
 /**
- * Targets of 40 px are about 4 px in the video input (a 1280x960 frame at a sixteenth of the image
- * budget, ~137x103) and 12 px in the frame select_frames returns (full image budget, ~388x291): the
- * size at which the tiny model reads a V*-like target's colour and shape without a zoom.
+ * Targets of 40 px are about 3.5 px in the video input (16 frames share two images' budget: a
+ * 1280x960 frame comes in at 112x84) and about 12 px in the frame select_frames returns (the full
+ * image budget), near the 14 px a default `vstar-syn` square has at input resolution.
  */
 export const MVBENCH_DEFAULTS: MvbenchOptions = { width: 1280, height: 960, frames: 16, targetSize: 40, distractors: 40 };
 
