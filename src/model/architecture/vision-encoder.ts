@@ -60,6 +60,11 @@ function visionCosSin(g: Graph, layout: PatchLayout, headDim: number): [string, 
   return [g.op('Cos', [emb]), g.op('Sin', [emb])];
 }
 
+/** pi*k*x for k = 1..K: [N] -> [N, K], the angles of the Fourier features below. */
+function harmonics(g: Graph, x: string, frequencies: number): string {
+  return g.op('Mul', [unsqueeze(g, x, [1]), g.float(Array.from({ length: frequencies }, (_, i) => Math.PI * (i + 1)))]);
+}
+
 /**
  * Fourier features of each patch's centre in frame-relative coordinates (0..1 across the frame):
  * sin and cos of pi*k*u and pi*k*v for k = 1..K, [N, 4K]. Rotary attention is relative, so without
@@ -68,11 +73,7 @@ function visionCosSin(g: Graph, layout: PatchLayout, headDim: number): [string, 
 function coordinateFeatures(g: Graph, layout: PatchLayout, frequencies: number): string {
   const half = g.scalarFloat(0.5);
   const rel = (p: string, size: string) => g.op('Div', [g.op('Add', [castFloat(g, p), half]), castFloat(g, size)]);
-  const k = g.float(Array.from({ length: frequencies }, (_, i) => Math.PI * (i + 1)));
-  const angles = g.op('Concat', [
-    g.op('Mul', [unsqueeze(g, rel(layout.col, layout.width), [1]), k]),
-    g.op('Mul', [unsqueeze(g, rel(layout.row, layout.height), [1]), k]),
-  ], { axis: { i: -1 } }); // [N, 2K]
+  const angles = g.op('Concat', [harmonics(g, rel(layout.col, layout.width), frequencies), harmonics(g, rel(layout.row, layout.height), frequencies)], { axis: { i: -1 } }); // [N, 2K]
   return g.op('Concat', [g.op('Sin', [angles]), g.op('Cos', [angles])], { axis: { i: -1 } });
 }
 
@@ -87,8 +88,7 @@ function coordinateFeatures(g: Graph, layout: PatchLayout, frequencies: number):
 function temporalFeatures(g: Graph, layout: PatchLayout, frequencies: number): string {
   const half = g.scalarFloat(0.5);
   const delta = g.op('Sub', [g.op('Div', [g.op('Add', [castFloat(g, layout.frame), half]), castFloat(g, layout.frames)]), half]);
-  const k = g.float(Array.from({ length: frequencies }, (_, i) => Math.PI * (i + 1)));
-  const angles = g.op('Mul', [unsqueeze(g, delta, [1]), k]); // [N, K]
+  const angles = harmonics(g, delta, frequencies);
   return g.op('Concat', [g.op('Sin', [angles]), g.op('Sub', [g.scalarFloat(1), g.op('Cos', [angles])])], { axis: { i: -1 } });
 }
 
