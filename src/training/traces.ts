@@ -156,10 +156,10 @@ function videoTrace(task: Task, kind: 'zoom' | 'look' | 'self-correction', tools
   const n = task.frames!.length;
   const look = 'The frames are too small to see the details. Let me look at the key frame closely.\n';
   const finalStep = { text: `Now the frame is clear. ${answer}`, train: true };
-  const right = framesCall([task.answerFrames[0]!]);
+  const first = task.answerFrames[0]!;
+  const right = framesCall([first]);
   if (kind === 'look') return { task, kind, tools, steps: [{ text: look + right, train: true }] };
   if (kind === 'zoom') return { task, kind, tools, steps: [{ text: look + right, train: true }, finalStep] };
-  const first = task.answerFrames[0]!;
   const wrong = ((first - 1 + Math.floor(n / 2) + (seed % 3)) % n) + 1;
   return {
     task, kind, tools,

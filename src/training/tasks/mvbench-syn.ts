@@ -44,21 +44,18 @@ export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_D
   const margin = 40;
   const cx = margin + rng.int(w - 2 * margin - 2 * s);
   const cy = margin + rng.int(h - 2 * margin - 2 * s);
-  let region: [number, number, number, number] = [0, 0, 0, 0];
+  // The cluster (a background patch, then the four shapes) is the same in both frames that show it.
+  const cell = (k: number): [number, number] => [cx + (k % 2) * (s + 1), cy + Math.floor(k / 2) * (s + 1)];
+  const cluster = [`<rect x="${cx - 3}" y="${cy - 3}" width="${2 * s + 7}" height="${2 * s + 7}" fill="${BACKGROUND}"/>`];
+  for (let k = 0; k < 4; k++) cluster.push(shapeSvg(shapes[k]!, ...cell(k), s, hex(COLORS[colors[k]!]!)));
+  const [ax, ay] = cell(answerIndex);
+  const region: [number, number, number, number] = [ax, ay, ax + s, ay + s];
   const frames = [];
   for (let f = 1; f <= opts.frames; f++) {
     // The clutter drifts a few pixels per frame, so frames differ everywhere, not only at the answer.
     const parts = [`<rect width="${w}" height="${h}" fill="${BACKGROUND}"/>`];
     for (const d of scene) parts.push(shapeSvg(d.shape, d.x + d.dx * f, d.y + d.dy * f, d.size, hex([d.gray, d.gray, d.gray - 10])));
-    if (f === answerFrame || f === answerFrame + 1) {
-      parts.push(`<rect x="${cx - 3}" y="${cy - 3}" width="${2 * s + 7}" height="${2 * s + 7}" fill="${BACKGROUND}"/>`);
-      for (let k = 0; k < 4; k++) {
-        const x = cx + (k % 2) * (s + 1);
-        const y = cy + Math.floor(k / 2) * (s + 1);
-        parts.push(shapeSvg(shapes[k]!, x, y, s, hex(COLORS[colors[k]!]!)));
-        if (k === answerIndex) region = [x, y, x + s, y + s];
-      }
-    }
+    if (f === answerFrame || f === answerFrame + 1) parts.push(...cluster);
     frames.push(await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`));
   }
   return {

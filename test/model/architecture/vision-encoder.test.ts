@@ -9,6 +9,16 @@ import { loadModelFiles, writeModelDir } from '../../../src/model/model-dir.js';
 import { preprocessFrames } from '../../../src/tools/image-processor.js';
 import { testModel } from '../../helpers.js';
 
+/** A copy of the model at `dir` with one kind of added positional features turned off (K = 0, its projection dropped). */
+async function withoutFeatures(dir: string, key: 'coordinate_frequencies' | 'temporal_frequencies', weight: string): Promise<string> {
+  const files = await loadModelFiles(dir);
+  const plain = mkdtempSync(join(tmpdir(), `prs-no-${key}-`));
+  const weights = await loadWeights(dir);
+  weights.delete(weight);
+  await writeModelDir(plain, { ...files.config, vision: { ...files.config.vision, [key]: 0 } }, weights, files, `no-${key}`);
+  return plain;
+}
+
 /** Largest distance of any image token's features from the first token's, for a flat grey image. */
 async function spreadOnFlatImage(dir: string): Promise<number> {
   const files = await loadModelFiles(dir);
@@ -26,10 +36,7 @@ test('coordinate features tell image tokens apart by position; without them a fl
   const dir = await testModel('micro', 0);
   const files = await loadModelFiles(dir);
   assert.ok(files.config.vision.coordinate_frequencies! > 0, 'the micro preset uses coordinate features');
-  const plain = mkdtempSync(join(tmpdir(), 'prs-nocoord-'));
-  const weights = await loadWeights(dir);
-  weights.delete('visual.coordinate_embed.proj.weight');
-  await writeModelDir(plain, { ...files.config, vision: { ...files.config.vision, coordinate_frequencies: 0 } }, weights, files, 'no-coordinates');
+  const plain = await withoutFeatures(dir, 'coordinate_frequencies', 'visual.coordinate_embed.proj.weight');
   const [withCoords, without] = [await spreadOnFlatImage(dir), await spreadOnFlatImage(plain)];
   console.log(`flat image, max token feature difference: with coordinates ${withCoords.toExponential(2)}, without ${without.toExponential(2)}`);
   assert.ok(without < 1e-4, `rotary attention alone is position-blind on a flat image (${without})`);
@@ -63,10 +70,7 @@ test('temporal features tell the frames of a clip apart, and leave an image unto
   const dir = await testModel('micro', 0);
   const files = await loadModelFiles(dir);
   assert.ok(files.config.vision.temporal_frequencies! > 0, 'the micro preset uses temporal features');
-  const plain = mkdtempSync(join(tmpdir(), 'prs-notime-'));
-  const weights = await loadWeights(dir);
-  weights.delete('visual.temporal_embed.proj.weight');
-  await writeModelDir(plain, { ...files.config, vision: { ...files.config.vision, temporal_frequencies: 0 } }, weights, files, 'no-time');
+  const plain = await withoutFeatures(dir, 'temporal_frequencies', 'visual.temporal_embed.proj.weight');
   const [withTime, without] = [await spreadOverTime(dir), await spreadOverTime(plain)];
   console.log(`identical frames, max feature difference first vs last temporal patch: with temporal features ${withTime.toExponential(2)}, without ${without.toExponential(2)}`);
   assert.ok(without < 1e-4, `without temporal features the frames are indistinguishable (${without})`);
