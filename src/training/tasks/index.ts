@@ -22,7 +22,7 @@ export const SUITES: Record<SuiteName, (seed: number) => Promise<Task>> = {
 export const EASY_SUITES: Record<SuiteName, (seed: number) => Promise<Task>> = {
   'vstar-syn': (seed) => vstarTask(seed, { ...VSTAR_DEFAULTS, targetSize: 96, decoys: 0 }),
   'tally-syn': (seed) => tallyTask(seed, { ...TALLY_DEFAULTS, objectSize: 24, gap: 12 }),
-  'mvbench-syn': (seed) => mvbenchTask(seed, { ...MVBENCH_DEFAULTS, targetSize: 120 }),
+  'mvbench-syn': (seed) => mvbenchTask(seed, { ...MVBENCH_DEFAULTS, targetSize: 128, decoys: 0 }),
   'infovqa-syn': (seed) => infovqaTask(seed, { ...INFOVQA_DEFAULTS, fontSize: 28, rows: 3 }),
 };
 

@@ -1,6 +1,7 @@
 import { Rng } from '../../util/random.js';
 import { CHOICE_LETTERS } from '../metrics.js';
-import { BACKGROUND, COLOR_NAMES, COLORS, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
+import { framedSquares } from './framed-squares.js';
+import { BACKGROUND, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
 import type { Task } from './types.js';
 
 export interface VstarOptions {
@@ -34,38 +35,18 @@ export async function vstarTask(seed: number, opts: VstarOptions = VSTAR_DEFAULT
     const g = 90 + rng.int(120);
     parts.push(shapeSvg(pick(SHAPES), rng.int(w - size), rng.int(h - size), size, hex([g, g, g - 10])));
   }
-  const colors = [...COLOR_NAMES].sort(() => rng.next() - 0.5).slice(0, 4);
-  const answerIndex = rng.int(4);
-  // A bold frame: the one black thing in the image (distractors are mid gray), easy to find at any resolution.
-  const stroke = Math.max(4, Math.round(s / 4));
-  const gap = Math.max(3, Math.round(s / 8));
-  const margin = 20 + stroke + gap;
-  // A crop reaches at most 0.2 of the image past the target (tenths rounding plus the tool's 0.1
-  // padding); squares further apart than that on some axis never share a crop.
-  const apart = (a: [number, number], b: [number, number]) => Math.abs(a[0] - b[0]) > 0.2 * w + s + margin || Math.abs(a[1] - b[1]) > 0.2 * h + s + margin;
-  const placed: [number, number][] = [];
-  for (let tries = 0; placed.length < 1 + opts.decoys && tries < 1000; tries++) {
-    const p: [number, number] = [margin + rng.int(w - 2 * margin - s), margin + rng.int(h - 2 * margin - s)];
-    if (placed.every((q) => apart(p, q))) placed.push(p);
-  }
-  const [x, y] = placed[0]!;
-  parts.push(`<rect x="${x - gap - stroke}" y="${y - gap - stroke}" width="${s + 2 * (gap + stroke)}" height="${s + 2 * (gap + stroke)}" fill="#000000"/>`);
-  parts.push(`<rect x="${x - gap}" y="${y - gap}" width="${s + 2 * gap}" height="${s + 2 * gap}" fill="${BACKGROUND}"/>`);
-  const others = colors.filter((_, i) => i !== answerIndex);
-  placed.forEach(([px, py], i) => {
-    const color = i === 0 ? colors[answerIndex]! : others[i - 1]!;
-    parts.push(`<rect x="${px}" y="${py}" width="${s}" height="${s}" fill="${hex(COLORS[color]!)}"/>`);
-  });
+  const scene = framedSquares(rng, w, h, s, opts.decoys);
+  parts.push(...scene.frameSvg, ...scene.squaresSvg);
   const image = await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`);
   return {
     id: `vstar-syn-${seed}`,
     suite: 'vstar-syn',
     image,
     question: 'What is the colour of the square inside the black frame?',
-    choices: colors,
-    answer: CHOICE_LETTERS[answerIndex]!,
+    choices: scene.colors,
+    answer: CHOICE_LETTERS[scene.answerIndex]!,
     kind: 'choice',
     metric: 'accuracy',
-    region: [x, y, x + s, y + s],
+    region: scene.region,
   };
 }

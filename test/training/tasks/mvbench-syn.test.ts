@@ -17,7 +17,7 @@ test('mvbench-syn is deterministic per seed: 16 frames, two consecutive ones hol
 
 test('the target is a few pixels in the video input and V*-sized in the frame select_frames returns, where a pixel rule reads it', async () => {
   // A region-aware pixel rule reads a 4 px patch of colour too, so the video side is a size bound:
-  // what a model must tell apart there is the target's shape among four, at 4 px.
+  // what a model must tell apart there is which of four 4 px squares the black frame encloses.
   const N = 30;
   let selected = 0;
   for (let seed = 0; seed < N; seed++) {
@@ -36,4 +36,15 @@ test('the target is a few pixels in the video input and V*-sized in the frame se
     if (meanColourChoice(inFrame, task.choices!) === task.answer) selected++;
   }
   assert.ok(selected >= 0.85 * N, `selected frame: ${selected}/${N}`);
+});
+
+test('the two key frames are the darkest of the clip by far: finding the moment needs no resolution', async () => {
+  const mean = (data: Uint8Array) => data.reduce((s, v) => s + v, 0) / data.length;
+  for (let seed = 0; seed < 6; seed++) {
+    const task = await mvbenchTask(seed);
+    const means = task.frames!.map((f) => mean(f.data));
+    const key = task.answerFrames!.map((f) => means[f - 1]!);
+    const others = means.filter((_, i) => !task.answerFrames!.includes(i + 1));
+    assert.ok(Math.max(...key) + 40 < Math.min(...others), `key frames ${key.map(Math.round)}, others from ${Math.round(Math.min(...others))}`);
+  }
 });
