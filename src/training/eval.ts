@@ -57,7 +57,15 @@ export function taskRequest(task: Task, opts: { tools: boolean; maxTokens: numbe
   };
 }
 
+/**
+ * Whether the model looked at the right place first: an image task's first crop of the original
+ * contains the region; a video task's first frame selection includes one of the answer frames.
+ */
 export function cropHit(task: Task, steps: ToolStep[]): boolean | undefined {
+  if (task.frames && task.answerFrames) {
+    const frames = steps.find((s) => s.ok && s.frames)?.frames;
+    return frames !== undefined && frames.some((f) => task.answerFrames!.includes(f));
+  }
   if (!task.image || !task.region) return undefined;
   const box = steps.find((s) => s.ok && s.box && (s.target_image ?? 1) === 1)?.box;
   const [x1, y1, x2, y2] = task.region;

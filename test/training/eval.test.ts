@@ -59,3 +59,15 @@ test('a crop hits when the first crop of the original image contains the whole r
   assert.equal(cropHit(task!, []), false, 'no crop');
   assert.equal(cropHit({ ...task!, region: undefined }, []), undefined, 'nothing to hit');
 });
+
+test('a frame selection hits when the first one includes an answer frame', async () => {
+  const [task] = await generateSuite('mvbench-syn', 1, 500);
+  const [a, b] = task!.answerFrames!;
+  const select = (frames: number[], ok = true) => ({ index: 0, name: 'select_frames', arguments: {}, ok, frames, result_text: '', added_tokens: 0 });
+  const other = a! > 2 ? 1 : 16;
+  assert.equal(cropHit(task!, [select([b!])]), true);
+  assert.equal(cropHit(task!, [select([other, a!])]), true, 'a key frame among others');
+  assert.equal(cropHit(task!, [select([other]), select([a!])]), false, 'only the first selection counts');
+  assert.equal(cropHit(task!, [select([a!], false), select([other])]), false, 'a failed call selected nothing');
+  assert.equal(cropHit(task!, []), false, 'no selection');
+});
