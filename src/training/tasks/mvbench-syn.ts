@@ -16,27 +16,27 @@ export interface MvbenchOptions {
   distractors: number;
 }
 
+/** The key frames' background: the lights dim, which changes every part of the picture. */
+const DIMMED = '#8c8b86';
+
 /**
  * Squares of 48 px (V*'s) are about 4 px in the video input (16 frames share two images' budget:
  * a 1280x960 frame comes in at 112x84) and about 14 px in the frame select_frames returns (the
  * full image budget), the size a `vstar-syn` square has at input resolution.
  */
-/** The key frames' background: the lights dim, which changes every part of the picture. */
-const DIMMED = '#8c8b86';
-
 export const MVBENCH_DEFAULTS: MvbenchOptions = { width: 1280, height: 960, frames: 16, targetSize: 48, decoys: 3, distractors: 20 };
 
 /**
  * MVBench-like: a 16-frame clip of four coloured squares among drifting gray clutter. For two
  * consecutive frames the lights dim, the clutter clears and a bold black frame surrounds one
  * square; the question asks that square's colour (multiple choice). Finding the moment is easy at
- * any resolution (the background, so every video token, changes: with the clutter alone clearing,
+ * any resolution (the background, so every video token, changes: when only the clutter cleared,
  * the key frames' tokens moved 3% and a model did not learn to find them), so the temporal part of
- * the task is naming the right frame. What
- * the frame shows is V*'s binding problem: at the video's per-frame resolution the squares are
- * blobs of a few pixels, while a frame picked with select_frames comes back at the full image
- * budget. Two frames, not one: two video frames share a temporal patch, and an event that lasts a
- * single frame would ask the model to tell the halves of one patch apart.
+ * the task is naming the right frame. What the frame shows is V*'s binding problem: at the
+ * video's per-frame resolution the squares are blobs of a few pixels, while a frame picked with
+ * select_frames comes back at the full image budget. Two frames, not one: two video frames share
+ * a temporal patch, and an event that lasts a single frame would ask the model to tell the halves
+ * of one patch apart.
  */
 export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_DEFAULTS): Promise<Task> {
   const rng = new Rng(seed * 6700417 + 13);
