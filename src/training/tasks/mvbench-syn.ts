@@ -49,15 +49,19 @@ export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_D
   }
   const scene = framedSquares(rng, w, h, s, opts.decoys, DIMMED);
   const answerFrame = 1 + rng.int(opts.frames - 1);
+  const render = (parts: string[]) => renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`);
+  // The two key frames are the same picture: rendered once.
+  const keyFrame = await render([`<rect width="${w}" height="${h}" fill="${DIMMED}"/>`, ...scene.frameSvg, ...scene.squaresSvg]);
   const frames = [];
   for (let f = 1; f <= opts.frames; f++) {
-    const key = f === answerFrame || f === answerFrame + 1;
-    const parts = [`<rect width="${w}" height="${h}" fill="${key ? DIMMED : BACKGROUND}"/>`];
-    if (key) parts.push(...scene.frameSvg);
+    if (f === answerFrame || f === answerFrame + 1) {
+      frames.push(keyFrame);
+      continue;
+    }
+    const parts = [`<rect width="${w}" height="${h}" fill="${BACKGROUND}"/>`];
     // The clutter drifts a few pixels per frame, so the other frames differ from each other too.
-    else for (const d of clutter) parts.push(shapeSvg(d.shape, d.x + d.dx * f, d.y + d.dy * f, d.size, hex([d.gray, d.gray, d.gray - 10])));
-    parts.push(...scene.squaresSvg);
-    frames.push(await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`));
+    for (const d of clutter) parts.push(shapeSvg(d.shape, d.x + d.dx * f, d.y + d.dy * f, d.size, hex([d.gray, d.gray, d.gray - 10])));
+    frames.push(await render([...parts, ...scene.squaresSvg]));
   }
   return {
     id: `mvbench-syn-${seed}`,

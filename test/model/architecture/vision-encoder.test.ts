@@ -9,12 +9,18 @@ import { loadModelFiles, writeModelDir } from '../../../src/model/model-dir.js';
 import { preprocessFrames } from '../../../src/tools/image-processor.js';
 import { testModel } from '../../helpers.js';
 
+/** Each kind of added positional features, by its config key, and the weight of its projection. */
+const FEATURE_WEIGHTS = {
+  coordinate_frequencies: 'visual.coordinate_embed.proj.weight',
+  temporal_frequencies: 'visual.temporal_embed.proj.weight',
+} as const;
+
 /** A copy of the model at `dir` with one kind of added positional features turned off (K = 0, its projection dropped). */
-async function withoutFeatures(dir: string, key: 'coordinate_frequencies' | 'temporal_frequencies', weight: string): Promise<string> {
+async function withFeaturesOff(dir: string, key: keyof typeof FEATURE_WEIGHTS): Promise<string> {
   const files = await loadModelFiles(dir);
   const plain = mkdtempSync(join(tmpdir(), `prs-no-${key}-`));
   const weights = await loadWeights(dir);
-  weights.delete(weight);
+  weights.delete(FEATURE_WEIGHTS[key]);
   await writeModelDir(plain, { ...files.config, vision: { ...files.config.vision, [key]: 0 } }, weights, files, `no-${key}`);
   return plain;
 }
@@ -36,7 +42,7 @@ test('coordinate features tell image tokens apart by position; without them a fl
   const dir = await testModel('micro', 0);
   const files = await loadModelFiles(dir);
   assert.ok(files.config.vision.coordinate_frequencies! > 0, 'the micro preset uses coordinate features');
-  const plain = await withoutFeatures(dir, 'coordinate_frequencies', 'visual.coordinate_embed.proj.weight');
+  const plain = await withFeaturesOff(dir, 'coordinate_frequencies');
   const [withCoords, without] = [await spreadOnFlatImage(dir), await spreadOnFlatImage(plain)];
   console.log(`flat image, max token feature difference: with coordinates ${withCoords.toExponential(2)}, without ${without.toExponential(2)}`);
   assert.ok(without < 1e-4, `rotary attention alone is position-blind on a flat image (${without})`);
@@ -70,7 +76,7 @@ test('temporal features tell the frames of a clip apart, and leave an image unto
   const dir = await testModel('micro', 0);
   const files = await loadModelFiles(dir);
   assert.ok(files.config.vision.temporal_frequencies! > 0, 'the micro preset uses temporal features');
-  const plain = await withoutFeatures(dir, 'temporal_frequencies', 'visual.temporal_embed.proj.weight');
+  const plain = await withFeaturesOff(dir, 'temporal_frequencies');
   const [withTime, without] = [await spreadOverTime(dir), await spreadOverTime(plain)];
   console.log(`identical frames, max feature difference first vs last temporal patch: with temporal features ${withTime.toExponential(2)}, without ${without.toExponential(2)}`);
   assert.ok(without < 1e-4, `without temporal features the frames are indistinguishable (${without})`);
