@@ -49,6 +49,8 @@ let nextId = 0;
 const VISION_PATCHES_PER_CALL = 256;
 /** Prefix-cache capacity: 256 blocks of 32 tokens (16 MB for the tiny model). */
 const PREFIX_CACHE_BLOCKS = 256;
+/** Requests waiting for a slot before new ones are refused (vLLM-style back-pressure). */
+const DEFAULT_MAX_WAITING = 256;
 
 /**
  * Continuous-batching engine for the pixel-reasoning loop. Requests become sequences; every step
@@ -77,13 +79,22 @@ export class Engine {
     this.toolCallEnd = tokenizer.tokenId('</tool_call>');
     this.eos = new Set(config.eos_token_ids);
     this.pool = new KvPool(config.text, options.maxNumSeqs ?? 16, options.maxModelLen, runner.fast);
-    this.scheduler = new Scheduler(this.pool, { maxNumBatchedTokens: options.maxNumBatchedTokens ?? 512, maxWaiting: options.maxWaiting ?? 256 });
+    this.scheduler = new Scheduler(this.pool, { maxNumBatchedTokens: options.maxNumBatchedTokens ?? 512, maxWaiting: options.maxWaiting ?? DEFAULT_MAX_WAITING });
     this.metrics = options.metrics;
     if (runner.fast && options.enablePrefixCaching !== false) this.prefixCache = new PrefixCache(this.pool, PREFIX_CACHE_BLOCKS);
   }
 
   get maxModelLen(): number {
     return this.options.maxModelLen;
+  }
+
+  /**
+   * Requests one caller may keep in flight without one being refused with QueueFullError: the
+   * waiting-queue bound. With no more than that in flight, the queue never already holds that
+   * many others, however slots are freed (a finished request resolves before its slot returns).
+   */
+  get capacity(): number {
+    return this.options.maxWaiting ?? DEFAULT_MAX_WAITING;
   }
 
   counts(): { running: number; waiting: number; paused: number } {

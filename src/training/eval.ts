@@ -4,6 +4,7 @@ import type { ContentPart, GenerationRequest, ToolStep } from '../engine/types.j
 import type { ToolName } from '../tools/definitions.js';
 import { accuracy, anlsOfPrediction, CHOICE_LETTERS, mean } from './metrics.js';
 import type { Task } from './tasks/types.js';
+import { mapConcurrent } from '../util/concurrency.js';
 
 export interface TaskOutcome {
   id: string;
@@ -72,14 +73,12 @@ export function cropHit(task: Task, steps: ToolStep[]): boolean | undefined {
   return box !== undefined && box[0] <= x1 && box[1] <= y1 && box[2] >= x2 && box[3] >= y2;
 }
 
-/** Runs every task through the engine (greedy, real tool loop unless tools are off), concurrently. */
+/** Runs every task through the engine (greedy, real tool loop unless tools are off), as many at once as the engine accepts. */
 export async function evaluateTasks(engine: Engine, tasks: Task[], opts: { tools: boolean; maxTokens?: number }): Promise<TaskOutcome[]> {
-  return Promise.all(
-    tasks.map(async (task) => {
-      const r = await engine.generate(taskRequest(task, { tools: opts.tools, maxTokens: opts.maxTokens ?? 256, maxToolCalls: 4, sampling: GREEDY }));
-      return { id: task.id, suite: task.suite, prediction: r.text, score: scoreTask(task, r.text), visualOps: r.steps.length, cropHit: cropHit(task, r.steps) };
-    }),
-  );
+  return mapConcurrent(tasks, engine.capacity, async (task) => {
+    const r = await engine.generate(taskRequest(task, { tools: opts.tools, maxTokens: opts.maxTokens ?? 256, maxToolCalls: 4, sampling: GREEDY }));
+    return { id: task.id, suite: task.suite, prediction: r.text, score: scoreTask(task, r.text), visualOps: r.steps.length, cropHit: cropHit(task, r.steps) };
+  });
 }
 
 export function summarize(tasks: Task[], outcomes: TaskOutcome[]): Record<string, SuiteScore> {

@@ -34,6 +34,22 @@ test('a dataset written by tasks export scores exactly like the suite on the sam
   }
 });
 
+test('evaluateTasks runs more tasks than the engine queues at once, each outcome in task order', async () => {
+  const files = await loadModelFiles(await testModel('micro', 0));
+  const runner = await ModelRunner.load(files, { threads: 1 });
+  const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  const tight = new Engine(runner, tokenizer, files.config, { maxModelLen: 4096, maxNumSeqs: 1, maxWaiting: 1 });
+  try {
+    const tasks = await generateSuite('tally-syn', 5, 700);
+    const outcomes = await evaluateTasks(tight, tasks, { tools: false, maxTokens: 3 });
+    assert.deepEqual(outcomes.map((o) => o.id), tasks.map((t) => t.id));
+    const roomy = new Engine(runner, tokenizer, files.config, { maxModelLen: 4096 });
+    assert.deepEqual(outcomes.map((o) => o.prediction), (await evaluateTasks(roomy, tasks, { tools: false, maxTokens: 3 })).map((o) => o.prediction));
+  } finally {
+    await runner.release();
+  }
+});
+
 test('pixelreasoner eval --json prints per-suite score, metric, RaPR and n on its last line', async () => {
   const model = await testModel('micro', 0);
   const bin = join(import.meta.dirname, '../../bin/pixelreasoner.js');
