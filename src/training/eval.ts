@@ -2,9 +2,9 @@ import type { Engine } from '../engine/engine.js';
 import { GREEDY, type SamplingParams } from '../engine/sampler.js';
 import type { ContentPart, GenerationRequest, ToolStep } from '../engine/types.js';
 import type { ToolName } from '../tools/definitions.js';
+import { mapConcurrent } from '../util/concurrency.js';
 import { accuracy, anlsOfPrediction, CHOICE_LETTERS, mean } from './metrics.js';
 import type { Task } from './tasks/types.js';
-import { mapConcurrent } from '../util/concurrency.js';
 
 export interface TaskOutcome {
   id: string;

@@ -16,6 +16,7 @@ test('mapConcurrent keeps the input order and never has more than limit calls in
   assert.deepEqual(out, ['0:5', '1:1', '2:4', '3:2', '4:3', '5:0', '6:6']);
   assert.equal(most, 3);
   assert.deepEqual(await mapConcurrent([], 4, async (x) => x), []);
+  assert.deepEqual(await mapConcurrent([1, 2], 0, async (x) => x * 2), [2, 4], 'a limit of 0 still runs one at a time');
 });
 
 test('mapConcurrent rejects with the first failure', async () => {
