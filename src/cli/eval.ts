@@ -66,12 +66,12 @@ async function evaluateRow(row: RowPlan, files: ModelFiles, tasks: Task[], maxTo
   }
 }
 
-/** A markdown table: one row per evaluated model, score and RaPR per suite (percent). */
+/** A markdown table: one row per evaluated model, score ± its standard error and RaPR per suite (percent). */
 export function evalTable(rows: EvalRow[]): string {
   const suites = Object.keys(rows[0]?.suites ?? {});
   const head = `| model | tools | ${suites.map((s) => `${s} (${rows[0]!.suites[s]!.metric === 'anls' ? 'ANLS' : 'acc'}) | RaPR`).join(' | ')} |`;
   const rule = `|---|---|${suites.map(() => '---|---').join('|')}|`;
-  const body = rows.map((r) => `| ${r.name} | ${r.tools ? 'yes' : 'no'} | ${suites.map((s) => `${(100 * r.suites[s]!.score).toFixed(1)} | ${(100 * r.suites[s]!.rapr).toFixed(1)}`).join(' | ')} |`);
+  const body = rows.map((r) => `| ${r.name} | ${r.tools ? 'yes' : 'no'} | ${suites.map((s) => `${(100 * r.suites[s]!.score).toFixed(1)} ± ${(100 * r.suites[s]!.score_stderr).toFixed(1)} | ${(100 * r.suites[s]!.rapr).toFixed(1)}`).join(' | ')} |`);
   return [head, rule, ...body].join('\n');
 }
 
@@ -96,9 +96,9 @@ export async function runEval(a: EvalArgs): Promise<void> {
       console.log(evalTable(rows));
     } else {
       console.log(`model ${files.name}; ${a.tools ? 'with' : 'without'} tools; ${tasks.length} tasks in ${seconds} s`);
-      console.log('suite            metric     score    RaPR  crop hit     n');
+      console.log('suite            metric     score  ± s.e.    RaPR  crop hit     n');
       const pct = (x: number | null, width: number) => (x === null ? '-' : (100 * x).toFixed(1)).padStart(width);
-      for (const [name, s] of Object.entries(rows[0]!.suites)) console.log(`${name.padEnd(16)} ${s.metric.padEnd(9)} ${pct(s.score, 6)} ${pct(s.rapr, 7)} ${pct(s.crop_hit, 9)} ${String(s.n).padStart(5)}`);
+      for (const [name, s] of Object.entries(rows[0]!.suites)) console.log(`${name.padEnd(16)} ${s.metric.padEnd(9)} ${pct(s.score, 6)} ${pct(s.score_stderr, 7)} ${pct(s.rapr, 7)} ${pct(s.crop_hit, 9)} ${String(s.n).padStart(5)}`);
     }
   }
   console.log(JSON.stringify(a.ablations ? { rows } : { suites: rows[0]!.suites }));

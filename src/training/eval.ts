@@ -3,7 +3,7 @@ import { GREEDY, type SamplingParams } from '../engine/sampler.js';
 import type { ContentPart, GenerationRequest, ToolStep } from '../engine/types.js';
 import type { ToolName } from '../tools/definitions.js';
 import { mapConcurrent } from '../util/concurrency.js';
-import { accuracy, anlsOfPrediction, CHOICE_LETTERS, mean } from './metrics.js';
+import { accuracy, anlsOfPrediction, CHOICE_LETTERS, mean, standardError } from './metrics.js';
 import type { Task } from './tasks/types.js';
 
 export interface TaskOutcome {
@@ -19,6 +19,8 @@ export interface TaskOutcome {
 
 export interface SuiteScore {
   score: number;
+  /** Standard error of the mean score over the suite's tasks (as lm-evaluation-harness reports it): how far n tasks pin the score down. */
+  score_stderr: number;
   metric: 'accuracy' | 'anls';
   /** Rate of pixel-space reasoning: fraction of tasks with at least one visual operation. */
   rapr: number;
@@ -88,6 +90,7 @@ export function summarize(tasks: Task[], outcomes: TaskOutcome[]): Record<string
     const hits = idx.flatMap((i) => (outcomes[i]!.cropHit === undefined ? [] : [outcomes[i]!.cropHit]));
     suites[suite] = {
       score: mean(idx.map((i) => outcomes[i]!.score)),
+      score_stderr: standardError(idx.map((i) => outcomes[i]!.score)),
       metric: tasks[idx[0]!]!.metric,
       rapr: mean(idx.map((i) => (outcomes[i]!.visualOps > 0 ? 1 : 0))),
       crop_hit: hits.length > 0 ? mean(hits.map((h) => (h ? 1 : 0))) : null,

@@ -95,3 +95,11 @@ export function anlsOfPrediction(prediction: string, accepted: string[]): number
 }
 
 export const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** Standard error of the mean: sample standard deviation (n − 1) over √n; 0 below two values. */
+export function standardError(xs: number[]): number {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  const variance = xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
+  return Math.sqrt(variance / xs.length);
+}

@@ -60,6 +60,7 @@ test('pixelreasoner eval --json prints per-suite score, metric, RaPR and n on it
     assert.equal(s.metric, 'accuracy');
     assert.equal(s.n, 2);
     assert.ok(s.score >= 0 && s.score <= 1 && s.rapr >= 0 && s.rapr <= 1);
+    assert.ok(s.score_stderr >= 0 && s.score_stderr <= 0.5);
     assert.equal(s.crop_hit, 0, 'eight tokens hold no crop call: every region is missed');
   }
 });

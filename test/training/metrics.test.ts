@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { accuracy, anls, anlsOfPrediction, choiceLetter, extractBoxed, integerAnswer, levenshtein, mean } from '../../src/training/metrics.js';
+import { accuracy, anls, anlsOfPrediction, choiceLetter, extractBoxed, integerAnswer, levenshtein, mean, standardError } from '../../src/training/metrics.js';
 
 test('extractBoxed takes the last \\boxed{} and handles nested braces', () => {
   assert.equal(extractBoxed('first \\boxed{A}, finally \\boxed{\\frac{1}{2}} done'), '\\frac{1}{2}');
@@ -41,4 +41,14 @@ test('ANLS against hand-computed values', () => {
   // averaged over questions: (0.8 + 0 + 1) / 3
   const scores = [anlsOfPrediction('\\boxed{hello}', ['hallo']), anlsOfPrediction('no box', ['x']), anlsOfPrediction('\\boxed{Total}', ['total'])];
   assert.ok(Math.abs(mean(scores) - 0.6) < 1e-12);
+});
+
+test('standardError is the sample standard deviation over the square root of n', () => {
+  // 186 of 200 right: p = 0.93, s.e. = sqrt(p(1-p)/(n-1)) for 0/1 scores.
+  const scores = [...Array<number>(186).fill(1), ...Array<number>(14).fill(0)];
+  assert.ok(Math.abs(standardError(scores) - Math.sqrt((0.93 * 0.07) / 199)) < 1e-12);
+  assert.ok(Math.abs(standardError([1, 2, 3, 4]) - Math.sqrt(5 / 3 / 4)) < 1e-12);
+  assert.equal(standardError([0.5]), 0);
+  assert.equal(standardError([]), 0);
+  assert.equal(standardError([1, 1, 1]), 0);
 });
