@@ -3,11 +3,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadWeights } from '../model/load-weights.js';
-import { initModelDir } from '../model/model-dir.js';
+import { initModelDir, loadModelFiles } from '../model/model-dir.js';
 import type { PresetName } from '../model/presets.js';
 import { writeSafetensors } from '../model/safetensors.js';
+import { ABLATIONS_DIR, evalTable, evaluateModel } from './bundle-eval.js';
 import { runRl } from './rl.js';
 import { runSft } from './sft.js';
+import { EVAL_SEED_BASE, generateSuite } from './tasks/index.js';
 
 /**
  * The default model's recipe (`npm run train:default`): a seeded tiny model, SFT warm start on
@@ -31,10 +33,15 @@ export const RecipeSchema = z.object({
    */
   sft: z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown())).min(1)]),
   rl: z.record(z.string(), z.unknown()),
+  /** The bundle's evaluation (`EVAL.md`): `eval --ablations` on held-out seeds of these suites. */
+  eval: z.object({
+    suites: z.array(z.string()).min(1),
+    n: z.number().int().positive(),
+    seed: z.number().int().nonnegative().default(EVAL_SEED_BASE),
+    max_tokens: z.number().int().positive().default(256),
+  }).optional(),
 });
 export type Recipe = z.infer<typeof RecipeSchema>;
-
-export const ABLATIONS_DIR = 'ablations';
 
 export interface RecipeResult {
   /** The full recipe's model, with its ablations' weights and training report. */
@@ -99,8 +106,26 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
     for (const f of files) if (existsSync(join(out, name, f))) await cp(join(out, name, f), join(report, `${name}-${f}`));
   }
   await writeFile(join(bundle, 'recipe.json'), `${JSON.stringify(raw, null, 2)}\n`);
+  if (recipe.eval) await writeEvalReport(bundle, recipe.eval, log);
   log(`bundle written to ${bundle}`);
   return { bundle };
+}
+
+/** Scores the bundle as `pixelreasoner eval --ablations` does and writes the table, its command and the JSON rows to EVAL.md. */
+async function writeEvalReport(bundle: string, spec: NonNullable<Recipe['eval']>, log: (m: string) => void): Promise<void> {
+  const command = `pixelreasoner eval --ablations --suite ${spec.suites.join(',')} --n ${spec.n}${spec.seed === EVAL_SEED_BASE ? '' : ` --seed ${spec.seed}`}${spec.max_tokens === 256 ? '' : ` --max-tokens ${spec.max_tokens}`}`;
+  log(`eval: ${command}`);
+  const tasks = (await Promise.all(spec.suites.map((s) => generateSuite(s, spec.n, spec.seed)))).flat();
+  const started = performance.now();
+  const rows = await evaluateModel(bundle, await loadModelFiles(bundle), tasks, {
+    ablations: true, tools: true, maxTokens: spec.max_tokens, onRow: (row) => log(`eval: ${row.name} done`),
+  });
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  await writeFile(join(bundle, 'EVAL.md'), [
+    '# Evaluation of this bundle', '',
+    `Held-out seeds, \`${command}\` (${tasks.length} tasks x ${rows.length} rows in ${seconds} s; ± is the standard error over a suite's tasks; RaPR in percent):`, '',
+    evalTable(rows), '', '`--json` rows of the same run:', '', '```json', JSON.stringify({ rows }), '```', '',
+  ].join('\n'));
 }
 
 export async function readRecipe(file: string): Promise<unknown> {

@@ -19,6 +19,7 @@ test('the default recipe runs grounding, SFT phases, RL and the no-curiosity abl
       { data: { suites: ['vstar-syn'], examples: 2, seed: 9 }, hyperparameters: { steps: 1, batch_size: 2 } },
     ],
     rl: { data: { suites: ['vstar-syn'] }, rollouts: { group_size: 2, prompts_per_step: 1, max_tokens: 8 }, hyperparameters: { steps: 1 } },
+    eval: { suites: ['vstar-syn'], n: 2, max_tokens: 8 },
   };
   const logs: string[] = [];
   const { bundle } = await runRecipe(recipe, join(dir, 'runs'), join(dir, 'bundle'), (m) => logs.push(m));
@@ -32,6 +33,13 @@ test('the default recipe runs grounding, SFT phases, RL and the no-curiosity abl
   assert.equal(warm.size, sft.size);
   for (const [name, w] of sft) w.data.forEach((v, i) => assert.ok(Math.abs(warm.get(name)!.data[i]! - v) <= Math.abs(v) * 2 ** -10 + 1e-7, name));
   assert.equal(JSON.parse(readFileSync(join(bundle, 'recipe.json'), 'utf8')).seed, 3);
+  // The bundle's evaluation table: the command, the markdown rows and the same run's JSON.
+  const report = readFileSync(join(bundle, 'EVAL.md'), 'utf8');
+  assert.ok(report.includes('`pixelreasoner eval --ablations --suite vstar-syn --n 2 --max-tokens 8`'), report);
+  assert.ok(report.includes('| full recipe | yes |'), report);
+  const reported = JSON.parse(report.split('```json\n')[1]!.split('\n```')[0]!);
+  assert.deepEqual(reported.rows.map((r: { name: string }) => r.name), ['without tools', 'warm-start', 'rl-no-curiosity', 'full recipe']);
+  assert.equal(reported.rows[3].suites['vstar-syn'].n, 2);
   assert.equal(JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'))._name_or_path, `pixel-reasoner-${recipe.preset}`);
 
   // A second run finds every stage done and only re-bundles.
