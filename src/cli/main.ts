@@ -8,6 +8,7 @@ import { runGenerate } from './generate.js';
 import { runRl } from '../training/rl.js';
 import { runSft } from '../training/sft.js';
 import { readRecipe, runRecipe } from '../training/recipe.js';
+import { EVAL_MAX_TOKENS } from '../training/eval.js';
 import { BUNDLED_MODEL_DIR, PACKAGE_ROOT } from '../model/default-model.js';
 import { join } from 'node:path';
 
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
       ablations: values.ablations ?? false,
       model: values.model, suites: values.suite?.split(',').map((x) => x.trim()).filter(Boolean), dataset: values.dataset,
       tools: !values['no-tools'], n: num(values.n) ?? 50, seed: num(values.seed) ?? EVAL_SEED_BASE, json: values.json ?? false,
-      maxTokens: num(values['max-tokens']) ?? 256,
+      maxTokens: num(values['max-tokens']) ?? EVAL_MAX_TOKENS,
     });
   }
   if (command === 'train' && rest[0] === 'default') {

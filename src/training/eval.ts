@@ -75,10 +75,13 @@ export function cropHit(task: Task, steps: ToolStep[]): boolean | undefined {
   return box !== undefined && box[0] <= x1 && box[1] <= y1 && box[2] >= x2 && box[3] >= y2;
 }
 
+/** Tokens an evaluated answer may take, unless the caller says otherwise (`eval --max-tokens`). */
+export const EVAL_MAX_TOKENS = 256;
+
 /** Runs every task through the engine (greedy, real tool loop unless tools are off), as many at once as the engine accepts. */
 export async function evaluateTasks(engine: Engine, tasks: Task[], opts: { tools: boolean; maxTokens?: number }): Promise<TaskOutcome[]> {
   return mapConcurrent(tasks, engine.capacity, async (task) => {
-    const r = await engine.generate(taskRequest(task, { tools: opts.tools, maxTokens: opts.maxTokens ?? 256, maxToolCalls: 4, sampling: GREEDY }));
+    const r = await engine.generate(taskRequest(task, { tools: opts.tools, maxTokens: opts.maxTokens ?? EVAL_MAX_TOKENS, maxToolCalls: 4, sampling: GREEDY }));
     return { id: task.id, suite: task.suite, prediction: r.text, score: scoreTask(task, r.text), visualOps: r.steps.length, cropHit: cropHit(task, r.steps) };
   });
 }

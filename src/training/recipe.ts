@@ -7,6 +7,7 @@ import { initModelDir, loadModelFiles } from '../model/model-dir.js';
 import type { PresetName } from '../model/presets.js';
 import { writeSafetensors } from '../model/safetensors.js';
 import { ABLATIONS_DIR, evalTable, evaluateModel } from './bundle-eval.js';
+import { EVAL_MAX_TOKENS } from './eval.js';
 import { runRl } from './rl.js';
 import { runSft } from './sft.js';
 import { EVAL_SEED_BASE, generateSuite } from './tasks/index.js';
@@ -38,7 +39,7 @@ export const RecipeSchema = z.object({
     suites: z.array(z.string()).min(1),
     n: z.number().int().positive(),
     seed: z.number().int().nonnegative().default(EVAL_SEED_BASE),
-    max_tokens: z.number().int().positive().default(256),
+    max_tokens: z.number().int().positive().default(EVAL_MAX_TOKENS),
   }).optional(),
 });
 export type Recipe = z.infer<typeof RecipeSchema>;
@@ -113,7 +114,7 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
 
 /** Scores the bundle as `pixelreasoner eval --ablations` does and writes the table, its command and the JSON rows to EVAL.md. */
 async function writeEvalReport(bundle: string, spec: NonNullable<Recipe['eval']>, log: (m: string) => void): Promise<void> {
-  const command = `pixelreasoner eval --ablations --suite ${spec.suites.join(',')} --n ${spec.n}${spec.seed === EVAL_SEED_BASE ? '' : ` --seed ${spec.seed}`}${spec.max_tokens === 256 ? '' : ` --max-tokens ${spec.max_tokens}`}`;
+  const command = `pixelreasoner eval --ablations --suite ${spec.suites.join(',')} --n ${spec.n}${spec.seed === EVAL_SEED_BASE ? '' : ` --seed ${spec.seed}`}${spec.max_tokens === EVAL_MAX_TOKENS ? '' : ` --max-tokens ${spec.max_tokens}`}`;
   log(`eval: ${command}`);
   const tasks = (await Promise.all(spec.suites.map((s) => generateSuite(s, spec.n, spec.seed)))).flat();
   const started = performance.now();
