@@ -2,7 +2,7 @@ import { resolveDefaultModel } from '../model/default-model.js';
 import { loadModelFiles } from '../model/model-dir.js';
 import { evalTable, evaluateModel } from '../training/bundle-eval.js';
 import { exportTasks, readDataset } from '../training/dataset.js';
-import { EVAL_SEED_BASE, generateSuite } from '../training/tasks/index.js';
+import { EVAL_SEED_BASE, generateSuite, generateSuites } from '../training/tasks/index.js';
 import type { Task } from '../training/tasks/types.js';
 
 export interface EvalArgs {
@@ -24,7 +24,7 @@ export async function runEval(a: EvalArgs): Promise<void> {
   const files = await loadModelFiles(dir);
   let tasks: Task[] = [];
   if (a.dataset) tasks = await readDataset(a.dataset);
-  for (const suite of a.suites ?? []) tasks.push(...(await generateSuite(suite, a.n, a.seed)));
+  tasks.push(...(await generateSuites(a.suites ?? [], a.n, a.seed)));
   if (tasks.length === 0) throw new Error('eval needs --suite NAME[,NAME] or --dataset FILE.jsonl');
   const started = performance.now();
   const rows = await evaluateModel(dir, files, tasks, {

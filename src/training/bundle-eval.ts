@@ -41,15 +41,10 @@ async function plan(dir: string, files: ModelFiles, opts: EvaluateModelOptions):
   ];
 }
 
-async function evaluateRow(row: RowPlan, files: ModelFiles, tasks: Task[], maxTokens: number): Promise<EvalRow> {
-  const runner = row.weights ? await ModelRunner.fromWeights(files.config, await readSafetensors(row.weights)) : await ModelRunner.load(files);
-  try {
-    const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: files.config.text.max_position_embeddings, maxNumSeqs: 16 });
-    const outcomes = await evaluateTasks(engine, tasks, { tools: row.tools, maxTokens });
-    return { name: row.name, tools: row.tools, suites: summarize(tasks, outcomes) };
-  } finally {
-    await runner.release();
-  }
+async function evaluateRow(row: RowPlan, runner: ModelRunner, files: ModelFiles, tokenizer: ChatTokenizer, tasks: Task[], maxTokens: number): Promise<EvalRow> {
+  const engine = new Engine(runner, tokenizer, files.config, { maxModelLen: files.config.text.max_position_embeddings, maxNumSeqs: 16 });
+  const outcomes = await evaluateTasks(engine, tasks, { tools: row.tools, maxTokens });
+  return { name: row.name, tools: row.tools, suites: summarize(tasks, outcomes) };
 }
 
 /** A markdown table: one row per evaluated model, score ± its standard error and RaPR per suite (percent). */
@@ -73,10 +68,27 @@ export interface EvaluateModelOptions {
 
 /** Scores a model directory on the tasks: one row, or the ablation rows of a bundle. */
 export async function evaluateModel(dir: string, files: ModelFiles, tasks: Task[], opts: EvaluateModelOptions): Promise<EvalRow[]> {
+  const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  // The model's own weights serve both its rows (without tools, full recipe): loaded once.
+  let own: ModelRunner | undefined;
   const rows: EvalRow[] = [];
-  for (const row of await plan(dir, files, opts)) {
-    rows.push(await evaluateRow(row, files, tasks, opts.maxTokens));
-    opts.onRow?.(rows.at(-1)!);
+  try {
+    for (const row of await plan(dir, files, opts)) {
+      if (row.weights) {
+        const runner = await ModelRunner.fromWeights(files.config, await readSafetensors(row.weights));
+        try {
+          rows.push(await evaluateRow(row, runner, files, tokenizer, tasks, opts.maxTokens));
+        } finally {
+          await runner.release();
+        }
+      } else {
+        own ??= await ModelRunner.load(files);
+        rows.push(await evaluateRow(row, own, files, tokenizer, tasks, opts.maxTokens));
+      }
+      opts.onRow?.(rows.at(-1)!);
+    }
+  } finally {
+    await own?.release();
   }
   return rows;
 }

@@ -10,7 +10,7 @@ import { ABLATIONS_DIR, evalTable, evaluateModel } from './bundle-eval.js';
 import { EVAL_MAX_TOKENS } from './eval.js';
 import { runRl } from './rl.js';
 import { runSft } from './sft.js';
-import { EVAL_SEED_BASE, generateSuite } from './tasks/index.js';
+import { EVAL_SEED_BASE, generateSuites } from './tasks/index.js';
 
 /**
  * The default model's recipe (`npm run train:default`): a seeded tiny model, SFT warm start on
@@ -116,7 +116,7 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
 async function writeEvalReport(bundle: string, spec: NonNullable<Recipe['eval']>, log: (m: string) => void): Promise<void> {
   const command = `pixelreasoner eval --ablations --suite ${spec.suites.join(',')} --n ${spec.n}${spec.seed === EVAL_SEED_BASE ? '' : ` --seed ${spec.seed}`}${spec.max_tokens === EVAL_MAX_TOKENS ? '' : ` --max-tokens ${spec.max_tokens}`}`;
   log(`eval: ${command}`);
-  const tasks = (await Promise.all(spec.suites.map((s) => generateSuite(s, spec.n, spec.seed)))).flat();
+  const tasks = await generateSuites(spec.suites, spec.n, spec.seed);
   const started = performance.now();
   const rows = await evaluateModel(bundle, await loadModelFiles(bundle), tasks, {
     ablations: true, tools: true, maxTokens: spec.max_tokens, onRow: (row) => log(`eval: ${row.name} done`),

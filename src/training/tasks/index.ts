@@ -55,6 +55,11 @@ export function suiteGenerator(name: string, overrides: SuiteOverrides = {}): (s
   };
 }
 
+/** Tasks of several suites on the same seeds, suite after suite. */
+export async function generateSuites(names: string[], n: number, seed: number): Promise<Task[]> {
+  return (await Promise.all(names.map((name) => generateSuite(name, n, seed)))).flat();
+}
+
 export async function generateSuite(name: string, n: number, seed: number): Promise<Task[]> {
   const gen = suiteGenerator(name);
   return Promise.all(Array.from({ length: n }, (_, i) => gen(seed + i)));

@@ -1,5 +1,5 @@
 import { Rng } from '../../util/random.js';
-import { COLORS, hex, renderSvg, requireFonts } from './render.js';
+import { COLORS, hex, renderScene, requireFonts } from './render.js';
 import type { Task } from './types.js';
 
 export interface InfovqaOptions {
@@ -78,7 +78,7 @@ export async function infovqaTask(seed: number, opts: InfovqaOptions = INFOVQA_D
   const text = (x: number, y: number, s: string) => `<text x="${x}" y="${y}" font-family="${TABLE_FONT}" font-size="${fs}" fill="#000">${s}</text>`;
   parts.push(text(t.x + 6, t.y + Math.round(fs * 1.5), 'KEY'));
   for (const row of layout.rows) parts.push(text(row.x, row.y, row.label), text(layout.codeX, row.y, row.code));
-  const image = await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${parts.join('')}</svg>`);
+  const image = await renderScene(W, H, parts);
   const asked = layout.rows[layout.asked]!;
   return {
     id: `infovqa-syn-${seed}`,

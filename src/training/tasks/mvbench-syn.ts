@@ -1,7 +1,7 @@
 import { Rng } from '../../util/random.js';
 import { CHOICE_LETTERS } from '../metrics.js';
 import { framedSquares } from './framed-squares.js';
-import { BACKGROUND, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
+import { BACKGROUND, hex, renderScene, SHAPES, shapeSvg } from './render.js';
 import type { Task } from './types.js';
 
 export interface MvbenchOptions {
@@ -49,9 +49,8 @@ export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_D
   }
   const scene = framedSquares(rng, w, h, s, opts.decoys, DIMMED);
   const answerFrame = 1 + rng.int(opts.frames - 1);
-  const render = (parts: string[]) => renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`);
   // The two key frames are the same picture: rendered once.
-  const keyFrame = await render([`<rect width="${w}" height="${h}" fill="${DIMMED}"/>`, ...scene.frameSvg, ...scene.squaresSvg]);
+  const keyFrame = await renderScene(w, h, [`<rect width="${w}" height="${h}" fill="${DIMMED}"/>`, ...scene.frameSvg, ...scene.squaresSvg]);
   const frames = [];
   for (let f = 1; f <= opts.frames; f++) {
     if (f === answerFrame || f === answerFrame + 1) {
@@ -61,7 +60,7 @@ export async function mvbenchTask(seed: number, opts: MvbenchOptions = MVBENCH_D
     const parts = [`<rect width="${w}" height="${h}" fill="${BACKGROUND}"/>`];
     // The clutter drifts a few pixels per frame, so the other frames differ from each other too.
     for (const d of clutter) parts.push(shapeSvg(d.shape, d.x + d.dx * f, d.y + d.dy * f, d.size, hex([d.gray, d.gray, d.gray - 10])));
-    frames.push(await render([...parts, ...scene.squaresSvg]));
+    frames.push(await renderScene(w, h, [...parts, ...scene.squaresSvg]));
   }
   return {
     id: `mvbench-syn-${seed}`,

@@ -1,6 +1,11 @@
 import sharp from 'sharp';
 import type { RgbImage } from '../../tools/image.js';
 
+/** Renders a width x height picture drawn by these SVG elements, in order. */
+export function renderScene(width: number, height: number, parts: string[]): Promise<RgbImage> {
+  return renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`);
+}
+
 /** Renders an SVG document to RGB with sharp (librsvg). */
 export async function renderSvg(svg: string): Promise<RgbImage> {
   const { data, info } = await sharp(Buffer.from(svg)).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
@@ -36,7 +41,7 @@ let fontsChecked: Promise<void> | undefined;
  */
 export function requireFonts(): Promise<void> {
   fontsChecked ??= (async () => {
-    const probe = await renderSvg('<svg xmlns="http://www.w3.org/2000/svg" width="60" height="40"><text x="4" y="32" font-family="DejaVu Sans Mono" font-size="32" fill="#000">W</text></svg>');
+    const probe = await renderScene(60, 40, ['<text x="4" y="32" font-family="DejaVu Sans Mono" font-size="32" fill="#000">W</text>']);
     let dark = 0;
     for (let i = 0; i < probe.data.length; i += 3) if (probe.data[i]! < 128) dark++;
     if (dark < 20) throw new Error('rendering text needs fonts: install the Debian package "fonts-dejavu-core" (apt-get install fonts-dejavu-core)');

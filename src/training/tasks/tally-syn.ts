@@ -1,5 +1,5 @@
 import { Rng } from '../../util/random.js';
-import { BACKGROUND, COLORS, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
+import { BACKGROUND, COLORS, hex, renderScene, SHAPES, shapeSvg } from './render.js';
 import type { Task } from './types.js';
 
 export interface TallyOptions {
@@ -51,7 +51,7 @@ export async function tallyTask(seed: number, opts: TallyOptions = TALLY_DEFAULT
       parts.push(shapeSvg(pick(SHAPES), tx + gap + c * pitch, ty + gap + r * pitch, s, hex(COLORS[color]!)));
     }
   }
-  const image = await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`);
+  const image = await renderScene(w, h, parts);
   return {
     id: `tally-syn-${seed}`,
     suite: 'tally-syn',

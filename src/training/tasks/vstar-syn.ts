@@ -1,7 +1,7 @@
 import { Rng } from '../../util/random.js';
 import { CHOICE_LETTERS } from '../metrics.js';
 import { framedSquares } from './framed-squares.js';
-import { BACKGROUND, hex, renderSvg, SHAPES, shapeSvg } from './render.js';
+import { BACKGROUND, hex, renderScene, SHAPES, shapeSvg } from './render.js';
 import type { Task } from './types.js';
 
 export interface VstarOptions {
@@ -37,7 +37,7 @@ export async function vstarTask(seed: number, opts: VstarOptions = VSTAR_DEFAULT
   }
   const scene = framedSquares(rng, w, h, s, opts.decoys);
   parts.push(...scene.frameSvg, ...scene.squaresSvg);
-  const image = await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`);
+  const image = await renderScene(w, h, parts);
   return {
     id: `vstar-syn-${seed}`,
     suite: 'vstar-syn',
