@@ -4,19 +4,7 @@ import { evalTable, evaluateModel } from '../training/bundle-eval.js';
 import { exportTasks, readDataset } from '../training/dataset.js';
 import { EVAL_SEED_BASE, generateSuite, generateSuites } from '../training/tasks/index.js';
 import type { Task } from '../training/tasks/types.js';
-
-export interface EvalArgs {
-  model?: string;
-  suites?: string[];
-  dataset?: string;
-  tools: boolean;
-  /** Rows for the model without tools, each of its `ablations/*.safetensors` and the model itself (the paper's Table 1 shape). */
-  ablations?: boolean;
-  n: number;
-  seed: number;
-  json: boolean;
-  maxTokens: number;
-}
+import type { EvalArgs } from './eval-args.js';
 
 /** `pixelreasoner eval`: scores per suite (accuracy or ANLS) and RaPR, through the engine and its tool loop. */
 export async function runEval(a: EvalArgs): Promise<void> {

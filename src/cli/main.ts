@@ -4,11 +4,11 @@ import { initModelDir } from '../model/model-dir.js';
 import { resolveConfig } from '../server/config.js';
 import { startServer } from '../server/server.js';
 import { EVAL_SEED_BASE, runEval, runTasksExport } from './eval.js';
+import { parseEvalArgs } from './eval-args.js';
 import { runGenerate } from './generate.js';
 import { runRl } from '../training/rl.js';
 import { runSft } from '../training/sft.js';
 import { readRecipe, runRecipe } from '../training/recipe.js';
-import { EVAL_MAX_TOKENS } from '../training/eval.js';
 import { BUNDLED_MODEL_DIR, PACKAGE_ROOT } from '../model/default-model.js';
 import { join } from 'node:path';
 
@@ -89,22 +89,7 @@ async function main(): Promise<void> {
       assistant: values.assistant,
     });
   }
-  if (command === 'eval') {
-    const { values } = parseArgs({
-      args: rest,
-      options: {
-        model: { type: 'string' }, suite: { type: 'string' }, dataset: { type: 'string' }, 'no-tools': { type: 'boolean' },
-        n: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, 'max-tokens': { type: 'string' },
-        ablations: { type: 'boolean' },
-      },
-    });
-    return runEval({
-      ablations: values.ablations ?? false,
-      model: values.model, suites: values.suite?.split(',').map((x) => x.trim()).filter(Boolean), dataset: values.dataset,
-      tools: !values['no-tools'], n: num(values.n) ?? 50, seed: num(values.seed) ?? EVAL_SEED_BASE, json: values.json ?? false,
-      maxTokens: num(values['max-tokens']) ?? EVAL_MAX_TOKENS,
-    });
-  }
+  if (command === 'eval') return runEval(parseEvalArgs(rest));
   if (command === 'train' && rest[0] === 'default') {
     const { values } = parseArgs({ args: rest.slice(1), options: { recipe: { type: 'string' }, out: { type: 'string' }, bundle: { type: 'string' } } });
     const result = await runRecipe(

@@ -10,6 +10,7 @@ import { ABLATIONS_DIR, evalTable, evaluateModel } from './bundle-eval.js';
 import { EVAL_MAX_TOKENS } from './eval.js';
 import { runRl } from './rl.js';
 import { runSft } from './sft.js';
+import { evalCommandLine } from '../cli/eval-args.js';
 import { EVAL_SEED_BASE, generateSuites } from './tasks/index.js';
 
 /**
@@ -114,7 +115,7 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
 
 /** Scores the bundle as `pixelreasoner eval --ablations` does and writes the table, its command and the JSON rows to EVAL.md. */
 async function writeEvalReport(bundle: string, spec: NonNullable<Recipe['eval']>, log: (m: string) => void): Promise<void> {
-  const command = `pixelreasoner eval --ablations --suite ${spec.suites.join(',')} --n ${spec.n}${spec.seed === EVAL_SEED_BASE ? '' : ` --seed ${spec.seed}`}${spec.max_tokens === EVAL_MAX_TOKENS ? '' : ` --max-tokens ${spec.max_tokens}`}`;
+  const command = evalCommandLine({ ablations: true, suites: spec.suites, tools: true, n: spec.n, seed: spec.seed, maxTokens: spec.max_tokens, json: false });
   log(`eval: ${command}`);
   const tasks = await generateSuites(spec.suites, spec.n, spec.seed);
   const started = performance.now();
