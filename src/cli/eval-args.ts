@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { EVAL_MAX_TOKENS } from '../training/eval.js';
 import { EVAL_SEED_BASE } from '../training/tasks/index.js';
+import { num } from './flags.js';
 
 export interface EvalArgs {
   model?: string;
@@ -16,8 +17,6 @@ export interface EvalArgs {
 }
 
 export const EVAL_DEFAULT_N = 50;
-
-const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 
 /** `pixelreasoner eval`'s flags (the arguments after `eval`). */
 export function parseEvalArgs(argv: string[]): EvalArgs {

@@ -15,7 +15,7 @@ export async function runEval(a: EvalArgs): Promise<void> {
   tasks.push(...(await generateSuites(a.suites ?? [], a.n, a.seed)));
   if (tasks.length === 0) throw new Error('eval needs --suite NAME[,NAME] or --dataset FILE.jsonl');
   const started = performance.now();
-  const rows = await evaluateModel(dir, files, tasks, {
+  const rows = await evaluateModel(files, tasks, {
     ablations: a.ablations, tools: a.tools, maxTokens: a.maxTokens,
     onRow: (row) => { if (a.ablations) console.error(`evaluated: ${row.name}${row.tools ? '' : ' (no tools)'}`); },
   });

@@ -5,6 +5,7 @@ import { resolveConfig } from '../server/config.js';
 import { startServer } from '../server/server.js';
 import { EVAL_SEED_BASE, runEval, runTasksExport } from './eval.js';
 import { parseEvalArgs } from './eval-args.js';
+import { num } from './flags.js';
 import { runGenerate } from './generate.js';
 import { runRl } from '../training/rl.js';
 import { runSft } from '../training/sft.js';
@@ -32,8 +33,6 @@ const USAGE = `pixelreasoner <command>
 
 /** How long in-flight requests may run after SIGTERM before their connections are closed. */
 const SHUTDOWN_GRACE_MS = Number(process.env.PIXELREASONER_SHUTDOWN_GRACE_MS ?? 30_000);
-
-const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -28,9 +28,9 @@ interface RowPlan {
   weights?: string;
 }
 
-async function plan(dir: string, files: ModelFiles, opts: EvaluateModelOptions): Promise<RowPlan[]> {
+async function plan(files: ModelFiles, opts: EvaluateModelOptions): Promise<RowPlan[]> {
   if (!opts.ablations) return [{ name: files.name, tools: opts.tools }];
-  const abl = join(dir, ABLATIONS_DIR);
+  const abl = join(files.dir, ABLATIONS_DIR);
   const found = existsSync(abl) ? (await readdir(abl)).filter((f) => f.endsWith('.safetensors')).map((f) => basename(f, '.safetensors')) : [];
   if (found.length === 0) throw new Error(`--ablations: ${abl} holds no *.safetensors weights`);
   found.sort((x, y) => (ABLATION_ORDER.indexOf(x) + 1 || 99) - (ABLATION_ORDER.indexOf(y) + 1 || 99) || x.localeCompare(y));
@@ -67,13 +67,13 @@ export interface EvaluateModelOptions {
 }
 
 /** Scores a model directory on the tasks: one row, or the ablation rows of a bundle. */
-export async function evaluateModel(dir: string, files: ModelFiles, tasks: Task[], opts: EvaluateModelOptions): Promise<EvalRow[]> {
+export async function evaluateModel(files: ModelFiles, tasks: Task[], opts: EvaluateModelOptions): Promise<EvalRow[]> {
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   // The model's own weights serve both its rows (without tools, full recipe): loaded once.
   let own: ModelRunner | undefined;
   const rows: EvalRow[] = [];
   try {
-    for (const row of await plan(dir, files, opts)) {
+    for (const row of await plan(files, opts)) {
       if (row.weights) {
         const runner = await ModelRunner.fromWeights(files.config, await readSafetensors(row.weights));
         try {

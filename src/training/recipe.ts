@@ -119,7 +119,7 @@ async function writeEvalReport(bundle: string, spec: NonNullable<Recipe['eval']>
   log(`eval: ${command}`);
   const tasks = await generateSuites(spec.suites, spec.n, spec.seed);
   const started = performance.now();
-  const rows = await evaluateModel(bundle, await loadModelFiles(bundle), tasks, {
+  const rows = await evaluateModel(await loadModelFiles(bundle), tasks, {
     ablations: true, tools: true, maxTokens: spec.max_tokens, onRow: (row) => log(`eval: ${row.name} done`),
   });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
