@@ -12,13 +12,13 @@ import { mean } from './metrics.js';
 import { lineChartSvg } from './plot.js';
 import { ProgressBar } from './progress.js';
 import { grpoAdvantages, groupRewards, rapr, REFERENCE_REWARD, type RewardConfig, type Rollout } from './rewards.js';
-import { suiteGenerator } from './tasks/index.js';
+import { suiteGenerator, SuiteOptionsSchema } from './tasks/index.js';
 import type { Task } from './tasks/types.js';
 import { optimizerFields, runConfigFields, TrainingRun, type RunHooks } from './training-run.js';
 
 export const RlConfigSchema = z.object({
   ...runConfigFields(10),
-  data: z.object({ suites: z.array(z.string()).min(1), seed: z.number().int().nonnegative().default(0) }),
+  data: z.object({ suites: z.array(z.string()).min(1), suite_options: SuiteOptionsSchema, seed: z.number().int().nonnegative().default(0) }),
   rollouts: z.object({
     group_size: z.number().int().min(2).default(8),
     prompts_per_step: z.number().int().positive().default(4),
@@ -87,11 +87,12 @@ export function rolloutOf(task: Task, r: GenerationResult): Rollout & { score: n
 }
 
 /** Step tasks: prompts_per_step fresh seeds per step, suites in turn (deterministic per step). */
-async function tasksForStep(config: RlConfig, step: number): Promise<Task[]> {
+export async function tasksForStep(config: RlConfig, step: number): Promise<Task[]> {
   const p = config.rollouts.prompts_per_step;
   return Promise.all(Array.from({ length: p }, (_, j) => {
     const k = step * p + j;
-    return suiteGenerator(config.data.suites[k % config.data.suites.length]!)(config.data.seed + k);
+    const suite = config.data.suites[k % config.data.suites.length]!;
+    return suiteGenerator(suite, config.data.suite_options[suite])(config.data.seed + k);
   }));
 }
 

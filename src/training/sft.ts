@@ -8,7 +8,7 @@ import { Rng } from '../util/random.js';
 import { featurize, makeBatch, withoutFeatures, type TrainingExample } from './batch.js';
 import { lineChartSvg } from './plot.js';
 import { ProgressBar } from './progress.js';
-import { EASY_SUITES, suiteGenerator } from './tasks/index.js';
+import { EASY_SUITES, suiteGenerator, SuiteOptionsSchema } from './tasks/index.js';
 import type { SuiteName } from './tasks/types.js';
 import { synthesizeTrace, tokenizeTrace } from './traces.js';
 import { optimizerFields, runConfigFields, TrainingRun, type RunHooks } from './training-run.js';
@@ -28,8 +28,7 @@ export const SftConfigSchema = z.object({
   ...runConfigFields(50),
   data: z.object({
     suites: z.array(z.string()).min(1),
-    /** Per-suite option overrides for the training tasks, e.g. {"vstar-syn": {"targetSize": [16, 40]}}. */
-    suite_options: z.record(z.string(), z.record(z.string(), z.union([z.number(), z.tuple([z.number().int(), z.number().int()])]))).default({}),
+    suite_options: SuiteOptionsSchema,
     /** A fixed set of this many examples, cycled in epochs; without it every step draws fresh tasks. */
     examples: z.number().int().positive().optional(),
     seed: z.number().int().nonnegative().default(0),

@@ -11,9 +11,9 @@ import { loadWeights } from '../../src/model/load-weights.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
 import { featurize, makeBatch } from '../../src/training/batch.js';
 import { OPTIMIZER_DEFAULTS } from '../../src/training/optimizer.js';
-import { runRl } from '../../src/training/rl.js';
+import { RlConfigSchema, runRl, tasksForStep } from '../../src/training/rl.js';
 import { runSft } from '../../src/training/sft.js';
-import { vstarTask } from '../../src/training/tasks/vstar-syn.js';
+import { VSTAR_DEFAULTS, vstarTask } from '../../src/training/tasks/vstar-syn.js';
 import { taskContent } from '../../src/training/eval.js';
 import { Trainer } from '../../src/training/trainer.js';
 import { testModel } from '../helpers.js';
@@ -78,4 +78,14 @@ test('a CI-sized RL run executes real tool calls in its rollouts and logs every 
   assert.ok(Number.isFinite(lines[1].kl));
   assert.match(readFileSync(join(out, 'rewards.svg'), 'utf8'), /curiosity/);
   assert.ok(readFileSync(join(result.modelDir!, 'config.json'), 'utf8').includes('-rl'));
+});
+
+test('RL prompts follow the config\'s per-suite options (a recipe pins the sizes its run was trained on)', async () => {
+  const config = RlConfigSchema.parse({ base_model: 'm', out: 'o', data: { suites: ['vstar-syn'], suite_options: { 'vstar-syn': { targetSize: 64 } }, seed: 3 }, rollouts: { prompts_per_step: 1 } });
+  const [pinned] = await tasksForStep(config, 2);
+  const [plain] = await tasksForStep(RlConfigSchema.parse({ ...config, data: { suites: ['vstar-syn'], seed: 3 } }), 2);
+  const region = (t: { region?: number[] }) => t.region![2]! - t.region![0]!;
+  assert.equal(region(pinned!), 64);
+  assert.equal(region(plain!), VSTAR_DEFAULTS.targetSize);
+  assert.deepEqual(pinned!.image, (await vstarTask(5, { ...VSTAR_DEFAULTS, targetSize: 64 })).image);
 });

@@ -2,6 +2,7 @@ import { INFOVQA_DEFAULTS, infovqaTask } from './infovqa-syn.js';
 import { MVBENCH_DEFAULTS, mvbenchTask } from './mvbench-syn.js';
 import { TALLY_DEFAULTS, tallyTask } from './tally-syn.js';
 import type { SuiteName, Task } from './types.js';
+import { z } from 'zod';
 import { Rng } from '../../util/random.js';
 import { VSTAR_DEFAULTS, vstarTask } from './vstar-syn.js';
 
@@ -40,6 +41,9 @@ const DEFAULT_OPTIONS: Record<SuiteName, object> = {
  * sooner). Evaluation always uses the defaults.
  */
 export type SuiteOverrides = Record<string, number | [number, number]>;
+
+/** Per-suite overrides in a training config, e.g. {"vstar-syn": {"targetSize": [16, 40]}}. */
+export const SuiteOptionsSchema = z.record(z.string(), z.record(z.string(), z.union([z.number(), z.tuple([z.number().int(), z.number().int()])]))).default({});
 
 export function suiteGenerator(name: string, overrides: SuiteOverrides = {}): (seed: number) => Promise<Task> {
   const defaults = DEFAULT_OPTIONS[name as SuiteName];
