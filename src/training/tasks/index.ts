@@ -40,10 +40,11 @@ const DEFAULT_OPTIONS: Record<SuiteName, object> = {
  * draws an integer per task seed (a spread of difficulties: larger targets teach where to look
  * sooner). Evaluation always uses the defaults.
  */
-export type SuiteOverrides = Record<string, number | [number, number]>;
+const SuiteOverridesSchema = z.record(z.string(), z.union([z.number(), z.tuple([z.number().int(), z.number().int()])]));
+export type SuiteOverrides = z.infer<typeof SuiteOverridesSchema>;
 
 /** Per-suite overrides in a training config, e.g. {"vstar-syn": {"targetSize": [16, 40]}}. */
-export const SuiteOptionsSchema = z.record(z.string(), z.record(z.string(), z.union([z.number(), z.tuple([z.number().int(), z.number().int()])]))).default({});
+export const SuiteOptionsSchema = z.record(z.string(), SuiteOverridesSchema).default({});
 
 export function suiteGenerator(name: string, overrides: SuiteOverrides = {}): (seed: number) => Promise<Task> {
   const defaults = DEFAULT_OPTIONS[name as SuiteName];
