@@ -4,7 +4,7 @@ import { evalTable, evaluateModel } from '../training/bundle-eval.js';
 import { exportTasks, readDataset } from '../training/dataset.js';
 import { EVAL_SEED_BASE, generateSuite, generateSuites } from '../training/tasks/index.js';
 import type { Task } from '../training/tasks/types.js';
-import type { EvalArgs } from './eval-args.js';
+import type { EvalArgs } from '../training/eval-command.js';
 
 /** `pixelreasoner eval`: scores per suite (accuracy or ANLS) and RaPR, through the engine and its tool loop. */
 export async function runEval(a: EvalArgs): Promise<void> {

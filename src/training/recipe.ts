@@ -10,7 +10,7 @@ import { ABLATIONS_DIR, evalTable, evaluateModel } from './bundle-eval.js';
 import { EVAL_MAX_TOKENS } from './eval.js';
 import { runRl } from './rl.js';
 import { runSft } from './sft.js';
-import { evalCommandLine } from '../cli/eval-args.js';
+import { evalCommandLine } from './eval-command.js';
 import { EVAL_SEED_BASE, generateSuites } from './tasks/index.js';
 
 /**

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { evalCommandLine, parseEvalArgs, type EvalArgs } from '../../src/cli/eval-args.js';
+import { parseEvalArgs } from '../../src/cli/eval-args.js';
+import { evalCommandLine, type EvalArgs } from '../../src/training/eval-command.js';
 
 const argvOf = (line: string) => line.split(' ').slice(2);
 
