@@ -1,26 +1,17 @@
 import { resolveDefaultModel } from '../model/default-model.js';
 import { loadModelFiles } from '../model/model-dir.js';
-import { evalTable, evaluateModel } from '../training/bundle-eval.js';
-import { exportTasks, readDataset } from '../training/dataset.js';
-import { EVAL_SEED_BASE, generateSuite, generateSuites } from '../training/tasks/index.js';
-import type { Task } from '../training/tasks/types.js';
-import type { EvalArgs } from '../training/eval-command.js';
+import { evalTable } from '../training/bundle-eval.js';
+import { exportTasks } from '../training/dataset.js';
+import { runEvalArgs, type EvalArgs } from '../training/eval-command.js';
+import { EVAL_SEED_BASE, generateSuite } from '../training/tasks/index.js';
 
 /** `pixelreasoner eval`: scores per suite (accuracy or ANLS) and RaPR, through the engine and its tool loop. */
 export async function runEval(a: EvalArgs): Promise<void> {
   const dir = a.model ?? (await resolveDefaultModel((m) => console.error(m)));
   const files = await loadModelFiles(dir);
-  let tasks: Task[] = [];
-  if (a.dataset) tasks = await readDataset(a.dataset);
-  tasks.push(...(await generateSuites(a.suites ?? [], a.n, a.seed)));
-  if (tasks.length === 0) throw new Error('eval needs --suite NAME[,NAME] or --dataset FILE.jsonl');
-  const started = performance.now();
-  const rows = await evaluateModel(files, tasks, {
-    ablations: a.ablations, tools: a.tools, maxTokens: a.maxTokens,
-    onRow: (row) => { if (a.ablations) console.error(`evaluated: ${row.name}${row.tools ? '' : ' (no tools)'}`); },
-  });
+  const { tasks, rows, seconds: elapsed } = await runEvalArgs(files, a, (row) => { if (a.ablations) console.error(`evaluated: ${row.name}${row.tools ? '' : ' (no tools)'}`); });
   if (!a.json) {
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const seconds = elapsed.toFixed(1);
     if (a.ablations) {
       console.log(`model ${files.name}; ${tasks.length} tasks x ${rows.length} rows in ${seconds} s`);
       console.log(evalTable(rows));

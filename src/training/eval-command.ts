@@ -1,5 +1,9 @@
+import type { ModelFiles } from '../model/model-dir.js';
+import { evaluateModel, type EvalRow } from './bundle-eval.js';
+import { readDataset } from './dataset.js';
 import { EVAL_MAX_TOKENS } from './eval.js';
-import { EVAL_SEED_BASE } from './tasks/index.js';
+import { EVAL_SEED_BASE, generateSuites } from './tasks/index.js';
+import type { Task } from './tasks/types.js';
 
 /** What one `pixelreasoner eval` run does (its flags, parsed by `cli/eval-args.ts`). */
 export interface EvalArgs {
@@ -34,4 +38,18 @@ export function evalCommandLine(a: EvalArgs): string {
     a.json && '--json',
   ];
   return ['pixelreasoner eval', ...flags.filter((f): f is string => typeof f === 'string')].join(' ');
+}
+
+/**
+ * Runs what `a` describes on a loaded model: its dataset's tasks and its suites' held-out seeds,
+ * one row or the ablation rows. The CLI and the recipe's EVAL.md both go through here, so a
+ * report's quoted command is the run it reports.
+ */
+export async function runEvalArgs(files: ModelFiles, a: EvalArgs, onRow?: (row: EvalRow) => void): Promise<{ tasks: Task[]; rows: EvalRow[]; seconds: number }> {
+  const tasks = a.dataset ? await readDataset(a.dataset) : [];
+  tasks.push(...(await generateSuites(a.suites ?? [], a.n, a.seed)));
+  if (tasks.length === 0) throw new Error('eval needs --suite NAME[,NAME] or --dataset FILE.jsonl');
+  const started = performance.now();
+  const rows = await evaluateModel(files, tasks, { ablations: a.ablations, tools: a.tools, maxTokens: a.maxTokens, onRow });
+  return { tasks, rows, seconds: (performance.now() - started) / 1000 };
 }

@@ -6,12 +6,12 @@ import { loadWeights } from '../model/load-weights.js';
 import { initModelDir, loadModelFiles } from '../model/model-dir.js';
 import type { PresetName } from '../model/presets.js';
 import { writeSafetensors } from '../model/safetensors.js';
-import { ABLATIONS_DIR, evalTable, evaluateModel } from './bundle-eval.js';
+import { ABLATIONS_DIR, evalTable } from './bundle-eval.js';
 import { EVAL_MAX_TOKENS } from './eval.js';
 import { runRl } from './rl.js';
 import { runSft } from './sft.js';
-import { evalCommandLine } from './eval-command.js';
-import { EVAL_SEED_BASE, generateSuites } from './tasks/index.js';
+import { evalCommandLine, runEvalArgs } from './eval-command.js';
+import { EVAL_SEED_BASE } from './tasks/index.js';
 
 /**
  * The default model's recipe (`npm run train:default`): a seeded tiny model, SFT warm start on
@@ -115,17 +115,13 @@ export async function runRecipe(raw: unknown, out: string, bundle: string, log: 
 
 /** Scores the bundle as `pixelreasoner eval --ablations` does and writes the table, its command and the JSON rows to EVAL.md. */
 async function writeEvalReport(bundle: string, spec: NonNullable<Recipe['eval']>, log: (m: string) => void): Promise<void> {
-  const command = evalCommandLine({ ablations: true, suites: spec.suites, tools: true, n: spec.n, seed: spec.seed, maxTokens: spec.max_tokens, json: false });
+  const args = { ablations: true, suites: spec.suites, tools: true, n: spec.n, seed: spec.seed, maxTokens: spec.max_tokens, json: false };
+  const command = evalCommandLine(args);
   log(`eval: ${command}`);
-  const tasks = await generateSuites(spec.suites, spec.n, spec.seed);
-  const started = performance.now();
-  const rows = await evaluateModel(await loadModelFiles(bundle), tasks, {
-    ablations: true, tools: true, maxTokens: spec.max_tokens, onRow: (row) => log(`eval: ${row.name} done`),
-  });
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const { tasks, rows, seconds } = await runEvalArgs(await loadModelFiles(bundle), args, (row) => log(`eval: ${row.name} done`));
   await writeFile(join(bundle, 'EVAL.md'), [
     '# Evaluation of this bundle', '',
-    `Held-out seeds, \`${command}\` (${tasks.length} tasks x ${rows.length} rows in ${seconds} s; ± is the standard error over a suite's tasks; RaPR in percent):`, '',
+    `Held-out seeds, \`${command}\` (${tasks.length} tasks x ${rows.length} rows in ${seconds.toFixed(1)} s; ± is the standard error over a suite's tasks; RaPR in percent):`, '',
     evalTable(rows), '', '`--json` rows of the same run:', '', '```json', JSON.stringify({ rows }), '```', '',
   ].join('\n'));
 }

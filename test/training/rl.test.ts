@@ -80,7 +80,7 @@ test('a CI-sized RL run executes real tool calls in its rollouts and logs every 
   assert.ok(readFileSync(join(result.modelDir!, 'config.json'), 'utf8').includes('-rl'));
 });
 
-test('RL prompts follow the config\'s per-suite options (a recipe pins the sizes its run was trained on)', async () => {
+test('RL prompts follow the config\'s per-suite options, as SFT data does', async () => {
   const config = RlConfigSchema.parse({ base_model: 'm', out: 'o', data: { suites: ['vstar-syn'], suite_options: { 'vstar-syn': { targetSize: 64 } }, seed: 3 }, rollouts: { prompts_per_step: 1 } });
   const [pinned] = await tasksForStep(config, 2);
   const [plain] = await tasksForStep(RlConfigSchema.parse({ ...config, data: { suites: ['vstar-syn'], seed: 3 } }), 2);
