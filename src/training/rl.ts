@@ -12,13 +12,13 @@ import { mean } from './metrics.js';
 import { lineChartSvg } from './plot.js';
 import { ProgressBar } from './progress.js';
 import { grpoAdvantages, groupRewards, rapr, REFERENCE_REWARD, type RewardConfig, type Rollout } from './rewards.js';
-import { suiteGenerator, SuiteOptionsSchema } from './tasks/index.js';
+import { checkSuiteOptions, suiteGenerator, SuiteOptionsSchema } from './tasks/index.js';
 import type { Task } from './tasks/types.js';
 import { optimizerFields, runConfigFields, TrainingRun, type RunHooks } from './training-run.js';
 
 export const RlConfigSchema = z.object({
   ...runConfigFields(10),
-  data: z.object({ suites: z.array(z.string()).min(1), suite_options: SuiteOptionsSchema, seed: z.number().int().nonnegative().default(0) }),
+  data: z.object({ suites: z.array(z.string()).min(1), suite_options: SuiteOptionsSchema, seed: z.number().int().nonnegative().default(0) }).superRefine(checkSuiteOptions),
   rollouts: z.object({
     group_size: z.number().int().min(2).default(8),
     prompts_per_step: z.number().int().positive().default(4),

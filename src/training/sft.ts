@@ -8,7 +8,7 @@ import { Rng } from '../util/random.js';
 import { featurize, makeBatch, withoutFeatures, type TrainingExample } from './batch.js';
 import { lineChartSvg } from './plot.js';
 import { ProgressBar } from './progress.js';
-import { EASY_SUITES, suiteGenerator, SuiteOptionsSchema } from './tasks/index.js';
+import { checkSuiteOptions, EASY_SUITES, suiteGenerator, SuiteOptionsSchema } from './tasks/index.js';
 import type { SuiteName } from './tasks/types.js';
 import { synthesizeTrace, tokenizeTrace } from './traces.js';
 import { optimizerFields, runConfigFields, TrainingRun, type RunHooks } from './training-run.js';
@@ -33,7 +33,7 @@ export const SftConfigSchema = z.object({
     examples: z.number().int().positive().optional(),
     seed: z.number().int().nonnegative().default(0),
     mix: MixSchema.default({ direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0, locate: 0, look: 0 }),
-  }),
+  }).superRefine(checkSuiteOptions),
   hyperparameters: z.object({
     ...optimizerFields({ steps: 100, lr: 1e-3, minLrRatio: 0.1, warmupSteps: 10, weightDecay: 0.01 }),
     batch_size: z.number().int().positive().default(4),

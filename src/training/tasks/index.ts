@@ -46,10 +46,30 @@ export type SuiteOverrides = z.infer<typeof SuiteOverridesSchema>;
 /** Per-suite overrides in a training config, e.g. {"vstar-syn": {"targetSize": [16, 40]}}. */
 export const SuiteOptionsSchema = z.record(z.string(), SuiteOverridesSchema).default({});
 
+/**
+ * Refines a training config's `data`: per-suite options name a suite the data draws and options
+ * that suite has. Without it an option for a suite left out of `suites` is ignored without a word.
+ */
+export function checkSuiteOptions(data: { suites: string[]; suite_options: Record<string, SuiteOverrides> }, ctx: z.RefinementCtx): void {
+  for (const [name, overrides] of Object.entries(data.suite_options)) {
+    if (!data.suites.includes(name)) {
+      ctx.addIssue({ code: 'custom', path: ['suite_options', name], message: `options for suite "${name}", which is not in suites (${data.suites.join(', ')})` });
+      continue;
+    }
+    const defaults = DEFAULT_OPTIONS[name as SuiteName];
+    if (!defaults) continue; // an unknown suite name is reported where its tasks are drawn
+    for (const key of Object.keys(overrides)) if (!(key in defaults)) ctx.addIssue({ code: 'custom', path: ['suite_options', name, key], message: unknownOption(name, key, defaults) });
+  }
+}
+
+function unknownOption(suite: string, key: string, defaults: object): string {
+  return `suite ${suite} has no option "${key}" (options: ${Object.keys(defaults).join(', ')})`;
+}
+
 export function suiteGenerator(name: string, overrides: SuiteOverrides = {}): (seed: number) => Promise<Task> {
   const defaults = DEFAULT_OPTIONS[name as SuiteName];
   if (!defaults) throw new Error(`unknown suite "${name}" (available: ${Object.keys(SUITES).join(', ')})`);
-  for (const key of Object.keys(overrides)) if (!(key in defaults)) throw new Error(`suite ${name} has no option "${key}" (options: ${Object.keys(defaults).join(', ')})`);
+  for (const key of Object.keys(overrides)) if (!(key in defaults)) throw new Error(unknownOption(name, key, defaults));
   const gen = SUITES[name as SuiteName] as (seed: number, opts?: object) => Promise<Task>;
   if (Object.keys(overrides).length === 0) return gen;
   return (seed) => {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SUITES, suiteGenerator } from '../../../src/training/tasks/index.js';
 import { VSTAR_DEFAULTS } from '../../../src/training/tasks/vstar-syn.js';
+import { RlConfigSchema } from '../../../src/training/rl.js';
+import { SftConfigSchema } from '../../../src/training/sft.js';
 
 test('suite option overrides: a number replaces the default, a range draws per seed, deterministically', async () => {
   assert.equal(suiteGenerator('vstar-syn'), SUITES['vstar-syn'], 'no overrides: the suite itself');
@@ -19,4 +21,18 @@ test('suite option overrides: a number replaces the default, a range draws per s
   assert.deepEqual(fixed.region, (await SUITES['vstar-syn'](5)).region);
   assert.throws(() => suiteGenerator('vstar-syn', { size: 3 }), /vstar-syn has no option "size" \(options: width, height, targetSize, decoys, distractors\)/);
   assert.throws(() => suiteGenerator('nope'), /unknown suite "nope"/);
+});
+
+test('a training config names per-suite options only for its suites, and only options they have', () => {
+  for (const schema of [SftConfigSchema, RlConfigSchema]) {
+    const parse = (suite_options: object) => schema.safeParse({ base_model: 'm', out: 'o', data: { suites: ['vstar-syn'], suite_options } });
+    assert.ok(parse({ 'vstar-syn': { targetSize: 40 } }).success);
+    const stray = parse({ 'tally-syn': { objectSize: 8 } });
+    assert.ok(!stray.success);
+    assert.match(stray.error.issues[0]!.message, /options for suite "tally-syn", which is not in suites \(vstar-syn\)/);
+    assert.deepEqual(stray.error.issues[0]!.path, ['data', 'suite_options', 'tally-syn']);
+    const unknown = parse({ 'vstar-syn': { size: 3 } });
+    assert.ok(!unknown.success);
+    assert.match(unknown.error.issues[0]!.message, /vstar-syn has no option "size"/);
+  }
 });
