@@ -12,9 +12,13 @@ export interface TallyOptions {
   cols: number;
   rows: number;
   distractors: number;
+  /** Width of a bold black frame around the tray (V*'s frame, found at any resolution); 0: none. */
+  frame: number;
+  /** Colours in the tray (1-4); the first is the one asked about. */
+  palette: number;
 }
 
-export const TALLY_DEFAULTS: TallyOptions = { width: 1280, height: 960, objectSize: 4, gap: 2, cols: 6, rows: 4, distractors: 60 };
+export const TALLY_DEFAULTS: TallyOptions = { width: 1280, height: 960, objectSize: 4, gap: 2, cols: 6, rows: 4, distractors: 60, frame: 0, palette: 3 };
 
 /** Well-separated hues only: blended edges of one must not read as another. */
 const TALLY_COLORS = ['red', 'green', 'blue', 'yellow'];
@@ -39,8 +43,10 @@ export async function tallyTask(seed: number, opts: TallyOptions = TALLY_DEFAULT
   const trayH = rows * pitch + gap;
   const tx = 40 + rng.int(w - 80 - trayW);
   const ty = 40 + rng.int(h - 80 - trayH);
+  const f = opts.frame;
+  if (f > 0) parts.push(`<rect x="${tx - f}" y="${ty - f}" width="${trayW + 2 * f}" height="${trayH + 2 * f}" fill="#000000"/>`);
   parts.push(`<rect x="${tx}" y="${ty}" width="${trayW}" height="${trayH}" fill="#ffffff" stroke="#555555" stroke-width="1"/>`);
-  const palette = [...TALLY_COLORS].sort(() => rng.next() - 0.5).slice(0, 3);
+  const palette = [...TALLY_COLORS].sort(() => rng.next() - 0.5).slice(0, opts.palette);
   const target = palette[0]!;
   let count = 0;
   for (let r = 0; r < rows; r++) {

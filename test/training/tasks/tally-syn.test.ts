@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { COLORS } from '../../../src/training/tasks/render.js';
-import { tallyTask } from '../../../src/training/tasks/tally-syn.js';
-import { assertDeterministic, atModelResolution, inGroundTruthCrop, type Seen } from './pixel-rules.js';
+import { TALLY_DEFAULTS, tallyTask } from '../../../src/training/tasks/tally-syn.js';
+import { assertDeterministic, atModelResolution, choiceColourCounts, inGroundTruthCrop, type Seen } from './pixel-rules.js';
 const REFERENCES: [string, number[]][] = [...Object.entries(COLORS), ['white', [255, 255, 255]], ['background', [240, 239, 232]], ['tray edge', [85, 85, 85]]];
 
 /** A simple pixel rule: 4-connected components of pixels nearest to the target colour inside the box. */
@@ -61,4 +61,21 @@ test('the count is not readable at the model input resolution by a pixel rule, b
   console.log(`count rule: model resolution ${lowRes}/${N}, crop ${crop}/${N}`);
   assert.ok(lowRes / N <= 0.3, `count rule on the full image: ${lowRes}/${N}`);
   assert.ok(crop / N >= 0.95, `count rule on the crop: ${crop}/${N}`);
+});
+
+test('options: a bold black frame around the tray, and a tray of one colour', async () => {
+  const opts = { ...TALLY_DEFAULTS, objectSize: 44, gap: 10, cols: 3, rows: 2, frame: 10, palette: 1 };
+  for (let seed = 0; seed < 5; seed++) {
+    const task = await tallyTask(seed, opts);
+    const [x1, y1, x2, y2] = task.region!;
+    const img = task.image!;
+    const at = (x: number, y: number) => [...img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3)];
+    const my = Math.round((y1 + y2) / 2);
+    const mx = Math.round((x1 + x2) / 2);
+    for (const [x, y] of [[x1 - 5, my], [x2 + 4, my], [mx, y1 - 5], [mx, y2 + 4]] as const) assert.deepEqual(at(x, y), [0, 0, 0], `seed ${seed}: frame at ${x},${y}`);
+    const target = /How many (\w+) objects/.exec(task.question)![1]!;
+    assert.equal(countRule({ image: img, region: task.region! }, target), Number(task.answer), `seed ${seed}: count`);
+    const others = ['red', 'green', 'blue', 'yellow'].filter((c) => c !== target);
+    assert.deepEqual(choiceColourCounts({ image: img, region: task.region! }, others), [0, 0, 0], `seed ${seed}: only ${target} in the image`);
+  }
 });
