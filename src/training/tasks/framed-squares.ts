@@ -34,7 +34,7 @@ export function framedSquares(rng: Rng, w: number, h: number, s: number, decoys:
   }
   const [x, y] = placed[0]!;
   const frameSvg = [
-    `<rect x="${x - gap - stroke}" y="${y - gap - stroke}" width="${s + 2 * (gap + stroke)}" height="${s + 2 * (gap + stroke)}" fill="#000000"/>`,
+    blackFrameSvg(x - gap, y - gap, s + 2 * gap, s + 2 * gap, stroke),
     `<rect x="${x - gap}" y="${y - gap}" width="${s + 2 * gap}" height="${s + 2 * gap}" fill="${background}"/>`,
   ];
   const others = colors.filter((_, i) => i !== answerIndex);
@@ -43,4 +43,12 @@ export function framedSquares(rng: Rng, w: number, h: number, s: number, decoys:
     return `<rect x="${px}" y="${py}" width="${s}" height="${s}" fill="${hex(COLORS[color]!)}"/>`;
   });
   return { colors, answerIndex, frameSvg, squaresSvg, region: [x, y, x + s, y + s] };
+}
+
+/**
+ * V*'s bold frame: a black rect reaching `stroke` px past the box (x, y, w, h) on every side. Drawn
+ * before what fills the box, which covers its middle.
+ */
+export function blackFrameSvg(x: number, y: number, w: number, h: number, stroke: number): string {
+  return `<rect x="${x - stroke}" y="${y - stroke}" width="${w + 2 * stroke}" height="${h + 2 * stroke}" fill="#000000"/>`;
 }

@@ -1,4 +1,5 @@
 import { Rng } from '../../util/random.js';
+import { blackFrameSvg } from './framed-squares.js';
 import { BACKGROUND, COLORS, hex, renderScene, SHAPES, shapeSvg } from './render.js';
 import type { Task } from './types.js';
 
@@ -21,7 +22,7 @@ export interface TallyOptions {
 export const TALLY_DEFAULTS: TallyOptions = { width: 1280, height: 960, objectSize: 4, gap: 2, cols: 6, rows: 4, distractors: 60, frame: 0, palette: 3 };
 
 /** Well-separated hues only: blended edges of one must not read as another. */
-const TALLY_COLORS = ['red', 'green', 'blue', 'yellow'];
+export const TALLY_COLORS = ['red', 'green', 'blue', 'yellow'];
 
 /**
  * TallyQA-like: how many objects of one colour lie in a small tray of a large image (integer
@@ -43,8 +44,7 @@ export async function tallyTask(seed: number, opts: TallyOptions = TALLY_DEFAULT
   const trayH = rows * pitch + gap;
   const tx = 40 + rng.int(w - 80 - trayW);
   const ty = 40 + rng.int(h - 80 - trayH);
-  const f = opts.frame;
-  if (f > 0) parts.push(`<rect x="${tx - f}" y="${ty - f}" width="${trayW + 2 * f}" height="${trayH + 2 * f}" fill="#000000"/>`);
+  if (opts.frame > 0) parts.push(blackFrameSvg(tx, ty, trayW, trayH, opts.frame));
   parts.push(`<rect x="${tx}" y="${ty}" width="${trayW}" height="${trayH}" fill="#ffffff" stroke="#555555" stroke-width="1"/>`);
   const palette = [...TALLY_COLORS].sort(() => rng.next() - 0.5).slice(0, opts.palette);
   const target = palette[0]!;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { COLORS } from '../../../src/training/tasks/render.js';
-import { TALLY_DEFAULTS, tallyTask } from '../../../src/training/tasks/tally-syn.js';
+import { TALLY_COLORS, TALLY_DEFAULTS, tallyTask } from '../../../src/training/tasks/tally-syn.js';
 import { assertDeterministic, atModelResolution, choiceColourCounts, inGroundTruthCrop, type Seen } from './pixel-rules.js';
 const REFERENCES: [string, number[]][] = [...Object.entries(COLORS), ['white', [255, 255, 255]], ['background', [240, 239, 232]], ['tray edge', [85, 85, 85]]];
 
@@ -75,7 +75,7 @@ test('options: a bold black frame around the tray, and a tray of one colour', as
     for (const [x, y] of [[x1 - 5, my], [x2 + 4, my], [mx, y1 - 5], [mx, y2 + 4]] as const) assert.deepEqual(at(x, y), [0, 0, 0], `seed ${seed}: frame at ${x},${y}`);
     const target = /How many (\w+) objects/.exec(task.question)![1]!;
     assert.equal(countRule({ image: img, region: task.region! }, target), Number(task.answer), `seed ${seed}: count`);
-    const others = ['red', 'green', 'blue', 'yellow'].filter((c) => c !== target);
+    const others = TALLY_COLORS.filter((c) => c !== target);
     assert.deepEqual(choiceColourCounts({ image: img, region: task.region! }, others), [0, 0, 0], `seed ${seed}: only ${target} in the image`);
   }
 });
