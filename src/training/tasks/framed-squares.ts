@@ -24,6 +24,8 @@ export function framedSquares(rng: Rng, w: number, h: number, s: number, decoys:
   const stroke = Math.max(4, Math.round(s / 4));
   const gap = Math.max(3, Math.round(s / 8));
   const margin = 20 + stroke + gap;
+  // Past this the square itself could leave the image (below it the frame may be clipped at an edge, which training data has used).
+  if (s + margin > Math.min(w, h)) throw new Error(`a ${s} px square with its ${margin} px margin does not fit a ${w}x${h} image`);
   // A crop reaches at most 0.2 of the image past the target (tenths rounding plus the tool's 0.1
   // padding); squares further apart than that on some axis never share a crop.
   const apart = (a: [number, number], b: [number, number]) => Math.abs(a[0] - b[0]) > 0.2 * w + s + margin || Math.abs(a[1] - b[1]) > 0.2 * h + s + margin;

@@ -1,6 +1,6 @@
 import { Rng } from '../../util/random.js';
 import { COLORS, hex, renderScene, requireFonts } from './render.js';
-import type { Task } from './types.js';
+import type { OptionRanges, Task } from './types.js';
 
 export interface InfovqaOptions {
   width: number;
@@ -13,6 +13,7 @@ export interface InfovqaOptions {
 }
 
 export const INFOVQA_DEFAULTS: InfovqaOptions = { width: 1280, height: 960, fontSize: 5, rows: 5, codeLength: 4 };
+export const INFOVQA_RANGES: OptionRanges<InfovqaOptions> = { width: [128, 4096], height: [128, 4096], fontSize: [3, 128], rows: [1, 12], codeLength: [1, 16] };
 
 /** Monospace font of the table (its advance is 0.6 em, which the layout relies on). */
 export const TABLE_FONT = 'DejaVu Sans Mono';
@@ -39,6 +40,7 @@ export function infovqaLayout(seed: number, opts: InfovqaOptions = INFOVQA_DEFAU
   const labelChars = 6;
   const w = Math.round((labelChars + 2 + opts.codeLength) * 0.6 * fs) + 12;
   const h = rowH * (opts.rows + 1) + 8;
+  if (w + 80 > opts.width || h + 160 > opts.height) throw new Error(`infovqa-syn: a key table of ${opts.rows} rows in ${fs} px type (${w}x${h} px) does not fit a ${opts.width}x${opts.height} image below its title`);
   const x = 40 + rng.int(opts.width - 80 - w);
   const y = 120 + rng.int(opts.height - 160 - h);
   const labels = [...LABELS].sort(() => rng.next() - 0.5).slice(0, opts.rows);

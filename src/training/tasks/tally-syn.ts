@@ -1,7 +1,7 @@
 import { Rng } from '../../util/random.js';
 import { blackFrameSvg } from './framed-squares.js';
 import { BACKGROUND, COLORS, hex, renderScene, SHAPES, shapeSvg } from './render.js';
-import type { Task } from './types.js';
+import type { OptionRanges, Task } from './types.js';
 
 export interface TallyOptions {
   width: number;
@@ -20,6 +20,10 @@ export interface TallyOptions {
 }
 
 export const TALLY_DEFAULTS: TallyOptions = { width: 1280, height: 960, objectSize: 4, gap: 2, cols: 6, rows: 4, distractors: 60, frame: 0, palette: 3 };
+
+export const TALLY_RANGES: OptionRanges<TallyOptions> = {
+  width: [128, 4096], height: [128, 4096], objectSize: [1, 256], gap: [0, 64], cols: [1, 16], rows: [1, 16], distractors: [0, 500], frame: [0, 64], palette: [1, 4],
+};
 
 /** Well-separated hues only: blended edges of one must not read as another. */
 export const TALLY_COLORS = ['red', 'green', 'blue', 'yellow'];
@@ -42,6 +46,7 @@ export async function tallyTask(seed: number, opts: TallyOptions = TALLY_DEFAULT
   const pitch = s + gap;
   const trayW = cols * pitch + gap;
   const trayH = rows * pitch + gap;
+  if (trayW + 80 > w || trayH + 80 > h) throw new Error(`tally-syn: a ${cols}x${rows} tray of ${s} px objects (${trayW}x${trayH} px) does not fit a ${w}x${h} image with its 40 px margin`);
   const tx = 40 + rng.int(w - 80 - trayW);
   const ty = 40 + rng.int(h - 80 - trayH);
   if (opts.frame > 0) parts.push(blackFrameSvg(tx, ty, trayW, trayH, opts.frame));

@@ -22,3 +22,6 @@ export interface Task {
   /** Frames (1-based) that hold the answer. */
   answerFrames?: number[];
 }
+
+/** Each option's allowed values, [min, max] (integers); a training config's overrides are checked against them. */
+export type OptionRanges<Options> = Record<keyof Options, readonly [number, number]>;
