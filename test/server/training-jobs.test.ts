@@ -48,6 +48,9 @@ test('admin training routes: 404 without an admin token configured, 401 without 
     assert.equal(((await bad.json()) as any).error.code, 'invalid_job');
     const noSuite = await post(`${s.url}/admin/v1/training/jobs`, { type: 'sft', data: { examples: 4 } });
     assert.equal(noSuite.status, 400);
+    const badOption = await post(`${s.url}/admin/v1/training/jobs`, { type: 'sft', data: { suites: ['tally-syn'], suite_options: { 'tally-syn': { palette: 9 } } } });
+    assert.equal(badOption.status, 400);
+    assert.match(((await badOption.json()) as any).error.message, /option "palette" takes integers in \[1, 4\]/);
     assert.equal((await fetch(`${s.url}/admin/v1/training/jobs/job-missing`, { headers: auth })).status, 404);
   } finally {
     await s.close();
