@@ -4,7 +4,7 @@ import { cropRegion, resizeBicubic, type RgbImage } from '../src/tools/image.js'
 import { resizeTarget } from '../src/tools/image-processor.js';
 import { executeToolCall } from '../src/tools/operations.js';
 import { anls, mean } from '../src/training/metrics.js';
-import { CODE_ALPHABET, infovqaLayout, infovqaTask, TABLE_FONT } from '../src/training/tasks/infovqa-syn.js';
+import { CODE_ALPHABET, INFOVQA_DEFAULTS, infovqaLayout, infovqaTask, TABLE_FONT } from '../src/training/tasks/infovqa-syn.js';
 import { renderSvg } from '../src/training/tasks/render.js';
 import { assertDeterministic, processor } from '../test/training/tasks/pixel-rules.js';
 
@@ -60,4 +60,21 @@ test('the code is not readable at the model input resolution by an ideal templat
   console.log(`ANLS of the template rule: model resolution ${mean(low).toFixed(2)}, crop ${mean(crop).toFixed(2)}`);
   assert.ok(mean(low) <= 0.3, `model resolution ANLS ${mean(low)}`);
   assert.ok(mean(crop) >= 0.95, `crop ANLS ${mean(crop)}`);
+});
+
+test('option frame: a bold black frame around the key table, the table itself unchanged', async () => {
+  for (let seed = 0; seed < 4; seed++) {
+    const [plain, framed] = await Promise.all([infovqaTask(seed), infovqaTask(seed, { ...INFOVQA_DEFAULTS, frame: 8 })]);
+    const [x1, y1, x2, y2] = framed.region!;
+    const img = framed.image!;
+    const at = (im: RgbImage, x: number, y: number) => [...im.data.subarray((y * im.width + x) * 3, (y * im.width + x) * 3 + 3)];
+    const mx = Math.round((x1 + x2) / 2);
+    const my = Math.round((y1 + y2) / 2);
+    for (const [x, y] of [[x1 - 4, my], [x2 + 4, my], [mx, y1 - 4], [mx, y2 + 4]] as const) {
+      assert.deepEqual(at(img, x, y), [0, 0, 0], `seed ${seed}: frame at ${x},${y}`);
+      assert.notDeepEqual(at(plain.image!, x, y), [0, 0, 0], `seed ${seed}: no frame by default`);
+    }
+    assert.equal(framed.answer, plain.answer);
+    for (let y = y1 + 2; y < y2 - 1; y += 3) assert.deepEqual(at(img, mx, y), at(plain.image!, mx, y), `seed ${seed}: table pixel at ${mx},${y}`);
+  }
 });

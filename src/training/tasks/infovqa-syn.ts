@@ -1,4 +1,5 @@
 import { Rng } from '../../util/random.js';
+import { blackFrameSvg } from './framed-squares.js';
 import { COLORS, hex, renderScene, requireFonts } from './render.js';
 import type { OptionRanges, Task } from './types.js';
 
@@ -10,10 +11,12 @@ export interface InfovqaOptions {
   rows: number;
   /** Characters per code. */
   codeLength: number;
+  /** Width of a bold black frame around the key table (V*'s frame, found at any resolution); 0: none. */
+  frame: number;
 }
 
-export const INFOVQA_DEFAULTS: InfovqaOptions = { width: 1280, height: 960, fontSize: 5, rows: 5, codeLength: 4 };
-export const INFOVQA_RANGES: OptionRanges<InfovqaOptions> = { width: [128, 4096], height: [128, 4096], fontSize: [3, 128], rows: [1, 12], codeLength: [1, 16] };
+export const INFOVQA_DEFAULTS: InfovqaOptions = { width: 1280, height: 960, fontSize: 5, rows: 5, codeLength: 4, frame: 0 };
+export const INFOVQA_RANGES: OptionRanges<InfovqaOptions> = { width: [128, 4096], height: [128, 4096], fontSize: [3, 128], rows: [1, 12], codeLength: [1, 16], frame: [0, 40] };
 
 /** Monospace font of the table (its advance is 0.6 em, which the layout relies on). */
 export const TABLE_FONT = 'DejaVu Sans Mono';
@@ -76,6 +79,7 @@ export async function infovqaTask(seed: number, opts: InfovqaOptions = INFOVQA_D
     parts.push(`<text x="${40 + rng.int(W - 300)}" y="${140 + rng.int(H - 200)}" font-family="DejaVu Sans" font-size="${22 + rng.int(14)}" fill="#555" opacity="0.6">${WORDS[rng.int(WORDS.length)]}</text>`);
   }
   const t = layout.table;
+  if (opts.frame > 0) parts.push(blackFrameSvg(t.x, t.y, t.w, t.h, opts.frame));
   parts.push(`<rect x="${t.x}" y="${t.y}" width="${t.w}" height="${t.h}" fill="#ffffff" stroke="#333" stroke-width="1"/>`);
   const text = (x: number, y: number, s: string) => `<text x="${x}" y="${y}" font-family="${TABLE_FONT}" font-size="${fs}" fill="#000">${s}</text>`;
   parts.push(text(t.x + 6, t.y + Math.round(fs * 1.5), 'KEY'));
