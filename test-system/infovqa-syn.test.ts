@@ -6,7 +6,7 @@ import { executeToolCall } from '../src/tools/operations.js';
 import { anls, mean } from '../src/training/metrics.js';
 import { CODE_ALPHABET, INFOVQA_DEFAULTS, infovqaLayout, infovqaTask, TABLE_FONT } from '../src/training/tasks/infovqa-syn.js';
 import { renderSvg } from '../src/training/tasks/render.js';
-import { assertDeterministic, processor } from '../test/training/tasks/pixel-rules.js';
+import { aroundRegion, assertDeterministic, pixelAt, processor } from '../test/training/tasks/pixel-rules.js';
 
 const scaled = (img: RgbImage, s: number) => resizeBicubic(img, Math.max(1, Math.round(img.width * s)), Math.max(1, Math.round(img.height * s)));
 const l2 = (a: RgbImage, b: RgbImage) => a.data.reduce((acc, v, i) => acc + (v - b.data[i]!) ** 2, 0);
@@ -67,14 +67,12 @@ test('option frame: a bold black frame around the key table, the table itself un
     const [plain, framed] = await Promise.all([infovqaTask(seed), infovqaTask(seed, { ...INFOVQA_DEFAULTS, frame: 8 })]);
     const [x1, y1, x2, y2] = framed.region!;
     const img = framed.image!;
-    const at = (im: RgbImage, x: number, y: number) => [...im.data.subarray((y * im.width + x) * 3, (y * im.width + x) * 3 + 3)];
-    const mx = Math.round((x1 + x2) / 2);
-    const my = Math.round((y1 + y2) / 2);
-    for (const [x, y] of [[x1 - 4, my], [x2 + 4, my], [mx, y1 - 4], [mx, y2 + 4]] as const) {
-      assert.deepEqual(at(img, x, y), [0, 0, 0], `seed ${seed}: frame at ${x},${y}`);
-      assert.notDeepEqual(at(plain.image!, x, y), [0, 0, 0], `seed ${seed}: no frame by default`);
+    for (const [x, y] of aroundRegion(framed.region!, 4, 4)) {
+      assert.deepEqual(pixelAt(img, x, y), [0, 0, 0], `seed ${seed}: frame at ${x},${y}`);
+      assert.notDeepEqual(pixelAt(plain.image!, x, y), [0, 0, 0], `seed ${seed}: no frame by default`);
     }
     assert.equal(framed.answer, plain.answer);
-    for (let y = y1 + 2; y < y2 - 1; y += 3) assert.deepEqual(at(img, mx, y), at(plain.image!, mx, y), `seed ${seed}: table pixel at ${mx},${y}`);
+    const mx = Math.round((x1 + x2) / 2);
+    for (let y = y1 + 2; y < y2 - 1; y += 3) assert.deepEqual(pixelAt(img, mx, y), pixelAt(plain.image!, mx, y), `seed ${seed}: table pixel at ${mx},${y}`);
   }
 });

@@ -12,6 +12,11 @@ export interface FramedSquares {
   region: [number, number, number, number];
 }
 
+/** Choices of a framed-squares question, one square each. */
+const CHOICE_COUNT = 4;
+/** The most unframed squares a scene can hold: one per other choice. */
+export const MAX_DECOYS = CHOICE_COUNT - 1;
+
 /**
  * Places the answer square and `decoys` others (0-3) in an image of w x h. The frame is the one
  * black thing in the scene (distractors are mid gray), easy to find at any resolution; reading
@@ -19,8 +24,8 @@ export interface FramedSquares {
  * gap between the frame and its square.
  */
 export function framedSquares(rng: Rng, w: number, h: number, s: number, decoys: number, background = BACKGROUND): FramedSquares {
-  const colors = [...COLOR_NAMES].sort(() => rng.next() - 0.5).slice(0, 4);
-  const answerIndex = rng.int(4);
+  const colors = [...COLOR_NAMES].sort(() => rng.next() - 0.5).slice(0, CHOICE_COUNT);
+  const answerIndex = rng.int(CHOICE_COUNT);
   const stroke = Math.max(4, Math.round(s / 4));
   const gap = Math.max(3, Math.round(s / 8));
   const margin = 20 + stroke + gap;

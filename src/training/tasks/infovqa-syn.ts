@@ -1,7 +1,7 @@
 import { Rng } from '../../util/random.js';
 import { blackFrameSvg } from './framed-squares.js';
 import { COLORS, hex, renderScene, requireFonts } from './render.js';
-import type { OptionRanges, Task } from './types.js';
+import { IMAGE_SIDE_RANGE, type OptionRanges, type Task } from './types.js';
 
 export interface InfovqaOptions {
   width: number;
@@ -16,13 +16,17 @@ export interface InfovqaOptions {
 }
 
 export const INFOVQA_DEFAULTS: InfovqaOptions = { width: 1280, height: 960, fontSize: 5, rows: 5, codeLength: 4, frame: 0 };
-export const INFOVQA_RANGES: OptionRanges<InfovqaOptions> = { width: [128, 4096], height: [128, 4096], fontSize: [3, 128], rows: [1, 12], codeLength: [1, 16], frame: [0, 40] };
 
 /** Monospace font of the table (its advance is 0.6 em, which the layout relies on). */
 export const TABLE_FONT = 'DejaVu Sans Mono';
 /** Characters of codes: no look-alikes (0/O, 1/I/L). */
 export const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
 const LABELS = ['north', 'south', 'east', 'west', 'delta', 'alpha', 'omega', 'sigma', 'river', 'ridge', 'coast', 'plain'];
+
+/** A table has at most one row per label. */
+export const INFOVQA_RANGES: OptionRanges<InfovqaOptions> = {
+  width: IMAGE_SIDE_RANGE, height: IMAGE_SIDE_RANGE, fontSize: [3, 128], rows: [1, LABELS.length], codeLength: [1, 16], frame: [0, 40],
+};
 const WORDS = ['Revenue', 'Growth', 'Market', 'Report', 'Summary', 'Output', 'Region', 'Budget'];
 
 export interface InfovqaLayout {

@@ -1,8 +1,8 @@
 import { Rng } from '../../util/random.js';
 import { CHOICE_LETTERS } from '../metrics.js';
-import { framedSquares } from './framed-squares.js';
+import { framedSquares, MAX_DECOYS } from './framed-squares.js';
 import { BACKGROUND, hex, renderScene, SHAPES, shapeSvg } from './render.js';
-import type { OptionRanges, Task } from './types.js';
+import { IMAGE_SIDE_RANGE, type OptionRanges, type Task } from './types.js';
 
 export interface MvbenchOptions {
   width: number;
@@ -26,7 +26,7 @@ const DIMMED = '#8c8b86';
  */
 export const MVBENCH_DEFAULTS: MvbenchOptions = { width: 1280, height: 960, frames: 16, targetSize: 48, decoys: 3, distractors: 20 };
 
-export const MVBENCH_RANGES: OptionRanges<MvbenchOptions> = { width: [128, 4096], height: [128, 4096], frames: [2, 64], targetSize: [1, 512], decoys: [0, 3], distractors: [0, 500] };
+export const MVBENCH_RANGES: OptionRanges<MvbenchOptions> = { width: IMAGE_SIDE_RANGE, height: IMAGE_SIDE_RANGE, frames: [2, 64], targetSize: [1, 512], decoys: [0, MAX_DECOYS], distractors: [0, 500] };
 
 /**
  * MVBench-like: a 16-frame clip of four coloured squares among drifting gray clutter. For two

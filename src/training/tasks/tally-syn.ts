@@ -1,7 +1,7 @@
 import { Rng } from '../../util/random.js';
 import { blackFrameSvg } from './framed-squares.js';
 import { BACKGROUND, COLORS, hex, renderScene, SHAPES, shapeSvg } from './render.js';
-import type { OptionRanges, Task } from './types.js';
+import { IMAGE_SIDE_RANGE, type OptionRanges, type Task } from './types.js';
 
 export interface TallyOptions {
   width: number;
@@ -15,18 +15,18 @@ export interface TallyOptions {
   distractors: number;
   /** Width of a bold black frame around the tray (V*'s frame, found at any resolution); 0: none. */
   frame: number;
-  /** Colours in the tray (1-4); the first is the one asked about. */
+  /** Colours in the tray (1 to all of TALLY_COLORS); the first is the one asked about. */
   palette: number;
 }
 
 export const TALLY_DEFAULTS: TallyOptions = { width: 1280, height: 960, objectSize: 4, gap: 2, cols: 6, rows: 4, distractors: 60, frame: 0, palette: 3 };
 
-export const TALLY_RANGES: OptionRanges<TallyOptions> = {
-  width: [128, 4096], height: [128, 4096], objectSize: [1, 256], gap: [0, 64], cols: [1, 16], rows: [1, 16], distractors: [0, 500], frame: [0, 64], palette: [1, 4],
-};
-
 /** Well-separated hues only: blended edges of one must not read as another. */
 export const TALLY_COLORS = ['red', 'green', 'blue', 'yellow'];
+
+export const TALLY_RANGES: OptionRanges<TallyOptions> = {
+  width: IMAGE_SIDE_RANGE, height: IMAGE_SIDE_RANGE, objectSize: [1, 256], gap: [0, 64], cols: [1, 16], rows: [1, 16], distractors: [0, 500], frame: [0, 64], palette: [1, TALLY_COLORS.length],
+};
 
 /**
  * TallyQA-like: how many objects of one colour lie in a small tray of a large image (integer

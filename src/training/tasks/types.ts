@@ -23,5 +23,8 @@ export interface Task {
   answerFrames?: number[];
 }
 
+/** Allowed image width and height of every suite, in pixels. */
+export const IMAGE_SIDE_RANGE = [128, 4096] as const;
+
 /** Each option's allowed values, [min, max] (integers); a training config's overrides are checked against them. */
 export type OptionRanges<Options> = Record<keyof Options, readonly [number, number]>;

@@ -1,8 +1,8 @@
 import { Rng } from '../../util/random.js';
 import { CHOICE_LETTERS } from '../metrics.js';
-import { framedSquares } from './framed-squares.js';
+import { framedSquares, MAX_DECOYS } from './framed-squares.js';
 import { BACKGROUND, hex, renderScene, SHAPES, shapeSvg } from './render.js';
-import type { OptionRanges, Task } from './types.js';
+import { IMAGE_SIDE_RANGE, type OptionRanges, type Task } from './types.js';
 
 export interface VstarOptions {
   width: number;
@@ -19,7 +19,7 @@ export interface VstarOptions {
 // within 22.5 points of zooming (76.5% against 99%); here the bundle reads 64% against 94% (n = 200).
 export const VSTAR_DEFAULTS: VstarOptions = { width: 1280, height: 960, targetSize: 40, decoys: 3, distractors: 20 };
 
-export const VSTAR_RANGES: OptionRanges<VstarOptions> = { width: [128, 4096], height: [128, 4096], targetSize: [1, 512], decoys: [0, 3], distractors: [0, 500] };
+export const VSTAR_RANGES: OptionRanges<VstarOptions> = { width: IMAGE_SIDE_RANGE, height: IMAGE_SIDE_RANGE, targetSize: [1, 512], decoys: [0, MAX_DECOYS], distractors: [0, 500] };
 
 /**
  * V*-like: what colour is the square inside the black frame (multiple choice). The image

@@ -62,6 +62,19 @@ export function meanColourChoice({ image: img, region: [x1, y1, x2, y2] }: Seen,
   return CHOICE_LETTERS[distances.indexOf(Math.min(...distances))]!;
 }
 
+/** The RGB value at (x, y). */
+export function pixelAt(img: RgbImage, x: number, y: number): number[] {
+  const i = (y * img.width + x) * 3;
+  return [...img.data.subarray(i, i + 3)];
+}
+
+/** The midpoints of a region's four sides, moved outwards: `before` px past its left and top, `after` px past its right and bottom. */
+export function aroundRegion([x1, y1, x2, y2]: readonly number[], before: number, after: number): [number, number][] {
+  const mx = Math.round((x1! + x2!) / 2);
+  const my = Math.round((y1! + y2!) / 2);
+  return [[x1! - before, my], [x2! + after, my], [mx, y1! - before], [mx, y2! + after]];
+}
+
 /** Same seed, same pixels and fields; another seed, other pixels. */
 export function assertDeterministic(a: { image?: RgbImage }, b: { image?: RgbImage }, c: { image?: RgbImage }): void {
   assert.ok(Buffer.from(a.image!.data).equals(Buffer.from(b.image!.data)));

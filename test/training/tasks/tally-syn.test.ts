@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { COLORS } from '../../../src/training/tasks/render.js';
 import { TALLY_COLORS, TALLY_DEFAULTS, tallyTask } from '../../../src/training/tasks/tally-syn.js';
-import { assertDeterministic, atModelResolution, choiceColourCounts, inGroundTruthCrop, type Seen } from './pixel-rules.js';
+import { aroundRegion, assertDeterministic, atModelResolution, choiceColourCounts, inGroundTruthCrop, pixelAt, type Seen } from './pixel-rules.js';
 const REFERENCES: [string, number[]][] = [...Object.entries(COLORS), ['white', [255, 255, 255]], ['background', [240, 239, 232]], ['tray edge', [85, 85, 85]]];
 
 /** A simple pixel rule: 4-connected components of pixels nearest to the target colour inside the box. */
@@ -67,12 +67,8 @@ test('options: a bold black frame around the tray, and a tray of one colour', as
   const opts = { ...TALLY_DEFAULTS, objectSize: 44, gap: 10, cols: 3, rows: 2, frame: 10, palette: 1 };
   for (let seed = 0; seed < 5; seed++) {
     const task = await tallyTask(seed, opts);
-    const [x1, y1, x2, y2] = task.region!;
     const img = task.image!;
-    const at = (x: number, y: number) => [...img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3)];
-    const my = Math.round((y1 + y2) / 2);
-    const mx = Math.round((x1 + x2) / 2);
-    for (const [x, y] of [[x1 - 5, my], [x2 + 4, my], [mx, y1 - 5], [mx, y2 + 4]] as const) assert.deepEqual(at(x, y), [0, 0, 0], `seed ${seed}: frame at ${x},${y}`);
+    for (const [x, y] of aroundRegion(task.region!, 5, 4)) assert.deepEqual(pixelAt(img, x, y), [0, 0, 0], `seed ${seed}: frame at ${x},${y}`);
     const target = /How many (\w+) objects/.exec(task.question)![1]!;
     assert.equal(countRule({ image: img, region: task.region! }, target), Number(task.answer), `seed ${seed}: count`);
     const others = TALLY_COLORS.filter((c) => c !== target);
