@@ -6,12 +6,18 @@ import type { ChatMessage, ContentPart } from '../engine/types.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import { resolveDefaultModel } from '../model/default-model.js';
 import { loadModelFiles } from '../model/model-dir.js';
+import type { ModelCacheOptions } from '../model/hf/model-cache.js';
 import { decodeImage } from '../tools/image.js';
 import { publicStep } from '../server/request-conversion.js';
 
 export interface GenerateArgs {
   model?: string;
-  image?: string;
+  /** Images, in order, before the prompt text. */
+  images: string[];
+  /** A video given as its frames (image files), after the images. */
+  videoFrames?: string[];
+  /** Model cache and weight precision when `model` is a Hugging Face snapshot. */
+  cache?: ModelCacheOptions;
   prompt: string;
   maxTokens: number;
   noTools: boolean;
@@ -24,11 +30,13 @@ export interface GenerateArgs {
 
 /** `pixelreasoner generate`: one request through the engine, without a server. */
 export async function runGenerate(a: GenerateArgs): Promise<void> {
-  const files = await loadModelFiles(a.model ?? (await resolveDefaultModel((m) => console.error(m))));
+  const files = await loadModelFiles(a.model ?? (await resolveDefaultModel((m) => console.error(m))), a.cache);
   const runner = await ModelRunner.load(files);
   const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: files.config.text.max_position_embeddings });
   const content: ContentPart[] = [];
-  if (a.image) content.push({ type: 'image', image: await decodeImage(await readFile(a.image), { maxPixels: 100_000_000 }) });
+  const decode = async (path: string) => decodeImage(await readFile(path), { maxPixels: 100_000_000 });
+  for (const path of a.images) content.push({ type: 'image', image: await decode(path) });
+  if (a.videoFrames?.length) content.push({ type: 'video', frames: await Promise.all(a.videoFrames.map(decode)) });
   content.push({ type: 'text', text: a.prompt });
   const messages: ChatMessage[] = [{ role: 'user', content }];
   if (a.assistant !== undefined) messages.push({ role: 'assistant', content: a.assistant });
@@ -37,7 +45,8 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
       messages,
       sampling: a.temperature !== undefined ? { ...GREEDY, temperature: a.temperature, seed: a.seed } : GREEDY,
       maxTokens: a.maxTokens,
-      tools: a.noTools ? [] : ['crop_image_normalized'],
+      tools: a.noTools ? [] : a.videoFrames?.length ? ['select_frames', 'crop_image_normalized'] : ['crop_image_normalized'],
+      logprobs: a.json ? 0 : undefined,
       maxToolCalls: 4,
       stop: [],
     },
@@ -45,7 +54,10 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
   );
   await runner.release();
   if (a.json) {
-    console.log(JSON.stringify({ prompt_token_ids: result.promptTokenIds, token_ids: result.tokenIds, text: result.text, steps: result.steps.map(publicStep), finish_reason: result.finishReason, usage: result.usage }));
+    console.log(JSON.stringify({
+      prompt_token_ids: result.promptTokenIds, token_ids: result.tokenIds, logprobs: result.logprobs?.map((l) => l.logprob), text: result.text,
+      steps: result.steps.map(publicStep), finish_reason: result.finishReason, usage: result.usage,
+    }));
   } else {
     process.stdout.write(`\n[finish_reason=${result.finishReason} prompt_tokens=${result.usage.prompt_tokens} completion_tokens=${result.usage.completion_tokens}]\n`);
   }

@@ -12,13 +12,18 @@ import { runSft } from '../training/sft.js';
 import { readRecipe, runRecipe } from '../training/recipe.js';
 import { BUNDLED_MODEL_DIR, PACKAGE_ROOT } from '../model/default-model.js';
 import { join } from 'node:path';
+import { importSnapshot } from '../model/hf/import-snapshot.js';
+import { DEFAULT_WEIGHT_DTYPE, parseWeightDtype, progressReporter } from '../model/hf/model-cache.js';
 
 const USAGE = `pixelreasoner <command>
 
   serve     [--model DIR] [--port N] [--grpc-port N] [--host H] [--config FILE] [--max-model-len N] [--api-key K] ...
-  generate  [--model DIR] [--image PATH] --prompt TEXT [--max-tokens N] [--no-tools] [--json]
-            [--temperature T] [--seed S] [--assistant TEXT]
+  generate  [--model DIR] [--image PATH]... [--video-frames PATH,PATH,...] --prompt TEXT [--max-tokens N]
+            [--no-tools] [--json] [--temperature T] [--seed S] [--assistant TEXT] [--dtype D] [--model-cache DIR]
   model init --out DIR [--preset tiny|micro] [--seed N]
+  model import SNAPSHOT --out DIR [--dtype fp32|fp16|q8|q4]
+            convert a Hugging Face Qwen2.5-VL snapshot into the ONNX layout (serve/generate/eval
+            also take a snapshot as --model and convert it once into --model-cache)
   eval      [--model DIR] (--suite NAME[,NAME] | --dataset FILE.jsonl) [--no-tools] [--n N] [--seed S]
             [--max-tokens N] [--json] [--ablations]
             --ablations: one table with the model without tools, each of its ablations/*.safetensors
@@ -76,14 +81,15 @@ async function main(): Promise<void> {
     const { values } = parseArgs({
       args: rest,
       options: {
-        model: { type: 'string' }, image: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string' },
-        'no-tools': { type: 'boolean' }, json: { type: 'boolean' }, temperature: { type: 'string' }, seed: { type: 'string' },
-        assistant: { type: 'string' },
+        model: { type: 'string' }, image: { type: 'string', multiple: true }, 'video-frames': { type: 'string' }, prompt: { type: 'string' },
+        'max-tokens': { type: 'string' }, 'no-tools': { type: 'boolean' }, json: { type: 'boolean' }, temperature: { type: 'string' },
+        seed: { type: 'string' }, assistant: { type: 'string' }, dtype: { type: 'string' }, 'model-cache': { type: 'string' },
       },
     });
     if (values.prompt === undefined) throw new Error('generate needs --prompt');
     return runGenerate({
-      model: values.model, image: values.image, prompt: values.prompt, maxTokens: num(values['max-tokens']) ?? 64,
+      model: values.model, images: values.image ?? [], videoFrames: values['video-frames']?.split(','), prompt: values.prompt,
+      cache: { dtype: parseWeightDtype(values.dtype), cacheDir: values['model-cache'] }, maxTokens: num(values['max-tokens']) ?? 64,
       noTools: values['no-tools'] ?? false, json: values.json ?? false, temperature: num(values.temperature), seed: num(values.seed),
       assistant: values.assistant,
     });
@@ -111,6 +117,15 @@ async function main(): Promise<void> {
     const { values } = parseArgs({ args: rest.slice(1), options: { suite: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } } });
     if (!values.suite || !values.out) throw new Error('tasks export needs --suite NAME and --out DIR');
     return runTasksExport(values.suite, num(values.n) ?? 50, num(values.seed) ?? EVAL_SEED_BASE, values.out);
+  }
+  if (command === 'model' && rest[0] === 'import') {
+    const { values, positionals } = parseArgs({ args: rest.slice(1), allowPositionals: true, options: { out: { type: 'string' }, dtype: { type: 'string' } } });
+    const snapshot = positionals[0];
+    if (!snapshot || !values.out) throw new Error('model import needs SNAPSHOT and --out DIR');
+    const dtype = parseWeightDtype(values.dtype) ?? DEFAULT_WEIGHT_DTYPE;
+    const report = await importSnapshot(snapshot, values.out, dtype, progressReporter('converting', (m) => console.error(m)));
+    console.log(JSON.stringify({ out: values.out, ...report }));
+    return;
   }
   if (command === 'model' && rest[0] === 'init') {
     const { values } = parseArgs({ args: rest.slice(1), options: { out: { type: 'string' }, preset: { type: 'string' }, seed: { type: 'string' } } });

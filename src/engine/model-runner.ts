@@ -35,13 +35,24 @@ const EMBED_TABLE_LIMIT = 32 * 1024 * 1024;
 export class ModelRunner {
   private embedTable?: Float32Array;
 
+  private decoderSession?: Promise<ort.InferenceSession>;
+
   private constructor(
     readonly config: ModelConfig,
     private readonly vision: ort.InferenceSession,
     private readonly embedder: ort.InferenceSession,
-    private readonly decoder: ort.InferenceSession,
+    private readonly openDecoder: () => Promise<ort.InferenceSession>,
     private readonly pooled: ort.InferenceSession | undefined,
   ) {}
+
+  /**
+   * The standard-layout decoder, opened on first use: with the pooled decoder it is never needed,
+   * and a second session over the same weights would hold a second copy of them.
+   */
+  private get decoder(): Promise<ort.InferenceSession> {
+    this.decoderSession ??= this.openDecoder();
+    return this.decoderSession;
+  }
 
   static async load(files: ModelFiles, opts: RunnerOptions = {}): Promise<ModelRunner> {
     const options = sessionOptions(opts);
@@ -60,10 +71,9 @@ export class ModelRunner {
   }
 
   private static async open(config: ModelConfig, open: (file: (typeof ONNX_FILES)[GraphFile]) => Promise<ort.InferenceSession>, pooled: boolean): Promise<ModelRunner> {
-    const [vision, embed, decoder, kvPool] = await Promise.all([
-      open(ONNX_FILES.vision), open(ONNX_FILES.embed), open(ONNX_FILES.decoder), pooled ? open(ONNX_FILES.decoderKvPool) : undefined,
-    ]);
-    const runner = new ModelRunner(config, vision, embed, decoder, kvPool);
+    const [vision, embed, kvPool] = await Promise.all([open(ONNX_FILES.vision), open(ONNX_FILES.embed), pooled ? open(ONNX_FILES.decoderKvPool) : undefined]);
+    const runner = new ModelRunner(config, vision, embed, () => open(ONNX_FILES.decoder), kvPool);
+    if (!kvPool) await runner.decoder;
     const { vocab_size: v, hidden_size: h } = config.text;
     if (v * h <= EMBED_TABLE_LIMIT) runner.embedTable = await runner.runEmbed(Array.from({ length: v }, (_, i) => i));
     return runner;
@@ -169,7 +179,7 @@ export class ModelRunner {
       feeds[`past_key_values.${i}.key`] = cache.keys[i]!;
       feeds[`past_key_values.${i}.value`] = cache.values[i]!;
     }
-    const out = await this.decoder.run(feeds);
+    const out = await (await this.decoder).run(feeds);
     const logits = out.logits!.data as Float32Array;
     const v = c.vocab_size;
     return {
@@ -183,6 +193,7 @@ export class ModelRunner {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.vision.release(), this.embedder.release(), this.decoder.release(), this.pooled?.release()]);
+    const decoder = this.decoderSession ? await this.decoderSession : undefined;
+    await Promise.all([this.vision.release(), this.embedder.release(), decoder?.release(), this.pooled?.release()]);
   }
 }

@@ -6,6 +6,8 @@ import { buildVisionGraph } from './architecture/vision-encoder.js';
 import { serializeModel } from './onnx/serialize.js';
 import type { Graph } from './onnx/ir.js';
 import { presetConfig, type PresetName } from './presets.js';
+import { applyWeightPrecision, type WeightDtype } from './onnx/weight-precision.js';
+import { resolveModelDir, type ModelCacheOptions } from './hf/model-cache.js';
 import { buildTokenizerFiles } from './tokenizer/tokenizer-files.js';
 import { initWeights, weightLookup, type Weights } from './weights.js';
 
@@ -37,6 +39,21 @@ export function modelGraphs(config: ModelConfig): Graph[] {
 }
 
 export type GraphFile = 'vision' | 'embed' | 'decoder' | 'decoderKvPool';
+
+/**
+ * The graphs of a model converted from a checkpoint, by file, at a weight precision (the patch
+ * embedding stays fp32: it is small and sees raw pixels).
+ */
+export function importedModelGraphs(config: ModelConfig, dtype: WeightDtype): Record<(typeof ONNX_FILES)[GraphFile], Graph> {
+  const graphs = {
+    [ONNX_FILES.embed]: buildEmbedGraph(config.text),
+    [ONNX_FILES.decoder]: buildDecoderGraph(config.text),
+    [ONNX_FILES.decoderKvPool]: buildKvPoolDecoderGraph(config.text),
+    [ONNX_FILES.vision]: buildVisionGraph(config.vision),
+  } as Record<(typeof ONNX_FILES)[GraphFile], Graph>;
+  for (const g of Object.values(graphs)) applyWeightPrecision(g, dtype, (param) => param !== 'visual.patch_embed.proj.weight');
+  return graphs;
+}
 
 /** Every ONNX graph of a model with these weights, serialized, keyed by its path in a model directory. */
 export function serializeModelGraphs(config: ModelConfig, weights: Weights): Record<(typeof ONNX_FILES)[GraphFile], Uint8Array> {
@@ -100,12 +117,17 @@ export async function initModelDir(dir: string, opts: { preset?: PresetName; see
   return config;
 }
 
-export async function loadModelFiles(dir: string): Promise<ModelFiles> {
-  const read = async (f: string) => JSON.parse(await readFile(join(dir, f), 'utf8')) as Record<string, any>;
+/**
+ * Reads a model directory in the project's layout, or a Hugging Face snapshot, which is converted
+ * (once, into the cache; see resolveModelDir) and loaded from there.
+ */
+export async function loadModelFiles(dir: string, cache: ModelCacheOptions = {}): Promise<ModelFiles> {
+  const modelDir = await resolveModelDir(dir, cache);
+  const read = async (f: string) => JSON.parse(await readFile(join(modelDir, f), 'utf8')) as Record<string, any>;
   const [configJson, pre, tokenizerJson, tokenizerConfigJson] = await Promise.all([
     read('config.json'), read('preprocessor_config.json'), read('tokenizer.json'), read('tokenizer_config.json'),
   ]);
   const generationConfig = await read('generation_config.json').catch(() => ({}));
   const name = (configJson._name_or_path as string | undefined) ?? dir.split('/').filter(Boolean).pop() ?? 'model';
-  return { dir, config: fromConfigJson(configJson, pre), tokenizerJson, tokenizerConfigJson, generationConfig, name };
+  return { dir: modelDir, config: fromConfigJson(configJson, pre, generationConfig), tokenizerJson, tokenizerConfigJson, generationConfig, name };
 }

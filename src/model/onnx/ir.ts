@@ -3,11 +3,11 @@
  * serialised to ONNX. The layer definitions build this IR once; serving exports it, and training
  * (reverse-mode differentiation) walks the same nodes.
  */
-export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool';
+export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
 export type Dim = number | string;
 
 /** ONNX TensorProto.DataType codes. */
-export const DATA_TYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
+export const DATA_TYPE: Record<DType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 };
 
 export interface ValueInfo {
   name: string;
@@ -15,12 +15,19 @@ export interface ValueInfo {
   shape: Dim[];
 }
 
-export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
 
 export interface ConstTensor {
   dtype: DType;
   dims: number[];
   data: TensorData;
+}
+
+/** A weight whose bytes live in an ONNX external-data file beside the graph (no 2 GB protobuf limit). */
+export interface ExternalTensor {
+  dtype: DType;
+  dims: number[];
+  external: { location: string; offset: number; length: number };
 }
 
 export type Attr =
@@ -42,6 +49,8 @@ export interface OpNode {
 export interface ParamSpec {
   name: string;
   dims: number[];
+  /** Element type when not the graph's float type (quantized weights: uint8 blocks). */
+  dtype?: DType;
 }
 
 export class Graph {
@@ -71,10 +80,10 @@ export class Graph {
     this.outputs.push({ name, dtype, shape });
   }
 
-  param(name: string, dims: number[]): string {
+  param(name: string, dims: number[], dtype?: DType): string {
     const existing = this.params.get(name);
     if (existing && existing.dims.join() !== dims.join()) throw new Error(`param ${name} redeclared with other dims`);
-    this.params.set(name, { name, dims });
+    this.params.set(name, { name, dims, ...(dtype ? { dtype } : {}) });
     return name;
   }
 

@@ -1,5 +1,5 @@
 import { ProtoWriter } from './protobuf-writer.js';
-import { DATA_TYPE, type Attr, type ConstTensor, type Graph, type ValueInfo } from './ir.js';
+import { DATA_TYPE, type Attr, type ConstTensor, type ExternalTensor, type Graph, type ValueInfo } from './ir.js';
 
 
 export interface OpsetImport {
@@ -12,8 +12,8 @@ export const DEFAULT_OPSETS: OpsetImport[] = [
   { domain: 'com.microsoft', version: 1 },
 ];
 
-/** Supplies parameter values at export (the graph only knows names and dims). */
-export type WeightLookup = (name: string) => ConstTensor;
+/** Supplies parameter values at export (the graph only knows names and dims): bytes, or a place in an external-data file. */
+export type WeightLookup = (name: string) => ConstTensor | ExternalTensor;
 
 function tensorBytes(t: ConstTensor): Uint8Array {
   if (t.dtype === 'bool') return t.data as Uint8Array;
@@ -21,11 +21,18 @@ function tensorBytes(t: ConstTensor): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
-function writeTensor(w: ProtoWriter, name: string, t: ConstTensor): void {
+function writeTensor(w: ProtoWriter, name: string, t: ConstTensor | ExternalTensor): void {
   w.packedInts(1, t.dims);
   w.int(2, DATA_TYPE[t.dtype]);
   w.string(8, name);
-  w.bytes(9, tensorBytes(t));
+  if ('external' in t) {
+    // TensorProto.external_data (13): key/value entries; data_location (14) = EXTERNAL.
+    const entry = (key: string, value: string) => w.message(13, (e) => e.string(1, key).string(2, value));
+    entry('location', t.external.location);
+    entry('offset', String(t.external.offset));
+    entry('length', String(t.external.length));
+    w.int(14, 1);
+  } else w.bytes(9, tensorBytes(t));
 }
 
 function writeValueInfo(w: ProtoWriter, v: ValueInfo): void {
@@ -74,6 +81,7 @@ export function serializeModel(graph: Graph, weights: WeightLookup, opsets: Opse
       const t = weights(name);
       const spec = graph.params.get(name)!;
       if (t.dims.join() !== spec.dims.join()) throw new Error(`weight ${name}: dims ${t.dims} != declared ${spec.dims}`);
+      if (spec.dtype && t.dtype !== spec.dtype) throw new Error(`weight ${name}: dtype ${t.dtype} != declared ${spec.dtype}`);
       g.message(5, (tp) => writeTensor(tp, name, t));
     }
     for (const [name, t] of graph.constants) g.message(5, (tp) => writeTensor(tp, name, t));

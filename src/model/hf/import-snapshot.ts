@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { toConfigJson, toPreprocessorJson } from '../config.js';
+import { KVPOOL_GRAPH_VERSION, ONNX_FILES, importedModelGraphs } from '../model-dir.js';
+import type { ExternalTensor, Graph } from '../onnx/ir.js';
+import { serializeModel } from '../onnx/serialize.js';
+import { QUANT_BLOCK, quantizeBlockwise, quantizedPartOf, toFloat16, type WeightDtype } from '../onnx/weight-precision.js';
+import { writeSynced } from '../../util/files.js';
+import { readCheckpointTensors, weightFiles } from './checkpoint-tensors.js';
+import { readSnapshotFiles, type SnapshotFiles } from './snapshot-files.js';
+import { WeightSource } from './weight-source.js';
+
+/** Bumped when the conversion's output changes for the same input, so cached conversions are redone. */
+export const CONVERTER_VERSION = '1';
+
+/** The one external-data file every graph of a converted model reads its weights from. */
+export const WEIGHTS_FILE = 'onnx/weights.onnx_data';
+
+/** Offsets in the data file are multiples of this, so ONNX Runtime can map tensors in place. */
+const ALIGN = 65536;
+
+export interface ImportProgress {
+  done: number;
+  total: number;
+  tensor: string;
+}
+
+export interface ImportReport {
+  dtype: WeightDtype;
+  seconds: number;
+  /** Peak resident set size of this process during the conversion, bytes. */
+  peakRssBytes: number;
+  weightBytes: number;
+  tensors: number;
+}
+
+/**
+ * The cache key of a snapshot: what it is (config, tokenizer, template, every shard's header and
+ * size, 64 KiB samples of each shard's data), the precision and the converter's version. Hashing
+ * every byte of a 15 GB checkpoint would cost every start seconds; a changed tensor changes its
+ * shard's samples or header in practice, and a re-downloaded snapshot always its header.
+ */
+export async function snapshotKey(dir: string, dtype: WeightDtype): Promise<string> {
+  const h = createHash('sha256').update(`pixelreasoner-import ${CONVERTER_VERSION} ${dtype}\n`);
+  for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.json', 'chat_template.jinja']) {
+    const path = join(dir, f);
+    if (existsSync(path)) h.update(f).update(await readAll(path));
+  }
+  for (const file of await weightFiles(dir)) {
+    if (!existsSync(file)) continue; // reported by the conversion, with the file's name
+    const size = (await stat(file)).size;
+    h.update(`${basename(file)} ${size}\n`);
+    const fh = await open(file, 'r');
+    try {
+      const samples = 16;
+      for (let i = 0; i < samples; i++) {
+        const at = Math.floor((size * i) / samples);
+        const buf = Buffer.alloc(Math.min(65536, size - at));
+        await fh.read(buf, 0, buf.length, at);
+        h.update(buf);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  return h.digest('hex').slice(0, 24);
+}
+
+async function readAll(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Appends tensors to the external-data file at aligned offsets, each name once across all graphs. */
+class DataFileWriter {
+  private offset = 0;
+  readonly refs = new Map<string, ExternalTensor>();
+
+  constructor(private readonly fh: FileHandle, private readonly location: string) {}
+
+  async append(name: string, dtype: ExternalTensor['dtype'], dims: number[], data: ArrayBufferView): Promise<void> {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.offset = Math.ceil(this.offset / ALIGN) * ALIGN;
+    let done = 0;
+    while (done < bytes.length) done += (await this.fh.write(bytes, done, bytes.length - done, this.offset + done)).bytesWritten;
+    this.refs.set(name, { dtype, dims, external: { location: this.location, offset: this.offset, length: bytes.length } });
+    this.offset += bytes.length;
+  }
+
+  get bytes(): number {
+    return this.offset;
+  }
+}
+
+/** Every parameter of the graphs once, with the declaration the graph gives it. */
+function paramsOf(graphs: Graph[]): Map<string, { dims: number[]; dtype?: ExternalTensor['dtype'] }> {
+  const all = new Map<string, { dims: number[]; dtype?: ExternalTensor['dtype'] }>();
+  for (const g of graphs) for (const [name, p] of g.params) all.set(name, { dims: p.dims, dtype: p.dtype });
+  return all;
+}
+
+/** Writes one parameter (in the encoding its graph declares) to the data file. */
+async function writeParam(
+  out: DataFileWriter, source: WeightSource, name: string, all: Map<string, { dims: number[]; dtype?: ExternalTensor['dtype'] }>,
+  graphs: Graph[],
+): Promise<void> {
+  const spec = all.get(name)!;
+  const quant = quantizedPartOf(name);
+  if (quant) {
+    if (out.refs.has(name)) return;
+    // The three parts come from one quantization of the [N, K] weight: written together.
+    const q = all.get(`${quant.source}.qweight`)!;
+    const [n, blocks, blob] = q.dims as [number, number, number];
+    const bits = ((blob * 8) / QUANT_BLOCK) as 4 | 8;
+    const k = findK(graphs, quant.source) ?? blocks * QUANT_BLOCK;
+    const parts = quantizeBlockwise(await source.outIn(quant.source, [k, n]), n, k, bits);
+    await out.append(`${quant.source}.qweight`, 'uint8', q.dims, parts.q);
+    await out.append(`${quant.source}.scales`, 'float32', [n * blocks], parts.scales);
+    await out.append(`${quant.source}.qzeros`, 'uint8', [parts.zeros.length], parts.zeros);
+    return;
+  }
+  const data = await source.ours(name, spec.dims);
+  if (spec.dtype === 'float16') await out.append(name, 'float16', spec.dims, toFloat16(data));
+  else await out.append(name, 'float32', spec.dims, data);
+}
+
+/** K of a MatMulNBits weight, from the node's attribute (blocks * 32 rounds it up). */
+function findK(graphs: Graph[], source: string): number | undefined {
+  for (const g of graphs) {
+    const node = g.nodes.find((n) => n.op === 'MatMulNBits' && n.inputs[1] === `${source}.qweight`);
+    const k = node?.attrs.K;
+    if (k && 'i' in k) return k.i;
+  }
+  return undefined;
+}
+
+const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
+
+/**
+ * Converts a Hugging Face Qwen2.5-VL snapshot into the project's ONNX layout in `outDir`:
+ * the four graphs with their weights in one external-data file, config, tokenizer and template.
+ * Tensors stream one at a time from the shards (read by byte range) to the data file, so memory
+ * holds at most one tensor and its encoding. Written to a temporary folder renamed into place at
+ * the end: a failure or a crash leaves nothing at `outDir`.
+ */
+export async function importSnapshot(
+  snapshotDir: string, outDir: string, dtype: WeightDtype, onProgress?: (p: ImportProgress) => void,
+): Promise<ImportReport> {
+  const started = Date.now();
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+  const tmp = `${outDir}.tmp-${process.pid}`;
+  try {
+    const files = await readSnapshotFiles(snapshotDir);
+    const tensors = await readCheckpointTensors(snapshotDir);
+    const source = new WeightSource(tensors, files.config);
+    const graphs = importedModelGraphs(files.config, dtype);
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(join(tmp, 'onnx'), { recursive: true });
+    const fh = await open(join(tmp, WEIGHTS_FILE), 'w');
+    const out = new DataFileWriter(fh, basename(WEIGHTS_FILE));
+    const all = paramsOf(Object.values(graphs));
+    const params = [...all.keys()].sort();
+    try {
+      for (const [i, name] of params.entries()) {
+        onProgress?.({ done: i, total: params.length, tensor: name });
+        await writeParam(out, source, name, all, Object.values(graphs));
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }
+      onProgress?.({ done: params.length, total: params.length, tensor: '' });
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const lookup = (name: string) => {
+      const ref = out.refs.get(name);
+      if (!ref) throw new Error(`internal: weight ${name} was not written`);
+      return ref;
+    };
+    for (const [file, graph] of Object.entries(graphs)) await writeSynced(join(tmp, file), serializeModel(graph, lookup));
+    await writeModelMetadata(tmp, files, snapshotDir, dtype);
+    const report: ImportReport = { dtype, seconds: (Date.now() - started) / 1000, peakRssBytes: peak, weightBytes: out.bytes, tensors: params.length };
+    await writeSynced(join(tmp, 'import.json'), json({ source: snapshotDir, converter_version: CONVERTER_VERSION, ...report }));
+    await rm(outDir, { recursive: true, force: true });
+    await rename(tmp, outDir);
+    return report;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+async function writeModelMetadata(dir: string, files: SnapshotFiles, snapshotDir: string, dtype: WeightDtype): Promise<void> {
+  const name = (files.configJson._name_or_path as string | undefined) || basename(snapshotDir);
+  // Resizing as transformers' Qwen2VLImageProcessor does (PIL bicubic): the processor the checkpoint was trained with.
+  const processor = { ...files.config.processor, resize_backend: 'pil' as const };
+  await writeSynced(join(dir, 'config.json'), json({ _name_or_path: name, ...toConfigJson(files.config), weight_dtype: dtype }));
+  await writeSynced(join(dir, 'preprocessor_config.json'), json(toPreprocessorJson(processor)));
+  await writeSynced(join(dir, 'generation_config.json'), json(files.generationConfig));
+  await writeSynced(join(dir, 'tokenizer.json'), json(files.tokenizerJson));
+  await writeSynced(join(dir, 'tokenizer_config.json'), json(files.tokenizerConfigJson));
+  await writeSynced(join(dir, ONNX_FILES.decoderKvPoolVersion), `${KVPOOL_GRAPH_VERSION}\n`);
+}

@@ -1,0 +1,79 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ONNX_FILES } from '../model-dir.js';
+import { WEIGHT_DTYPES, type WeightDtype } from '../onnx/weight-precision.js';
+import { hasSafetensors } from './checkpoint-tensors.js';
+import { importSnapshot, snapshotKey, type ImportProgress } from './import-snapshot.js';
+
+/**
+ * Weight precision when the user names none. On a CPU, decoding reads every weight once per token,
+ * so 4-bit weights decode several times faster than fp32 and a 7B fits in memory (fp32 does not);
+ * the accuracy cost is measured in the README. GPU users pass --dtype fp16 or fp32.
+ */
+export const DEFAULT_WEIGHT_DTYPE: WeightDtype = 'q4';
+
+export interface ModelCacheOptions {
+  /** Where converted snapshots live (default: $PIXELREASONER_MODEL_CACHE or data/model-cache). */
+  cacheDir?: string;
+  dtype?: WeightDtype;
+  log?: (message: string) => void;
+}
+
+export function parseWeightDtype(value: string | undefined): WeightDtype | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!(WEIGHT_DTYPES as readonly string[]).includes(value)) throw new Error(`unknown weight dtype "${value}" (${WEIGHT_DTYPES.join(', ')})`);
+  return value as WeightDtype;
+}
+
+/** A Hugging Face snapshot (safetensors weights, no ONNX graphs of ours) rather than a converted model directory. */
+export function isSnapshot(dir: string): boolean {
+  return !existsSync(join(dir, ONNX_FILES.decoder)) && hasSafetensors(dir);
+}
+
+/** A progress bar on a terminal, a line per 10% otherwise (logs). */
+export function progressReporter(label: string, write: (line: string) => void, tty = process.stderr.isTTY): (p: ImportProgress) => void {
+  let lastTenth = -1;
+  return ({ done, total, tensor }) => {
+    const frac = total === 0 ? 1 : done / total;
+    if (tty) {
+      const width = 30;
+      const filled = Math.round(frac * width);
+      process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${tensor.slice(0, 50).padEnd(50)}`);
+      if (done === total) process.stderr.write('\n');
+      return;
+    }
+    const tenth = Math.floor(frac * 10);
+    if (tenth !== lastTenth) {
+      lastTenth = tenth;
+      write(`${label}: ${Math.round(frac * 100)}% (${done}/${total} tensors)`);
+    }
+  };
+}
+
+/**
+ * The directory to load for `dir`: itself when it is already in the project's layout, else the
+ * conversion of the snapshot in the cache (converted first if absent). The cache entry is named by
+ * the snapshot's content and the precision, so a later start reuses it and a changed checkpoint
+ * gets a new one.
+ */
+export async function resolveModelDir(dir: string, opts: ModelCacheOptions = {}): Promise<string> {
+  if (!isSnapshot(dir)) return dir;
+  const dtype = opts.dtype ?? parseWeightDtype(process.env.PIXELREASONER_MODEL_DTYPE) ?? DEFAULT_WEIGHT_DTYPE;
+  const cacheDir = resolve(opts.cacheDir ?? (process.env.PIXELREASONER_MODEL_CACHE || 'data/model-cache'));
+  const key = await snapshotKey(dir, dtype);
+  const out = join(cacheDir, `${key}-${dtype}`);
+  if (existsSync(join(out, 'import.json'))) return out;
+  await mkdir(cacheDir, { recursive: true });
+  const log = opts.log ?? ((m: string) => console.error(m));
+  log(`converting ${dir} to ONNX (${dtype}) in ${out}`);
+  try {
+    const report = await importSnapshot(dir, out, dtype, progressReporter('converting', log));
+    log(`converted in ${report.seconds.toFixed(1)} s, ${(report.weightBytes / 2 ** 20).toFixed(0)} MiB of weights, peak RSS ${(report.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+  } catch (e) {
+    // Another process may have converted the same snapshot meanwhile: its complete result is as good.
+    if (existsSync(join(out, 'import.json'))) return out;
+    throw e;
+  }
+  return out;
+}

@@ -1,0 +1,162 @@
+"""The outside oracle for real checkpoints: Hugging Face transformers (fp32, CPU) on the same snapshot.
+
+Reads one JSON request on stdin, prints one JSON result on stdout. Requests:
+  {"op": "generate", "model": DIR, "messages": [...], "max_new_tokens": N, "video_pixels": {"min": .., "max": ..}}
+      messages are HF chat messages whose content parts are {"type": "text", "text"},
+      {"type": "image", "path"} or {"type": "video", "frames": [paths], "fps": F}; rendered with the
+      snapshot's own chat template (transformers' apply_chat_template), tokenized by its tokenizer.json.
+      An optional "assistant_prefix" string is appended after the generation prompt (a message being
+      continued), and "tail" (a list of parts, as in a message) after that: text verbatim, images
+      in place as <|vision_start|><|image_pad|><|vision_end|>, so a whole tool-call sequence can be fed.
+      Returns prompt_ids, greedy tokens and the log-probability of each generated token.
+  {"op": "pixels", "model": DIR, "image": PATH, "out": FILE}
+      writes Qwen2VLImageProcessor's pixel_values (float32, row-major) to FILE, returns the grid.
+  {"op": "crop", "image": PATH, "bbox": [x1, y1, x2, y2], "out": PATH}
+      the Pixel-Reasoner reference crop (pad 0.1, clamp, PIL crop of the full image), saved as PNG.
+"""
+import json
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil, smart_resize
+
+torch.set_num_threads(2)
+
+
+def image_processor(model_dir, min_pixels=None, max_pixels=None):
+    pre = json.load(open(f"{model_dir}/preprocessor_config.json"))
+    return Qwen2VLImageProcessorPil(
+        min_pixels=min_pixels or pre["min_pixels"], max_pixels=max_pixels or pre["max_pixels"],
+        patch_size=pre["patch_size"], temporal_patch_size=pre["temporal_patch_size"], merge_size=pre["merge_size"],
+        image_mean=pre["image_mean"], image_std=pre["image_std"],
+    )
+
+
+def video_pixels(frames, proc, min_pixels, max_pixels):
+    """Qwen2-VL's video patchify over PIL-resized frames (the torchvision video processor does not import here)."""
+    first = frames[0]
+    h, w = smart_resize(first.height, first.width, factor=proc.patch_size * proc.merge_size, min_pixels=min_pixels, max_pixels=max_pixels)
+    arr = []
+    for f in frames:
+        x = np.asarray(f.convert("RGB").resize((w, h), resample=Image.BICUBIC), dtype=np.uint8).transpose(2, 0, 1)
+        x = (x.astype(np.float64) * (1 / 255)).astype(np.float32)
+        mean = np.array(proc.image_mean, dtype=np.float32)
+        std = np.array(proc.image_std, dtype=np.float32)
+        arr.append(((x.T - mean) / std).T)
+    patches = np.stack(arr)
+    tp, ps, m = proc.temporal_patch_size, proc.patch_size, proc.merge_size
+    if patches.shape[0] % tp:
+        patches = np.concatenate([patches, np.repeat(patches[-1:], tp - patches.shape[0] % tp, axis=0)])
+    c = patches.shape[1]
+    gt, gh, gw = patches.shape[0] // tp, h // ps, w // ps
+    patches = patches.reshape(gt, tp, c, gh // m, m, ps, gw // m, m, ps)
+    patches = patches.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)
+    return patches.reshape(gt * gh * gw, c * tp * ps * ps), [gt, gh, gw]
+
+
+def reference_crop(img, bbox):
+    x1, y1, x2, y2 = bbox
+    if not all(v < 1 for v in bbox):
+        x1, x2, y1, y2 = x1 / img.width, x2 / img.width, y1 / img.height, y2 / img.height
+    pad = 0.1
+    box = [max(0.0, x1 - pad) * img.width, max(0.0, y1 - pad) * img.height, min(1.0, x2 + pad) * img.width, min(1.0, y2 + pad) * img.height]
+    return img.crop(box)
+
+
+def snapshot_template(model_dir):
+    """The snapshot's chat template, wherever it keeps it (the processor's files are not loaded here)."""
+    import os
+    if os.path.exists(f"{model_dir}/chat_template.jinja"):
+        return open(f"{model_dir}/chat_template.jinja").read()
+    if os.path.exists(f"{model_dir}/chat_template.json"):
+        return json.load(open(f"{model_dir}/chat_template.json"))["chat_template"]
+    return json.load(open(f"{model_dir}/tokenizer_config.json"))["chat_template"]
+
+
+def generate(req):
+    model_dir = req["model"]
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    proc = image_processor(model_dir)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32).eval()
+    cfg = model.config
+    template_messages, images, videos = [], [], []
+    for m in req["messages"]:
+        if isinstance(m["content"], str):
+            template_messages.append(m)
+            continue
+        parts = []
+        for p in m["content"]:
+            if p["type"] == "image":
+                images.append(Image.open(p["path"]).convert("RGB"))
+                parts.append({"type": "image"})
+            elif p["type"] == "video":
+                videos.append(([Image.open(f).convert("RGB") for f in p["frames"]], p.get("fps", 2.0)))
+                parts.append({"type": "video"})
+            else:
+                parts.append(p)
+        template_messages.append({"role": m["role"], "content": parts})
+    text = tok.apply_chat_template(template_messages, chat_template=snapshot_template(model_dir), add_generation_prompt=True, tokenize=False)
+    text += req.get("assistant_prefix", "")
+    for p in req.get("tail", []):
+        if p["type"] == "image":
+            images.append(Image.open(p["path"]).convert("RGB"))
+            text += "<|vision_start|><|image_pad|><|vision_end|>"
+        else:
+            text += p["text"]
+    kwargs = {}
+    pads = {}
+    if images:
+        out = proc(images=images, return_tensors="np")
+        kwargs["pixel_values"] = torch.tensor(out["pixel_values"])
+        kwargs["image_grid_thw"] = torch.tensor(out["image_grid_thw"])
+        pads["<|image_pad|>"] = [int(np.prod(g)) // proc.merge_size ** 2 for g in out["image_grid_thw"]]
+    if videos:
+        vp = req.get("video_pixels", {})
+        values, grids, seconds = [], [], []
+        for frames, fps in videos:
+            v, g = video_pixels(frames, proc, vp.get("min", proc.size["shortest_edge"]), vp.get("max", proc.size["longest_edge"]))
+            values.append(v)
+            grids.append(g)
+            seconds.append(proc.temporal_patch_size / fps)
+        kwargs["pixel_values_videos"] = torch.tensor(np.concatenate(values))
+        kwargs["video_grid_thw"] = torch.tensor(grids)
+        kwargs["second_per_grid_ts"] = torch.tensor(seconds)
+        pads["<|video_pad|>"] = [int(np.prod(g)) // proc.merge_size ** 2 for g in grids]
+    for pad, counts in pads.items():
+        pieces = text.split(pad)
+        assert len(pieces) == len(counts) + 1, (pad, len(pieces), counts)
+        text = pieces[0] + "".join(pad * n + rest for n, rest in zip(counts, pieces[1:]))
+    ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    types = torch.zeros_like(ids, dtype=torch.int32)
+    types[ids == cfg.image_token_id] = 1
+    types[ids == cfg.video_token_id] = 2
+    gen = model.generate(
+        input_ids=ids, attention_mask=torch.ones_like(ids), mm_token_type_ids=types, max_new_tokens=req["max_new_tokens"],
+        do_sample=False, output_logits=True, return_dict_in_generate=True, **kwargs,
+    )
+    new = gen.sequences[0, ids.shape[1]:].tolist()
+    logprobs = [torch.log_softmax(l[0].double(), -1)[t].item() for l, t in zip(gen.logits, new)]
+    top2 = [torch.topk(l[0], 2).values.tolist() for l in gen.logits]
+    return {"prompt_ids": ids[0].tolist(), "tokens": new, "logprobs": logprobs, "margins": [a - b for a, b in top2]}
+
+
+def pixels(req):
+    proc = image_processor(req["model"])
+    out = proc(images=[Image.open(req["image"]).convert("RGB")], return_tensors="np")
+    np.asarray(out["pixel_values"], dtype=np.float32).tofile(req["out"])
+    return {"grid": out["image_grid_thw"][0].tolist(), "shape": list(out["pixel_values"].shape)}
+
+
+def crop(req):
+    img = reference_crop(Image.open(req["image"]).convert("RGB"), req["bbox"])
+    img.save(req["out"])
+    return {"size": [img.width, img.height]}
+
+
+if __name__ == "__main__":
+    request = json.load(sys.stdin)
+    result = {"generate": generate, "pixels": pixels, "crop": crop}[request["op"]](request)
+    print(json.dumps(result))
