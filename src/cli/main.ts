@@ -17,7 +17,7 @@ import { DEFAULT_WEIGHT_DTYPE, parseWeightDtype, progressReporter } from '../mod
 
 const USAGE = `pixelreasoner <command>
 
-  serve     [--model DIR] [--port N] [--grpc-port N] [--host H] [--config FILE] [--max-model-len N] [--api-key K] ...
+  serve     [--model DIR|SNAPSHOT] [--dtype fp32|fp16|q8|q4] [--model-cache DIR] [--port N] [--grpc-port N] [--host H] [--config FILE] [--max-model-len N] [--api-key K] ...
   generate  [--model DIR] [--image PATH]... [--video-frames PATH,PATH,...] --prompt TEXT [--max-tokens N]
             [--no-tools] [--json] [--temperature T] [--seed S] [--assistant TEXT] [--dtype D] [--model-cache DIR]
   model init --out DIR [--preset tiny|micro] [--seed N]
@@ -48,7 +48,7 @@ async function serve(argv: string[]): Promise<void> {
       'max-tool-calls': { type: 'string' }, 'api-key': { type: 'string', multiple: true }, threads: { type: 'string' },
       'log-level': { type: 'string' }, 'admin-token': { type: 'string' }, 'max-num-seqs': { type: 'string' },
       'data-dir': { type: 'string' }, 'training-threads': { type: 'string' }, 'max-num-batched-tokens': { type: 'string' },
-      'no-enable-prefix-caching': { type: 'boolean' },
+      'no-enable-prefix-caching': { type: 'boolean' }, dtype: { type: 'string' }, 'model-cache': { type: 'string' },
     },
   });
   const config = resolveConfig(
@@ -58,6 +58,7 @@ async function serve(argv: string[]): Promise<void> {
       apiKeys: values['api-key'], threads: values.threads, logLevel: values['log-level'], adminToken: values['admin-token'],
       maxNumSeqs: values['max-num-seqs'], dataDir: values['data-dir'], trainingThreads: values['training-threads'],
       maxNumBatchedTokens: values['max-num-batched-tokens'], enablePrefixCaching: values['no-enable-prefix-caching'] ? false : undefined,
+      modelDtype: values.dtype, modelCache: values['model-cache'],
     },
     process.env,
     values.config,

@@ -1,6 +1,6 @@
 import type { ChatTokenizer, TemplateMessage } from '../model/chat-tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
-import { ALL_TOOLS, PIXEL_REASONING_GUIDELINE, type ToolName } from '../tools/definitions.js';
+import { ALL_TOOLS, PIXEL_REASONING_GUIDELINE, REFERENCE_GUIDELINE, referenceSystemPrompt, type ToolName } from '../tools/definitions.js';
 import { preprocessFrames, type VisualInput } from '../tools/image-processor.js';
 import type { RgbImage } from '../tools/image.js';
 import { RopePositions } from '../tools/rope-index.js';
@@ -16,6 +16,22 @@ export function videoFrameBudget(frames: number, config: ModelConfig): { min: nu
   const unit = (p.patch_size * p.merge_size) ** 2;
   const max = Math.max(unit, Math.floor((p.max_pixels * p.temporal_patch_size) / Math.max(frames, p.temporal_patch_size)));
   return { min: Math.min(p.min_pixels, max), max };
+}
+
+/**
+ * Frames per second a frame list stands for when nothing says otherwise: Qwen2.5-VL's processor
+ * default, which the Pixel-Reasoner reference relies on (its videos are frame lists without fps).
+ */
+export const DEFAULT_VIDEO_FPS = 2;
+
+/**
+ * Temporal M-RoPE step per temporal patch of a video, for models that define tokens_per_second
+ * (Qwen2.5-VL): tokens_per_second x second_per_grid_ts, with second_per_grid_ts =
+ * temporal_patch_size / fps. Undefined for the project's own models (one position per patch).
+ */
+export function videoTimeInterval(config: ModelConfig, fps = DEFAULT_VIDEO_FPS): number | undefined {
+  const tps = config.vision.tokens_per_second;
+  return tps === undefined ? undefined : tps * (config.processor.temporal_patch_size / fps);
 }
 
 /** Tokens to feed the decoder, with the visual features' placement and M-RoPE positions. */
@@ -58,7 +74,7 @@ export async function tokenizeWithVisuals(
       next++;
       chunk.visuals.push({ start: chunk.ids.length, input });
       for (let i = 0; i < input.numTokens; i++) chunk.ids.push(id);
-      rope.visual(input.grid[0], input.grid[1] / merge, input.grid[2] / merge, chunk.positions);
+      rope.visual(input.grid[0], input.grid[1] / merge, input.grid[2] / merge, chunk.positions, kind === 'video' ? videoTimeInterval(config) : undefined);
     } else {
       chunk.ids.push(id);
       rope.text(1, chunk.positions);
@@ -96,9 +112,12 @@ export interface BuiltPrompt {
 }
 
 /**
- * Renders the conversation with the chat template. With tools, the system turn lists them and the
- * last user turn gets the reference's guideline. A final assistant message is continued
- * (vLLM's continue_final_message): its text follows the generation prompt, unterminated.
+ * Renders the conversation with the chat template. With tools, the model is prompted as it was
+ * trained: the project's own models through the template's `tools` and the project's guideline as
+ * the last user turn's last part; models whose config names the Pixel-Reasoner reference prompt
+ * (imported checkpoints) with the reference's system turn, images first and the question plus its
+ * guideline after them, through the checkpoint's own template. A final assistant message is
+ * continued (vLLM's continue_final_message): its text follows the generation prompt, unterminated.
  */
 export async function buildPrompt(
   messages: ChatMessage[], tools: ToolName[], tokenizer: ChatTokenizer, config: ModelConfig, rope: RopePositions,
@@ -106,31 +125,55 @@ export async function buildPrompt(
   const last = messages.at(-1);
   const continuing = last?.role === 'assistant';
   const head = continuing ? messages.slice(0, -1) : messages;
+  const reference = tools.length > 0 && config.pixel_reasoning_prompt === 'reference';
   const lastUser = head.map((m) => m.role).lastIndexOf('user');
-  const rendered: TemplateMessage[] = head.map((m, i) => {
+  let rendered: TemplateMessage[] = head.map((m, i) => {
     let content = templateContent(m.content);
-    if (tools.length > 0 && i === lastUser) {
-      content = typeof content === 'string' ? content + PIXEL_REASONING_GUIDELINE : [...(content ?? []), { type: 'text', text: PIXEL_REASONING_GUIDELINE }];
-    }
+    if (tools.length > 0 && i === lastUser) content = reference ? referenceUserContent(content) : withGuideline(content);
     return { role: m.role, content };
   });
+  if (reference) {
+    const system = rendered[0]?.role === 'system' && typeof rendered[0].content === 'string' ? rendered[0].content : 'You are a helpful assistant.';
+    rendered = [{ role: 'system', content: referenceSystemPrompt(system) }, ...rendered.filter((m, i) => !(i === 0 && m.role === 'system'))];
+  }
   let continuedText = '';
   if (continuing && last) {
     continuedText = typeof last.content === 'string' ? last.content : last.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
   }
-  const text = tokenizer.render(rendered, { tools: tools.map((t) => ALL_TOOLS[t]), addGenerationPrompt: true }) + continuedText;
-  const media = mediaOf(head);
+  const templateTools = reference ? [] : tools.map((t) => ALL_TOOLS[t]);
+  const text = tokenizer.render(rendered, { tools: templateTools, addGenerationPrompt: true }) + continuedText;
+  // Media in the order the rendered text places them (the reference moves images ahead of the question).
+  const media = mediaOf(reference ? head.map((m, i) => (i === lastUser ? { ...m, content: mediaFirst(m.content) } : m)) : head);
   const chunk = await tokenizeWithVisuals(text, media, tokenizer, config, rope);
   const images = media.flatMap((m) => (m.kind === 'image' ? [m.image] : []));
   const video = media.find((m) => m.kind === 'video');
   return { chunk, continuedText, images, videoFrames: video?.kind === 'video' ? video.frames : undefined };
 }
 
-/** The turns appended after a tool call: close the assistant turn, the result as a user turn, reopen the assistant. */
+function withGuideline(content: TemplateMessage['content']): TemplateMessage['content'] {
+  return typeof content === 'string' ? content + PIXEL_REASONING_GUIDELINE : [...(content ?? []), { type: 'text', text: PIXEL_REASONING_GUIDELINE }];
+}
+
+/** The reference's user turn: every image (or the video) first, then one text part, the question and its guideline. */
+function referenceUserContent(content: TemplateMessage['content']): TemplateMessage['content'] {
+  if (typeof content === 'string' || !content) return [{ type: 'text', text: (content ?? '') + REFERENCE_GUIDELINE }];
+  const text = content.filter((p) => p.type === 'text').map((p) => p.text ?? '').join('');
+  return [...content.filter((p) => p.type !== 'text'), { type: 'text', text: text + REFERENCE_GUIDELINE }];
+}
+
+function mediaFirst(content: string | ContentPart[]): string | ContentPart[] {
+  return typeof content === 'string' ? content : [...content.filter((p) => p.type !== 'text'), ...content.filter((p) => p.type === 'text')];
+}
+
+/**
+ * The turns appended after a tool call: close the assistant turn, the result as a user turn (its
+ * text, then its images), reopen the assistant, exactly as the model's chat template renders them
+ * after an assistant message; nothing before it (no second system turn).
+ */
 export async function buildToolResultChunk(
   resultText: string, newImages: RgbImage[], tokenizer: ChatTokenizer, config: ModelConfig, rope: RopePositions,
 ): Promise<PromptChunk> {
   const content = newImages.length === 0 ? resultText : [{ type: 'text', text: resultText }, ...newImages.map(() => ({ type: 'image' }))];
-  const text = '<|im_end|>\n' + tokenizer.render([{ role: 'user', content }], { skipSystem: true, addGenerationPrompt: true });
+  const text = tokenizer.renderAfterAssistant([{ role: 'user', content }]);
   return tokenizeWithVisuals(text, newImages.map((image) => ({ kind: 'image' as const, image })), tokenizer, config, rope);
 }

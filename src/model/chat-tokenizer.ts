@@ -46,6 +46,19 @@ export class ChatTokenizer {
     return id;
   }
 
+  /**
+   * The text a template renders after an assistant message for `turns` (then the generation
+   * prompt): rendered after a placeholder assistant turn and cut after the placeholder, so it holds
+   * what the template puts between turns and nothing it puts at the start (a default system turn).
+   */
+  renderAfterAssistant(turns: TemplateMessage[]): string {
+    const mark = '\u0000pixelreasoner-turn-boundary\u0000';
+    const text = this.render([{ role: 'user', content: 'x' }, { role: 'assistant', content: mark }, ...turns], { addGenerationPrompt: true });
+    const at = text.lastIndexOf(mark);
+    if (at < 0) throw new Error('the chat template does not render assistant messages');
+    return text.slice(at + mark.length);
+  }
+
   render(messages: TemplateMessage[], opts: RenderOptions = {}): string {
     return this.template.render({
       messages,

@@ -85,6 +85,11 @@ export interface ModelConfig extends SpecialTokenIds {
   text: TextConfig;
   vision: VisionConfig;
   processor: ProcessorConfig;
+  /**
+   * 'reference': prompt pixel reasoning as the Pixel-Reasoner reference does (tools/definitions.ts),
+   * for checkpoints imported from Hugging Face; absent: the project's own prompt.
+   */
+  pixel_reasoning_prompt?: 'reference';
 }
 
 export const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
@@ -100,6 +105,7 @@ export function toConfigJson(c: ModelConfig): Record<string, unknown> {
   return {
     architectures: ['Qwen2_5_VLForConditionalGeneration'],
     model_type: 'qwen2_5_vl',
+    ...(c.pixel_reasoning_prompt ? { pixel_reasoning_prompt: c.pixel_reasoning_prompt } : {}),
     image_token_id: c.image_token_id,
     video_token_id: c.video_token_id,
     vision_start_token_id: c.vision_start_token_id,
@@ -180,6 +186,7 @@ export function fromConfigJson(json: Record<string, any>, pre: Record<string, an
   const heads = num(t.num_attention_heads, 'num_attention_heads');
   const mropeSection = req(rope('mrope_section'), 'text_config.rope_scaling.mrope_section (or rope_parameters.mrope_section)') as [number, number, number];
   const config: ModelConfig = {
+    ...(json.pixel_reasoning_prompt === 'reference' ? { pixel_reasoning_prompt: 'reference' as const } : {}),
     image_token_id: num(json.image_token_id, 'image_token_id'),
     video_token_id: num(json.video_token_id, 'video_token_id'),
     vision_start_token_id: num(json.vision_start_token_id, 'vision_start_token_id'),

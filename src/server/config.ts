@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { WEIGHT_DTYPES } from '../model/onnx/weight-precision.js';
 
 /**
  * Server configuration. Precedence: CLI flags > environment (PIXELREASONER_*) > config file > defaults.
@@ -11,8 +12,12 @@ export const ServerConfigSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535).default(8000),
   /** gRPC port (PixelReasoner, health, reflection); -1 disables gRPC. */
   grpcPort: z.coerce.number().int().min(-1).max(65535).default(50051),
-  /** Model directory; empty = the bundled default model. */
+  /** Model directory or Hugging Face snapshot; empty = the bundled default model. */
   model: z.string().default(''),
+  /** Where snapshots are converted to (default: <dataDir>/model-cache). */
+  modelCache: z.string().default(''),
+  /** Weight precision of a snapshot's conversion (default: q4 on CPU; see the README). */
+  modelDtype: z.enum(WEIGHT_DTYPES).optional(),
   /** Name served in /v1/models and accepted in `model` (default: the model's own name). */
   servedModelName: z.string().default(''),
   maxModelLen: z.coerce.number().int().positive().default(4096),
@@ -65,6 +70,8 @@ const ENV: Record<string, keyof ServerConfig> = {
   PIXELREASONER_PORT: 'port',
   PIXELREASONER_GRPC_PORT: 'grpcPort',
   PIXELREASONER_MODEL: 'model',
+  PIXELREASONER_MODEL_CACHE: 'modelCache',
+  PIXELREASONER_MODEL_DTYPE: 'modelDtype',
   PIXELREASONER_SERVED_MODEL_NAME: 'servedModelName',
   PIXELREASONER_MAX_MODEL_LEN: 'maxModelLen',
   PIXELREASONER_DEFAULT_MAX_TOKENS: 'defaultMaxTokens',

@@ -8,6 +8,8 @@ import { ModelRunner } from '../engine/model-runner.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import { resolveDefaultModel } from '../model/default-model.js';
 import { loadModelFiles } from '../model/model-dir.js';
+import type { ModelCacheOptions } from '../model/hf/model-cache.js';
+import { join } from 'node:path';
 import { createApp, type ServingModel } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
@@ -28,7 +30,7 @@ export interface RunningServer {
 }
 
 export async function loadServingModel(dir: string, config: ServerConfig, metrics?: EngineMetrics): Promise<ServingModel> {
-  const files = await loadModelFiles(dir);
+  const files = await loadModelFiles(dir, modelCacheOptions(config));
   const runner = await ModelRunner.load(files, { threads: config.threads });
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   const maxModelLen = Math.min(config.maxModelLen, files.config.text.max_position_embeddings);
@@ -36,6 +38,11 @@ export async function loadServingModel(dir: string, config: ServerConfig, metric
     maxModelLen, maxNumSeqs: config.maxNumSeqs, maxNumBatchedTokens: config.maxNumBatchedTokens, maxWaiting: config.maxWaiting, enablePrefixCaching: config.enablePrefixCaching, metrics,
   });
   return { engine, name: config.servedModelName || files.name, createdAt: Math.floor(Date.now() / 1000) };
+}
+
+/** Where and at what precision a Hugging Face snapshot named as a model is converted. */
+export function modelCacheOptions(config: ServerConfig): ModelCacheOptions {
+  return { cacheDir: config.modelCache || join(config.dataDir, 'model-cache'), dtype: config.modelDtype };
 }
 
 /** One tiny generation so the first user request does not pay session warm-up. */

@@ -1,11 +1,23 @@
 import type { ProcessorConfig } from '../model/config.js';
 import { resizeBicubic, type RgbImage } from './image.js';
+import { resizeBicubicPil } from './pil-resize.js';
 
 const RESCALE = 1 / 255;
 
-/** Qwen2-VL smart_resize (as transformers.js implements it): returns [width, height], multiples of factor. */
-export function smartResize(height: number, width: number, factor: number, minPixels: number, maxPixels: number): [number, number] {
-  if (height < factor || width < factor) {
+/** Python's round(): halves go to the even neighbour. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Qwen2-VL smart_resize: returns [width, height], multiples of factor, within the pixel budget.
+ * `python` follows transformers (Python's round, no upscaling of sides below factor first);
+ * otherwise transformers.js's variant, which the project's own models were trained with.
+ */
+export function smartResize(height: number, width: number, factor: number, minPixels: number, maxPixels: number, python = false): [number, number] {
+  const round = python ? roundHalfEven : Math.round;
+  if (!python && (height < factor || width < factor)) {
     const scale = Math.max(factor / height, factor / width);
     height = Math.round(height * scale);
     width = Math.round(width * scale);
@@ -13,8 +25,8 @@ export function smartResize(height: number, width: number, factor: number, minPi
   if (Math.max(height, width) / Math.min(height, width) > 200) {
     throw new Error(`absolute aspect ratio must be smaller than 200, got ${Math.max(height, width) / Math.min(height, width)}`);
   }
-  let hBar = Math.round(height / factor) * factor;
-  let wBar = Math.round(width / factor) * factor;
+  let hBar = round(height / factor) * factor;
+  let wBar = round(width / factor) * factor;
   if (hBar * wBar > maxPixels) {
     const beta = Math.sqrt((height * width) / maxPixels);
     hBar = Math.max(factor, Math.floor(height / beta / factor) * factor);
@@ -39,7 +51,7 @@ export interface VisualInput {
 }
 
 export function resizeTarget(img: { width: number; height: number }, p: ProcessorConfig, budget?: { min: number; max: number }): [number, number] {
-  return smartResize(img.height, img.width, p.patch_size * p.merge_size, budget?.min ?? p.min_pixels, budget?.max ?? p.max_pixels);
+  return smartResize(img.height, img.width, p.patch_size * p.merge_size, budget?.min ?? p.min_pixels, budget?.max ?? p.max_pixels, p.resize_backend === 'pil');
 }
 
 /**
@@ -50,7 +62,8 @@ export function resizeTarget(img: { width: number; height: number }, p: Processo
  */
 export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, budget?: { min: number; max: number }): Promise<VisualInput> {
   const [width, height] = resizeTarget(frames[0]!, p, budget);
-  const resized = await Promise.all(frames.map((f) => resizeBicubic(f, width, height)));
+  const resize = p.resize_backend === 'pil' ? async (f: RgbImage) => resizeBicubicPil(f, width, height) : (f: RgbImage) => resizeBicubic(f, width, height);
+  const resized = await Promise.all(frames.map(resize));
   const tp = p.temporal_patch_size;
   while (resized.length % tp !== 0) resized.push(resized[resized.length - 1]!);
   const ps = p.patch_size;
@@ -60,9 +73,13 @@ export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, b
   const gw = width / ps;
   const rowLen = 3 * tp * ps * ps;
   const out = new Float32Array(gt * gh * gw * rowLen);
-  // (v/255 - mean)/std for each of the 256 byte values per channel, computed with
-  // transformers.js's rounding order (rescaled value stored as float32 first).
-  const table = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (Math.fround(v * RESCALE) - p.image_mean[c]!) / p.image_std[c]!));
+  // (v/255 - mean)/std for each of the 256 byte values per channel, in the rounding order of the
+  // processor the model was trained with: transformers rounds every step to float32 (numpy), and
+  // transformers.js only the rescaled value.
+  const f = Math.fround;
+  const table = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (p.resize_backend === 'pil'
+    ? f(f(f(v * RESCALE) - f(p.image_mean[c]!)) / f(p.image_std[c]!))
+    : (f(v * RESCALE) - p.image_mean[c]!) / p.image_std[c]!)));
   // Normalised planes [frame][channel] (width*height each), so patch rows are copied as runs.
   const planes = resized.map((img, f) => (f > 0 && img === resized[f - 1] ? undefined : [0, 1, 2].map((c) => {
     const plane = new Float32Array(width * height);

@@ -18,18 +18,24 @@ export class RopePositions {
     }
   }
 
-  /** Appends positions for one visual block (grid in merged units). */
-  visual(gridT: number, gridH: number, gridW: number, out: [number[], number[], number[]]): void {
+  /**
+   * Appends positions for one visual block (grid in merged units). With `timeInterval` (Qwen2.5-VL's
+   * videos: tokens_per_second x second_per_grid_ts) temporal patch t sits at floor(t x interval) and
+   * the text after the block resumes at max(h, w) + the block's start, as transformers' get_rope_index
+   * computes it; without, t advances one position per patch and the text resumes after the largest.
+   */
+  visual(gridT: number, gridH: number, gridW: number, out: [number[], number[], number[]], timeInterval?: number): void {
     const offset = this.next;
     for (let t = 0; t < gridT; t++) {
+      const tPos = offset + (timeInterval === undefined ? t : Math.floor(t * timeInterval));
       for (let h = 0; h < gridH; h++) {
         for (let w = 0; w < gridW; w++) {
-          out[0].push(offset + t);
+          out[0].push(tPos);
           out[1].push(offset + h);
           out[2].push(offset + w);
         }
       }
     }
-    this.next = offset + Math.max(gridT, gridH, gridW);
+    this.next = offset + (timeInterval === undefined ? Math.max(gridT, gridH, gridW) : Math.max(gridH, gridW));
   }
 }

@@ -5,14 +5,17 @@ Reads one JSON request on stdin, prints one JSON result on stdout. Requests:
       messages are HF chat messages whose content parts are {"type": "text", "text"},
       {"type": "image", "path"} or {"type": "video", "frames": [paths], "fps": F}; rendered with the
       snapshot's own chat template (transformers' apply_chat_template), tokenized by its tokenizer.json.
+      With "reference_tools": true, the last message's parts are put in the Pixel-Reasoner reference's
+      prompt (its system turn with the tools, media first, the question and its guideline after).
       An optional "assistant_prefix" string is appended after the generation prompt (a message being
       continued), and "tail" (a list of parts, as in a message) after that: text verbatim, images
       in place as <|vision_start|><|image_pad|><|vision_end|>, so a whole tool-call sequence can be fed.
       Returns prompt_ids, greedy tokens and the log-probability of each generated token.
   {"op": "pixels", "model": DIR, "image": PATH, "out": FILE}
       writes Qwen2VLImageProcessor's pixel_values (float32, row-major) to FILE, returns the grid.
-  {"op": "crop", "image": PATH, "bbox": [x1, y1, x2, y2], "out": PATH}
-      the Pixel-Reasoner reference crop (pad 0.1, clamp, PIL crop of the full image), saved as PNG.
+  {"op": "crop", "model": DIR, "image": PATH, "bbox": [x1, y1, x2, y2], "out": PATH}
+      the Pixel-Reasoner reference crop (pad 0.1, clamp, PIL crop of the full image), saved as PNG,
+      and the size the image processor resizes it to (the "Image Size" of the result turn).
 """
 import json
 import sys
@@ -57,6 +60,37 @@ def video_pixels(frames, proc, min_pixels, max_pixels):
     return patches.reshape(gt * gh * gw, c * tp * ps * ps), [gt, gh, gw]
 
 
+# The Pixel-Reasoner reference's prompt, written from its sources (experience_maker.py's tools,
+# prompts_dataset.py's vcot trigger with the extra "\n\n" it prepends, Qwen-Agent's NousFnCallPrompt).
+REFERENCE_TOOLS = [
+    {"type": "function", "function": {"name": "crop_image_normalized", "description": "Zoom in on the image based on the bounding box coordinates. It is useful when the object or text in the image is too small to be seen.", "parameters": {"type": "object", "properties": {"bbox_2d": {"type": "array", "description": "coordinates for bounding box of the area you want to zoom in. Values should be within [0.0,1.0].", "items": {"type": "number"}}, "target_image": {"type": "number", "description": "The index of the image to crop. Index from 1 to the number of images. Choose 1 to operate on original image."}}, "required": ["bbox_2d", "target_image"]}}},
+    {"type": "function", "function": {"name": "select_frames", "description": "Select frames from a video.", "parameters": {"type": "object", "properties": {"target_frames": {"type": "array", "description": "List of frame indices to select from the video (no more than 8 frames in total).", "items": {"type": "integer", "description": "Frame index from 1 to 16."}}}, "required": ["target_frames"]}}},
+]
+FN_CALL_TEMPLATE = """# Tools
+
+You may call one or more functions to assist with the user query.
+
+You are provided with function signatures within <tools></tools> XML tags:
+<tools>
+{tool_descs}
+</tools>
+
+For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
+<tool_call>
+{{"name": <function-name>, "arguments": <args-json-object>}}
+</tool_call>"""
+VCOT = "\n\nGuidelines: Understand the given visual information and the user query. Determine if it is beneficial to employ the given visual operations (tools). For a video, we can look closer by `select_frames`. For an image, we can look closer by `crop_image`. Reason with the visual information step by step, and put your final answer within \\boxed{}."
+
+
+def reference_messages(question_parts):
+    """System turn and first user turn as the reference builds them: media first, then question + trigger."""
+    tool_descs = "\n".join(json.dumps(t, ensure_ascii=False) for t in REFERENCE_TOOLS)
+    system = "You are a helpful assistant." + "\n\n" + FN_CALL_TEMPLATE.format(tool_descs=tool_descs)
+    media = [p for p in question_parts if p["type"] != "text"]
+    text = "".join(p["text"] for p in question_parts if p["type"] == "text")
+    return [{"role": "system", "content": system}, {"role": "user", "content": media + [{"type": "text", "text": text + f"\n\n{VCOT}"}]}]
+
+
 def reference_crop(img, bbox):
     x1, y1, x2, y2 = bbox
     if not all(v < 1 for v in bbox):
@@ -83,7 +117,8 @@ def generate(req):
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32).eval()
     cfg = model.config
     template_messages, images, videos = [], [], []
-    for m in req["messages"]:
+    messages = reference_messages(req["messages"][-1]["content"]) if req.get("reference_tools") else req["messages"]
+    for m in messages:
         if isinstance(m["content"], str):
             template_messages.append(m)
             continue
@@ -153,7 +188,9 @@ def pixels(req):
 def crop(req):
     img = reference_crop(Image.open(req["image"]).convert("RGB"), req["bbox"])
     img.save(req["out"])
-    return {"size": [img.width, img.height]}
+    pre = json.load(open(f"{req['model']}/preprocessor_config.json"))
+    h, w = smart_resize(img.height, img.width, factor=pre["patch_size"] * pre["merge_size"], min_pixels=pre["min_pixels"], max_pixels=pre["max_pixels"])
+    return {"size": [img.width, img.height], "resized": [w, h]}
 
 
 if __name__ == "__main__":

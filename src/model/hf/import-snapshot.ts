@@ -202,7 +202,7 @@ async function writeModelMetadata(dir: string, files: SnapshotFiles, snapshotDir
   const name = (files.configJson._name_or_path as string | undefined) || basename(snapshotDir);
   // Resizing as transformers' Qwen2VLImageProcessor does (PIL bicubic): the processor the checkpoint was trained with.
   const processor = { ...files.config.processor, resize_backend: 'pil' as const };
-  await writeSynced(join(dir, 'config.json'), json({ _name_or_path: name, ...toConfigJson(files.config), weight_dtype: dtype }));
+  await writeSynced(join(dir, 'config.json'), json({ _name_or_path: name, ...toConfigJson({ ...files.config, pixel_reasoning_prompt: 'reference' }), weight_dtype: dtype }));
   await writeSynced(join(dir, 'preprocessor_config.json'), json(toPreprocessorJson(processor)));
   await writeSynced(join(dir, 'generation_config.json'), json(files.generationConfig));
   await writeSynced(join(dir, 'tokenizer.json'), json(files.tokenizerJson));
