@@ -133,14 +133,14 @@ for (const variant of VARIANTS) {
     });
 
     test('a conversation resumed after a crop call equals transformers on the whole sequence', () => {
-      const p: Prompt = { name: 'resume', images: [images.large], text: 'What is in the corner?' };
+      const p: Prompt = { name: 'resume', images: [images.large!], text: 'What is in the corner?' };
       const bbox = [0.55, 0.5, 0.9, 0.85];
       const call = `I will zoom in.\n<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [${bbox.join(', ')}], "target_image": 1}}\n</tool_call>`;
       const cropPath = join(dir, `crop-${variant}.png`);
-      const crop = oracle<{ resized: [number, number] }>(python, { op: 'crop', model: model(), image: images.large, bbox, out: cropPath });
+      const crop = oracle<{ resized: [number, number] }>(python, { op: 'crop', model: model(), image: images.large!, bbox, out: cropPath });
       const theirs = oracle<OracleGeneration>(python, {
         op: 'generate', model: model(), reference_tools: true, max_new_tokens: TOKENS,
-        messages: [{ role: 'user', content: [{ type: 'text', text: p.text }, { type: 'image', path: images.large }] }],
+        messages: [{ role: 'user', content: [{ type: 'text', text: p.text }, { type: 'image', path: images.large! }] }],
         assistant_prefix: call,
         tail: [
           { type: 'text', text: `<|im_end|>\n<|im_start|>user\n\nHere is the cropped image (Image Size: ${crop.resized[0]}x${crop.resized[1]}):` },

@@ -94,9 +94,17 @@ export class ModelRunner {
     };
   }
 
-  /** Encodes several visual inputs in one vision-encoder run; returns each one's features [tokens*hidden]. */
+  /**
+   * Encodes visual inputs; returns each one's features [tokens*hidden]. Several go in one run,
+   * except with a per-input vision graph (imported checkpoints), which takes one at a time.
+   */
   async encodeVisual(inputs: VisualInput[]): Promise<Float32Array[]> {
     if (inputs.length === 0) return [];
+    if (this.config.vision.per_input_attention && inputs.length > 1) {
+      const out: Float32Array[] = [];
+      for (const input of inputs) out.push(...(await this.encodeVisual([input])));
+      return out;
+    }
     const rowLen = inputs[0]!.pixelValues.length / (inputs[0]!.grid[0] * inputs[0]!.grid[1] * inputs[0]!.grid[2]);
     const total = inputs.reduce((a, x) => a + x.pixelValues.length, 0);
     const pixels = new Float32Array(total);

@@ -54,6 +54,12 @@ export interface VisionConfig {
    * patch of a video. Absent in the project's own models, whose videos advance one position per patch.
    */
   tokens_per_second?: number;
+  /**
+   * Not in Qwen2.5-VL's config: the vision graph encodes one visual input per run and computes
+   * attention per window and per frame (memory linear in the patches), instead of over all
+   * patches with a dense mask. Set for imported checkpoints, whose images reach 20,000 patches.
+   */
+  per_input_attention?: boolean;
 }
 
 export interface ProcessorConfig {
@@ -224,6 +230,7 @@ export function fromConfigJson(json: Record<string, any>, pre: Record<string, an
       coordinate_frequencies: v.coordinate_frequencies ?? 0,
       temporal_frequencies: v.temporal_frequencies ?? 0,
       ...(v.tokens_per_second !== undefined ? { tokens_per_second: v.tokens_per_second } : {}),
+      ...(v.per_input_attention ? { per_input_attention: true } : {}),
     },
     processor: {
       min_pixels: pre.min_pixels ?? pre.size?.shortest_edge ?? 56 * 56,

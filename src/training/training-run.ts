@@ -70,7 +70,8 @@ export class TrainingRun {
     const out = resolve(config.out);
     await mkdir(out, { recursive: true });
     await writeFile(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-    const files = await loadModelFiles(config.base_model ?? (await resolveDefaultModel(log)));
+    // A snapshot as base model is converted at fp32: training updates fp32 master weights.
+    const files = await loadModelFiles(config.base_model ?? (await resolveDefaultModel(log)), { dtype: 'fp32', log });
     const ckptDir = join(out, 'checkpoint');
     const resumed = existsSync(join(ckptDir, 'checkpoint.json')) ? await loadCheckpoint(ckptDir) : undefined;
     if (resumed) log(`resuming from step ${resumed.meta.step}`);

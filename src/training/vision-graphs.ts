@@ -21,7 +21,9 @@ export class VisionTrainer {
     private readonly config: VisionConfig,
   ) {}
 
-  static async create(c: VisionConfig, threads?: number): Promise<VisionTrainer> {
+  static async create(config: VisionConfig, threads?: number): Promise<VisionTrainer> {
+    // The dense layout: the same function as the per-input one, in ops the autodiff rules cover.
+    const c: VisionConfig = { ...config, per_input_attention: false };
     const fwd = buildVisionGraph(c);
     const params = paramsAsInputs(fwd);
     const vjp = buildVisionGraph(c);

@@ -40,6 +40,11 @@ VARIANTS = {
     # Several full-attention blocks among windowed ones, template inside tokenizer_config.json.
     "untied-gqa2-fullatt": dict(hidden=64, heads=4, kv=2, layers=3, mlp=128, mrope=[2, 3, 3], tie=False, extra_vocab=7,
                                 vdepth=4, vhidden=32, vheads=2, vmlp=64, fullatt=[1, 2], legacy=True, template="tokenizer_config"),
+    # The Hub's Qwen2.5-VL-3B-Instruct and 7B-Instruct shapes (benchmarks; --text-layers/--vision-depth shrink them).
+    "hub-3b": dict(hidden=2048, heads=16, kv=2, layers=36, mlp=11008, mrope=[16, 24, 24], tie=True, vocab=151936,
+                   vdepth=32, vhidden=1280, vheads=16, vmlp=3420, fullatt=[7, 15, 23, 31], legacy=True, template="json"),
+    "hub-7b": dict(hidden=3584, heads=28, kv=4, layers=28, mlp=18944, mrope=[16, 24, 24], tie=False, vocab=152064,
+                   vdepth=32, vhidden=1280, vheads=16, vmlp=3420, fullatt=[7, 15, 23, 31], legacy=True, template="json"),
 }
 
 
@@ -55,8 +60,16 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init-range", type=float, default=0.25)
     ap.add_argument("--shard-size", default="300KB")
+    ap.add_argument("--text-layers", type=int)
+    ap.add_argument("--vision-depth", type=int)
     a = ap.parse_args()
-    v = VARIANTS[a.variant]
+    v = dict(VARIANTS[a.variant])
+    if a.text_layers:
+        v["layers"] = a.text_layers
+    if a.vision_depth:
+        v["vdepth"] = a.vision_depth
+        v["fullatt"] = [i for i in v["fullatt"] if i < a.vision_depth] or [a.vision_depth - 1]
+    big = "vocab" in v
     tok = json.load(open(os.path.join(a.tokenizer_from, "tokenizer.json")))
     tok_config = json.load(open(os.path.join(a.tokenizer_from, "tokenizer_config.json")))
     n_tokens = len(tok["model"]["vocab"]) + len(tok["added_tokens"])
@@ -66,7 +79,8 @@ def main():
     config = Qwen2_5_VLConfig(
         text_config=dict(
             hidden_size=v["hidden"], num_hidden_layers=v["layers"], num_attention_heads=v["heads"], num_key_value_heads=v["kv"],
-            intermediate_size=v["mlp"], vocab_size=n_tokens + v["extra_vocab"], rms_norm_eps=1e-6, max_position_embeddings=4096,
+            intermediate_size=v["mlp"], vocab_size=v.get("vocab") or n_tokens + v["extra_vocab"], rms_norm_eps=1e-6,
+            max_position_embeddings=128000 if big else 4096, eos_token_id=ids["<|im_end|>"], bos_token_id=None,
             rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": v["mrope"]},
             tie_word_embeddings=v["tie"], initializer_range=a.init_range,
         ),
@@ -80,6 +94,8 @@ def main():
         tie_word_embeddings=v["tie"],
     )
     torch.manual_seed(a.seed)
+    if big:
+        torch.set_default_dtype(torch.bfloat16)  # a 7B in fp32 would not fit this machine's memory
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     # A trained model's norms and biases are not 1 and 0: perturb them so a dropped or misplaced one shows.
     with torch.no_grad():
@@ -87,7 +103,7 @@ def main():
             if name.endswith(".bias") or "norm" in name or "ln_q" in name:
                 p.add_(torch.randn_like(p) * 0.1)
             else:
-                p.normal_(0.0, a.init_range)
+                p.normal_(0.0, 0.02 if big else a.init_range)
     model = model.to(torch.bfloat16)
     model.save_pretrained(a.out, max_shard_size=a.shard_size)
     cfg_path = os.path.join(a.out, "config.json")

@@ -102,17 +102,85 @@ function visionBiases(g: Graph, layout: PatchLayout, windowPatches: number): { f
   return { full: unsqueeze(g, maskToBias(g, fullAllowed), [0]), window: unsqueeze(g, maskToBias(g, windowAllowed), [0]) };
 }
 
-function visionAttention(g: Graph, x: string, prefix: string, c: VisionConfig, cos: string, sin: string, bias: string): string {
+/** Attention over the [N, hidden] patches of one block: q, k, v projected and rotated, then one of the layouts below. */
+type AttentionCore = (q: string, k: string, v: string) => string;
+
+function visionAttention(g: Graph, x: string, prefix: string, c: VisionConfig, cos: string, sin: string, core: AttentionCore): string {
   const d = c.hidden_size / c.num_heads;
   const qkv = linear(g, x, `${prefix}.qkv`, c.hidden_size, 3 * c.hidden_size, true);
   const [q, k, v] = g.opN('Split', [qkv, g.int64([c.hidden_size, c.hidden_size, c.hidden_size])], 3, { axis: { i: -1 } });
+  // Rotary per head over [N, H, D] (cos/sin [N, 1, D] broadcast), back to [N, H*D].
+  const rotate = (y: string) => reshape(g, applyRotary(g, reshape(g, y, [0, c.num_heads, d]), unsqueeze(g, cos, [1]), unsqueeze(g, sin, [1]), d), [0, c.hidden_size]);
+  return linear(g, core(rotate(q!), rotate(k!), v!), `${prefix}.proj`, c.hidden_size, c.hidden_size, true);
+}
+
+/** Dense attention over all patches with an additive [1,N,N] bias (small models and training: N is a few hundred). */
+function denseCore(g: Graph, c: VisionConfig, bias: string): AttentionCore {
+  const d = c.hidden_size / c.num_heads;
   const heads = (y: string) => transpose(g, reshape(g, y, [-1, c.num_heads, d]), [1, 0, 2]); // [H,N,D]
-  const qr = applyRotary(g, heads(q!), cos, sin, d);
-  const kr = applyRotary(g, heads(k!), cos, sin, d);
-  const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qr, transpose(g, kr, [0, 2, 1])]), g.scalarFloat(1 / Math.sqrt(d))]), bias]);
-  const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: { i: -1 } }), heads(v!)]); // [H,N,D]
-  const merged = reshape(g, transpose(g, ctx, [1, 0, 2]), [-1, c.hidden_size]);
-  return linear(g, merged, `${prefix}.proj`, c.hidden_size, c.hidden_size, true);
+  return (q, k, v) => {
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [heads(q), transpose(g, heads(k), [0, 2, 1])]), g.scalarFloat(1 / Math.sqrt(d))]), bias]);
+    const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: { i: -1 } }), heads(v)]); // [H,N,D]
+    return reshape(g, transpose(g, ctx, [1, 0, 2]), [-1, c.hidden_size]);
+  };
+}
+
+/**
+ * Where each patch of ONE visual input sits when its frames are cut into attention windows of
+ * `span` x `span` patches (Qwen2.5-VL's window: window_size / patch_size), each window padded to
+ * span² slots: slot = window * span² + position in window. Windows are counted per frame, row-major,
+ * from the frame's top-left corner, as transformers' get_window_index lays them out.
+ */
+function windowSlots(g: Graph, layout: PatchLayout, span: number): { slots: string; windows: string } {
+  const s = g.scalarInt64(span);
+  const ceilDiv = (x: string) => g.op('Div', [g.op('Add', [x, g.scalarInt64(span - 1)]), s]);
+  const first = (x: string) => g.op('Gather', [x, g.scalarInt64(0)], { axis: { i: 0 } });
+  const winCols = ceilDiv(first(layout.width));
+  const perFrame = g.op('Mul', [ceilDiv(first(layout.height)), winCols]);
+  const window = g.op('Add', [
+    g.op('Mul', [layout.frame, perFrame]),
+    g.op('Add', [g.op('Mul', [g.op('Div', [layout.row, s]), winCols]), g.op('Div', [layout.col, s])]),
+  ]);
+  const within = g.op('Add', [g.op('Mul', [g.op('Mod', [layout.row, s]), s]), g.op('Mod', [layout.col, s])]);
+  const slots = g.op('Add', [g.op('Mul', [window, g.scalarInt64(span * span)]), within]);
+  return { slots, windows: g.op('Mul', [first(layout.frames), perFrame]) };
+}
+
+/**
+ * Windowed attention without an N x N matrix: q, k, v are scattered into padded windows
+ * [W, H, span², D], attend within each window (padding slots masked as keys), and are gathered back.
+ * Memory grows with N x span², not N².
+ */
+function windowCore(g: Graph, c: VisionConfig, slots: string, windows: string, span: number): AttentionCore {
+  const d = c.hidden_size / c.num_heads;
+  const area = span * span;
+  const rows = g.op('Mul', [windows, g.scalarInt64(area)]);
+  const index = unsqueeze(g, slots, [1]); // [N,1]
+  const padded = (width: number) => g.op('ConstantOfShape', [g.op('Concat', [unsqueeze(g, rows, [0]), g.int64([width])], { axis: { i: 0 } })], { value: { t: { dtype: 'float32', dims: [1], data: new Float32Array([0]) } } });
+  const ones = g.op('ConstantOfShape', [g.op('Shape', [slots])], { value: { t: { dtype: 'float32', dims: [1], data: new Float32Array([1]) } } });
+  const occupied = g.op('ScatterND', [g.op('Reshape', [padded(1), g.int64([-1])]), index, ones]); // [W*area]
+  const keyBias = reshape(g, maskToBias(g, g.op('Greater', [occupied, g.scalarFloat(0.5)])), [-1, 1, 1, area]); // [W,1,1,area]
+  const toWindows = (y: string) => transpose(g, reshape(g, g.op('ScatterND', [padded(c.hidden_size), index, y]), [-1, area, c.num_heads, d]), [0, 2, 1, 3]);
+  return (q, k, v) => {
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [toWindows(q), transpose(g, toWindows(k), [0, 1, 3, 2])]), g.scalarFloat(1 / Math.sqrt(d))]), keyBias]);
+    const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: { i: -1 } }), toWindows(v)]); // [W,H,area,D]
+    const flat = reshape(g, transpose(g, ctx, [0, 2, 1, 3]), [-1, c.hidden_size]); // [W*area, H*D]
+    return g.op('Gather', [flat, slots], { axis: { i: 0 } });
+  };
+}
+
+/**
+ * Full attention within each frame of ONE visual input (its frames have one size), as ONNX
+ * Runtime's MultiHeadAttention over [frames, patches per frame, H*D]: with no mask it runs its
+ * flash-attention kernel on CPU, so a 20,000-patch image never materialises the scores.
+ */
+function frameCore(g: Graph, c: VisionConfig, frames: string): AttentionCore {
+  const shape = g.op('Concat', [unsqueeze(g, frames, [0]), g.int64([-1, c.hidden_size])], { axis: { i: 0 } });
+  return (q, k, v) => {
+    const [out] = g.opN('MultiHeadAttention', [g.op('Reshape', [q, shape]), g.op('Reshape', [k, shape]), g.op('Reshape', [v, shape])], 1,
+      { num_heads: { i: c.num_heads } }, 'mha', 'com.microsoft');
+    return reshape(g, out!, [-1, c.hidden_size]);
+  };
 }
 
 /**
@@ -120,6 +188,8 @@ function visionAttention(g: Graph, x: string, prefix: string, c: VisionConfig, c
  * Qwen2.5-VL vision tower: linear patch embedding (the Conv3d with stride = kernel), RMSNorm blocks
  * with 2-D rotary attention (windowed except in fullatt_block_indexes) and SwiGLU MLPs, then the
  * patch merger (RMSNorm, concatenate each m×m group, MLP with GELU).
+ * With `per_input_attention` the graph takes one visual input per run (any number of frames of one
+ * size) and computes attention per window and per frame, never as a patches x patches matrix.
  */
 export function buildVisionGraph(c: VisionConfig, floatType: 'float32' | 'float64' = 'float32'): Graph {
   const g = new Graph('vision_encoder', floatType);
@@ -127,7 +197,15 @@ export function buildVisionGraph(c: VisionConfig, floatType: 'float32' | 'float6
   const grid = g.input('image_grid_thw', 'int64', ['num_images', 3]);
   const layout = patchLayout(g, pixels, grid, c.spatial_merge_size);
   const [cos, sin] = visionCosSin(g, layout, c.hidden_size / c.num_heads);
-  const biases = visionBiases(g, layout, c.window_size / c.patch_size);
+  const span = c.window_size / c.patch_size;
+  let cores: { full: AttentionCore; window: AttentionCore };
+  if (c.per_input_attention) {
+    const { slots, windows } = windowSlots(g, layout, span);
+    cores = { full: frameCore(g, c, g.op('Gather', [layout.frames, g.scalarInt64(0)], { axis: { i: 0 } })), window: windowCore(g, c, slots, windows, span) };
+  } else {
+    const biases = visionBiases(g, layout, span);
+    cores = { full: denseCore(g, c, biases.full), window: denseCore(g, c, biases.window) };
+  }
   let x = linear(g, pixels, 'visual.patch_embed.proj', patchDim(c), c.hidden_size, false);
   if (c.coordinate_frequencies) {
     const coords = coordinateFeatures(g, layout, c.coordinate_frequencies);
@@ -139,8 +217,8 @@ export function buildVisionGraph(c: VisionConfig, floatType: 'float32' | 'float6
   }
   for (let i = 0; i < c.depth; i++) {
     const p = `visual.blocks.${i}`;
-    const bias = c.fullatt_block_indexes.includes(i) ? biases.full : biases.window;
-    x = g.op('Add', [x, visionAttention(g, rmsNorm(g, x, `${p}.norm1`, c.hidden_size, c.rms_norm_eps), `${p}.attn`, c, cos, sin, bias)]);
+    const core = c.fullatt_block_indexes.includes(i) ? cores.full : cores.window;
+    x = g.op('Add', [x, visionAttention(g, rmsNorm(g, x, `${p}.norm1`, c.hidden_size, c.rms_norm_eps), `${p}.attn`, c, cos, sin, core)]);
     x = g.op('Add', [x, swiglu(g, rmsNorm(g, x, `${p}.norm2`, c.hidden_size, c.rms_norm_eps), `${p}.mlp`, c.hidden_size, c.intermediate_size, true)]);
   }
   const groupDim = c.hidden_size * c.spatial_merge_size * c.spatial_merge_size;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { toConfigJson, toPreprocessorJson } from '../config.js';
+import { toConfigJson, toPreprocessorJson, type ModelConfig } from '../config.js';
 import { KVPOOL_GRAPH_VERSION, ONNX_FILES, importedModelGraphs } from '../model-dir.js';
 import type { ExternalTensor, Graph } from '../onnx/ir.js';
 import { serializeModel } from '../onnx/serialize.js';
@@ -157,10 +157,13 @@ export async function importSnapshot(
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
   const tmp = `${outDir}.tmp-${process.pid}`;
   try {
-    const files = await readSnapshotFiles(snapshotDir);
+    const snapshot = await readSnapshotFiles(snapshotDir);
+    // Served with the reference's pixel-reasoning prompt and the memory-lean vision graph (images of 20,000 patches).
+    const config: ModelConfig = { ...snapshot.config, pixel_reasoning_prompt: 'reference', vision: { ...snapshot.config.vision, per_input_attention: true } };
+    const files = { ...snapshot, config };
     const tensors = await readCheckpointTensors(snapshotDir);
-    const source = new WeightSource(tensors, files.config);
-    const graphs = importedModelGraphs(files.config, dtype);
+    const source = new WeightSource(tensors, config);
+    const graphs = importedModelGraphs(config, dtype);
     await rm(tmp, { recursive: true, force: true });
     await mkdir(join(tmp, 'onnx'), { recursive: true });
     const fh = await open(join(tmp, WEIGHTS_FILE), 'w');
@@ -202,7 +205,7 @@ async function writeModelMetadata(dir: string, files: SnapshotFiles, snapshotDir
   const name = (files.configJson._name_or_path as string | undefined) || basename(snapshotDir);
   // Resizing as transformers' Qwen2VLImageProcessor does (PIL bicubic): the processor the checkpoint was trained with.
   const processor = { ...files.config.processor, resize_backend: 'pil' as const };
-  await writeSynced(join(dir, 'config.json'), json({ _name_or_path: name, ...toConfigJson({ ...files.config, pixel_reasoning_prompt: 'reference' }), weight_dtype: dtype }));
+  await writeSynced(join(dir, 'config.json'), json({ _name_or_path: name, ...toConfigJson(files.config), weight_dtype: dtype }));
   await writeSynced(join(dir, 'preprocessor_config.json'), json(toPreprocessorJson(processor)));
   await writeSynced(join(dir, 'generation_config.json'), json(files.generationConfig));
   await writeSynced(join(dir, 'tokenizer.json'), json(files.tokenizerJson));

@@ -44,11 +44,29 @@ class Reader {
   }
 }
 
-function readTensor(bytes: Uint8Array): { name: string; dataType: number; dims: number[]; data?: Float32Array } {
+/** Where an initializer's bytes live when they are in an external-data file (TensorProto fields 13 and 14). */
+export interface ExternalRef {
+  location: string;
+  offset: number;
+  length: number;
+}
+
+function readEntry(bytes: Uint8Array): [string, string] {
+  let key = '';
+  let value = '';
+  for (const f of new Reader(bytes).fields()) {
+    if (f.field === 1 && f.bytes) key = new TextDecoder().decode(f.bytes);
+    else if (f.field === 2 && f.bytes) value = new TextDecoder().decode(f.bytes);
+  }
+  return [key, value];
+}
+
+function readTensor(bytes: Uint8Array): { name: string; dataType: number; dims: number[]; data?: Float32Array; external?: ExternalRef } {
   const dims: number[] = [];
   let name = '';
   let dataType = 0;
   let data: Float32Array | undefined;
+  const entries: Record<string, string> = {};
   for (const f of new Reader(bytes).fields()) {
     if (f.field === 1 && f.wire === 0) dims.push(f.value);
     else if (f.field === 1 && f.bytes) {
@@ -60,9 +78,27 @@ function readTensor(bytes: Uint8Array): { name: string; dataType: number; dims: 
       // raw_data (little-endian bytes) or packed float_data: the same layout for float32.
       data = new Float32Array(f.bytes.byteLength / 4);
       new Uint8Array(data.buffer).set(f.bytes);
+    } else if (f.field === 13 && f.bytes) {
+      const [k, v] = readEntry(f.bytes);
+      entries[k] = v;
     }
   }
-  return { name, dataType, dims, data };
+  const external = entries.location ? { location: entries.location, offset: Number(entries.offset ?? 0), length: Number(entries.length ?? 0) } : undefined;
+  return { name, dataType, dims, data, external };
+}
+
+/** Initializers whose bytes are in an external-data file: name, ONNX data type, dims and where. */
+export function readExternalInitializers(model: Uint8Array): { name: string; dataType: number; dims: number[]; external: ExternalRef }[] {
+  const out: { name: string; dataType: number; dims: number[]; external: ExternalRef }[] = [];
+  for (const f of new Reader(model).fields()) {
+    if (f.field !== 7 || !f.bytes) continue;
+    for (const gf of new Reader(f.bytes).fields()) {
+      if (gf.field !== 5 || !gf.bytes) continue;
+      const t = readTensor(gf.bytes);
+      if (t.external) out.push({ name: t.name, dataType: t.dataType, dims: t.dims, external: t.external });
+    }
+  }
+  return out;
 }
 
 export function readInitializers(model: Uint8Array): Initializers {
