@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../src/server/server.js';
+import { loadModelFiles } from '../src/model/model-dir.js';
+import { decodeImage } from '../src/tools/image.js';
+import { preprocessFrames } from '../src/tools/image-processor.js';
 import { dataUrl, startTestServer, testImagePng } from '../test/helpers.js';
 import { makeCheckpoint, oracle, oraclePython, type OracleGeneration } from './hf/oracle.js';
 
@@ -73,6 +76,7 @@ function assertSameGeneration(ours: { tokens: number[]; logprobs: number[] }, th
   assert.deepEqual(ours.tokens, theirs.tokens, `${what}: greedy tokens differ`);
   const worst = Math.max(...ours.logprobs.map((lp, i) => Math.abs(lp - theirs.logprobs[i]!)));
   assert.ok(worst <= LOGPROB_TOLERANCE, `${what}: log-probabilities differ by up to ${worst}`);
+  console.error(`# ${what}: ${ours.tokens.length} tokens identical, largest |log-probability difference| ${worst.toExponential(1)}`);
 }
 
 function cliGenerate(model: string, p: Prompt, extra: string[] = []): { prompt_token_ids: number[]; token_ids: number[]; logprobs: number[]; steps: unknown[] } {
@@ -82,6 +86,23 @@ function cliGenerate(model: string, p: Prompt, extra: string[] = []): { prompt_t
   const out = execFileSync(process.execPath, [...args, ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
+
+test('pixel_values equal transformers\' Qwen2VLImageProcessor bit for bit, with and without a resize', async () => {
+  const snapshot = join(dir, VARIANTS[0]!);
+  const files = await loadModelFiles(snapshot, { dtype: 'fp32', cacheDir: join(dir, 'cache'), log: () => {} });
+  const sizes: [number, number][] = [[224, 168], [1000, 700], [90, 61], [333, 517], [30, 400], [2000, 1500], [57, 57]];
+  for (const [w, h] of sizes) {
+    const path = await savePng(`pix-${w}x${h}.png`, w, h, w + h);
+    const theirs = oracle<{ grid: number[] }>(python, { op: 'pixels', model: snapshot, image: path, out: join(dir, 'pixels.bin') });
+    const raw = readFileSync(join(dir, 'pixels.bin'));
+    const expected = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+    const ours = await preprocessFrames([await decodeImage(readFileSync(path), { maxPixels: 1e8 })], files.config.processor);
+    assert.deepEqual(ours.grid, theirs.grid, `${w}x${h}: grid`);
+    let differing = 0;
+    for (let i = 0; i < expected.length; i++) if (expected[i] !== ours.pixelValues[i]) differing++;
+    assert.equal(differing, 0, `${w}x${h}: ${differing} of ${expected.length} values differ`);
+  }
+});
 
 for (const variant of VARIANTS) {
   describe(`checkpoint ${variant}`, () => {
@@ -128,6 +149,7 @@ for (const variant of VARIANTS) {
           const worst = Math.max(...lps.map((lp, i) => Math.abs(lp - theirs.logprobs[i]!)));
           assert.equal(lps.length, theirs.tokens.length, `${p.name}: expected ${theirs.tokens.length} tokens`);
           assert.ok(worst <= LOGPROB_TOLERANCE, `${variant}, ${p.name}: log-probabilities differ by up to ${worst}`);
+          console.error(`# HTTP ${variant}, ${p.name}: largest |log-probability difference| ${worst.toExponential(1)}`);
         }
       });
     });

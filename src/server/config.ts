@@ -16,7 +16,7 @@ export const ServerConfigSchema = z.object({
   model: z.string().default(''),
   /** Where snapshots are converted to (default: <dataDir>/model-cache). */
   modelCache: z.string().default(''),
-  /** Weight precision of a snapshot's conversion (default: q4 on CPU; see the README). */
+  /** Weight precision of a snapshot's conversion (default: q8; see the README). */
   modelDtype: z.enum(WEIGHT_DTYPES).optional(),
   /** Name served in /v1/models and accepted in `model` (default: the model's own name). */
   servedModelName: z.string().default(''),

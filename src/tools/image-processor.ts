@@ -4,8 +4,8 @@ import { resizeBicubicPil } from './pil-resize.js';
 
 const RESCALE = 1 / 255;
 
-/** Python's round(): halves go to the even neighbour. */
-function roundHalfEven(x: number): number {
+/** Python's round() (half to even): transformers' smart_resize and PIL's crop of float boxes use it. */
+export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

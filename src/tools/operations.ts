@@ -1,6 +1,6 @@
 import type { ProcessorConfig } from '../model/config.js';
 import { cropRegion, type RgbImage } from './image.js';
-import { resizeTarget } from './image-processor.js';
+import { resizeTarget, roundHalfEven } from './image-processor.js';
 import type { ToolCall } from './tool-call.js';
 import type { ToolName } from './definitions.js';
 
@@ -42,12 +42,6 @@ export type ToolOutcome = ToolSuccess | ToolFailure;
 export const MAX_SELECTED_FRAMES = 8;
 export const MIN_CROP_SIDE = 28;
 const PADDING = 0.1;
-
-/** Python's round() (half to even), which PIL's crop applies to float boxes. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 const fail = (error: string, tool?: string): ToolFailure => ({ ok: false, error, tool });
 

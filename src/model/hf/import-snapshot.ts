@@ -13,7 +13,7 @@ import { readSnapshotFiles, type SnapshotFiles } from './snapshot-files.js';
 import { WeightSource } from './weight-source.js';
 
 /** Bumped when the conversion's output changes for the same input, so cached conversions are redone. */
-export const CONVERTER_VERSION = '1';
+export const CONVERTER_VERSION = '2';
 
 /** The one external-data file every graph of a converted model reads its weights from. */
 export const WEIGHTS_FILE = 'onnx/weights.onnx_data';

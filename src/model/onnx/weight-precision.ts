@@ -15,6 +15,9 @@ export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
 
 export const QUANT_BLOCK = 32;
 
+/** onnxruntime's constant-folding limit on one output (constant_folding.cc). */
+const ORT_FOLD_LIMIT_BYTES = 1 << 30;
+
 /** A MatMul weight replaced by MatMulNBits: the names of its three parts, all derived from the float weight's name. */
 export interface QuantizedWeight {
   source: string;
@@ -59,6 +62,9 @@ export function applyWeightPrecision(g: Graph, dtype: WeightDtype, quantize: (pa
     if (node.op !== 'MatMul' || !spec || spec.dims.length !== 2 || !quantize(spec.name)) continue;
     const [k, n] = spec.dims as [number, number];
     if (dtype === 'fp16') {
+      // ONNX Runtime folds a Cast of an initializer only up to 1 GiB of output; a larger one would be
+      // cast again on every run (the LM head of a 3B: 1.2 GB per token), so it stays fp32.
+      if (k * n * 4 > ORT_FOLD_LIMIT_BYTES) continue;
       spec.dtype = 'float16';
       const cast = g.fresh('weight_f32');
       replaced.push({ op: 'Cast', domain: '', inputs: [spec.name], outputs: [cast], attrs: { to: { i: 1 } } });

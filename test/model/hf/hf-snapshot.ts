@@ -18,6 +18,8 @@ export interface SnapshotOptions {
   layout?: 'legacy' | 'nested';
   dtype?: 'F32' | 'F16' | 'BF16';
   shards?: number;
+  /** The project model to write (default: a generated micro model). */
+  from?: string;
 }
 
 type Tensor = { shape: number[]; data: Float32Array };
@@ -72,7 +74,7 @@ export async function hubTensors(modelDir: string): Promise<{ tensors: Map<strin
 export async function writeHfSnapshot(
   out: string, opts: SnapshotOptions = {}, edit?: (files: { config: Record<string, any>; tensors: Map<string, Tensor> }) => void,
 ): Promise<{ config: ModelConfig; weights: Weights }> {
-  const modelDir = await testModel('micro', 5);
+  const modelDir = opts.from ?? (await testModel('micro', 5));
   const files = await loadModelFiles(modelDir);
   const { tensors, config, ours } = await hubTensors(modelDir);
   const t = config.text;
