@@ -27,8 +27,9 @@ after(() => server?.close());
 const isRed = (f: { data: Uint8Array }) => f.data[0]! > 180 && f.data[1]! < 90 && f.data[2]! < 90;
 
 test('ffmpeg samples 16 uniform frames of a 64-frame video; the answer frames are where expected', async () => {
-  const frames = await decodeVideoFile(video, { frames: 16, maxPixels: 1e7, timeoutMs: 30_000 });
+  const { frames, fps } = await decodeVideoFile(video, { frames: 16, maxPixels: 1e7, timeoutMs: 30_000 });
   assert.equal(frames.length, 16);
+  assert.equal(fps, 2, '16 frames sampled from an 8 s video: 2 per second (Qwen2.5-VL temporal positions follow it)');
   assert.deepEqual(uniformFrameIndices(64, 16).slice(9, 11), [38, 42]);
   assert.deepEqual(frames.map(isRed).flatMap((red, i) => (red ? [i + 1] : [])), [10, 11]);
 });
@@ -76,7 +77,7 @@ test('paths outside the allowed directories and non-video data URLs are refused'
 test('animated GIF frames come through sharp pages', async () => {
   const frames = await Promise.all(Array.from({ length: 6 }, (_, i) => sharp({ create: { width: 40, height: 30, channels: 3, background: i === 3 ? '#ff0000' : { r: 40 * i, g: 40 * i, b: 40 * i } } }).raw().toBuffer()));
   const gif = await sharp(Buffer.concat(frames), { raw: { width: 40, height: 30 * 6, channels: 3, pageHeight: 30 } as never }).gif().toBuffer();
-  const decoded = await decodeAnimatedImage(gif, { frames: 16, maxPixels: 1e6, timeoutMs: 10_000 });
+  const { frames: decoded } = await decodeAnimatedImage(gif, { frames: 16, maxPixels: 1e6, timeoutMs: 10_000 });
   assert.equal(decoded.length, 6);
   assert.deepEqual(decoded.map(isRed), [false, false, false, true, false, false]);
 });

@@ -74,7 +74,8 @@ export async function tokenizeWithVisuals(
       next++;
       chunk.visuals.push({ start: chunk.ids.length, input });
       for (let i = 0; i < input.numTokens; i++) chunk.ids.push(id);
-      rope.visual(input.grid[0], input.grid[1] / merge, input.grid[2] / merge, chunk.positions, kind === 'video' ? videoTimeInterval(config) : undefined);
+      const medium = media[next - 1]!;
+      rope.visual(input.grid[0], input.grid[1] / merge, input.grid[2] / merge, chunk.positions, medium.kind === 'video' ? videoTimeInterval(config, medium.fps) : undefined);
     } else {
       chunk.ids.push(id);
       rope.text(1, chunk.positions);
@@ -89,7 +90,7 @@ function templateContent(content: string | ContentPart[]): TemplateMessage['cont
   return content.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: p.type }));
 }
 
-type Media = { kind: 'image'; image: RgbImage } | { kind: 'video'; frames: RgbImage[] };
+type Media = { kind: 'image'; image: RgbImage } | { kind: 'video'; frames: RgbImage[]; fps?: number };
 
 function mediaOf(messages: ChatMessage[]): Media[] {
   const media: Media[] = [];
@@ -97,7 +98,7 @@ function mediaOf(messages: ChatMessage[]): Media[] {
     if (typeof m.content === 'string') continue;
     for (const p of m.content) {
       if (p.type === 'image') media.push({ kind: 'image', image: p.image });
-      else if (p.type === 'video') media.push({ kind: 'video', frames: p.frames });
+      else if (p.type === 'video') media.push({ kind: 'video', frames: p.frames, fps: p.fps });
     }
   }
   return media;

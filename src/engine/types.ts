@@ -7,7 +7,7 @@ import type { SamplingParams } from './sampler.js';
 export type ContentPart =
   | { type: 'text'; text: string }
   | { type: 'image'; image: RgbImage }
-  | { type: 'video'; frames: RgbImage[] };
+  | { type: 'video'; frames: RgbImage[]; /** Sampled frames per second of video, when known (else 2, Qwen's default). */ fps?: number };
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeImage, ImageInputError, type RgbImage } from '../tools/image.js';
-import { decodeAnimatedImage, decodeVideoFile, VideoInputError, type VideoLimits } from '../tools/video.js';
+import { decodeAnimatedImage, decodeVideoFile, VideoInputError, type SampledVideo, type VideoLimits } from '../tools/video.js';
 import { ApiError } from './errors.js';
 
 export interface MediaLimits {
@@ -68,7 +68,7 @@ function videoError(e: unknown, param: string): never {
  * Resolves a video_url to uniformly sampled frames: a data: URL (video/* through Debian's ffmpeg,
  * animated image/gif or image/webp through sharp) or a file under an allowed directory.
  */
-export async function loadVideoUrl(url: string, param: string, limits: MediaLimits): Promise<RgbImage[]> {
+export async function loadVideoUrl(url: string, param: string, limits: MediaLimits): Promise<SampledVideo> {
   const video: VideoLimits = { frames: limits.videoFrames, maxPixels: limits.maxImagePixels, timeoutMs: 60_000 };
   const m = DATA_URL_RE.exec(url);
   try {

@@ -31,7 +31,8 @@ export async function toEngineMessages(body: ChatCompletionRequest, config: Serv
             }
             if (p.type === 'video_url') {
               const url = typeof p.video_url === 'string' ? p.video_url : p.video_url.url;
-              return { type: 'video', frames: await loadVideoUrl(url, `messages.${i}.content.${j}.video_url`, config) };
+              const video = await loadVideoUrl(url, `messages.${i}.content.${j}.video_url`, config);
+              return { type: 'video', frames: video.frames, fps: video.fps };
             }
             const url = typeof p.image_url === 'string' ? p.image_url : p.image_url.url;
             return { type: 'image', image: await loadImageUrl(url, `messages.${i}.content.${j}.image_url`, config) };

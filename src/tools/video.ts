@@ -8,6 +8,13 @@ export class VideoInputError extends Error {
   }
 }
 
+/** Frames sampled from a video, and how many of them per second of the video (when its duration is known). */
+export interface SampledVideo {
+  frames: RgbImage[];
+  /** Sampled frames per second of video: Qwen2.5-VL's temporal positions follow it (second_per_grid_ts). */
+  fps?: number;
+}
+
 export interface VideoLimits {
   /** Frames to sample uniformly over the whole video. */
   frames: number;
@@ -53,10 +60,16 @@ function run(command: string, args: string[], timeoutMs: number, maxBytes: numbe
   });
 }
 
+/** Sampled frames per second of a video of `seconds` (undefined when the duration is unknown). */
+function sampledFps(count: number, seconds: number | undefined): number | undefined {
+  return seconds && Number.isFinite(seconds) && seconds > 0 ? count / seconds : undefined;
+}
+
 /** Decodes a video file with Debian's ffmpeg into `limits.frames` uniformly sampled RGB frames. */
-export async function decodeVideoFile(path: string, limits: VideoLimits): Promise<RgbImage[]> {
-  const probe = (await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries', 'stream=width,height,nb_read_packets', '-of', 'json', path], limits.timeoutMs, 1 << 20)).toString();
-  const stream = (JSON.parse(probe) as { streams?: { width?: number; height?: number; nb_read_packets?: string }[] }).streams?.[0];
+export async function decodeVideoFile(path: string, limits: VideoLimits): Promise<SampledVideo> {
+  const probe = (await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries', 'stream=width,height,nb_read_packets,duration:format=duration', '-of', 'json', path], limits.timeoutMs, 1 << 20)).toString();
+  const probed = JSON.parse(probe) as { streams?: { width?: number; height?: number; nb_read_packets?: string; duration?: string }[]; format?: { duration?: string } };
+  const stream = probed.streams?.[0];
   const width = stream?.width ?? 0;
   const height = stream?.height ?? 0;
   const total = Number(stream?.nb_read_packets ?? 0);
@@ -68,11 +81,12 @@ export async function decodeVideoFile(path: string, limits: VideoLimits): Promis
   const raw = await run('ffmpeg', ['-v', 'error', '-i', path, '-vf', `select='${select}'`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], limits.timeoutMs, frameBytes * indices.length + 1);
   const count = Math.floor(raw.length / frameBytes);
   if (count === 0) throw new VideoInputError('ffmpeg returned no frames', 'invalid_video');
-  return Array.from({ length: count }, (_, k) => ({ data: new Uint8Array(raw.buffer, raw.byteOffset + k * frameBytes, frameBytes), width, height }));
+  const frames = Array.from({ length: count }, (_, k) => ({ data: new Uint8Array(raw.buffer, raw.byteOffset + k * frameBytes, frameBytes), width, height }));
+  return { frames, fps: sampledFps(count, Number(stream?.duration ?? probed.format?.duration)) };
 }
 
-/** Animated GIF / WebP through sharp's `pages`, sampled like a video. */
-export async function decodeAnimatedImage(bytes: Uint8Array, limits: VideoLimits): Promise<RgbImage[]> {
+/** Animated GIF / WebP through sharp's `pages`, sampled like a video (its duration from the frame delays). */
+export async function decodeAnimatedImage(bytes: Uint8Array, limits: VideoLimits): Promise<SampledVideo> {
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { pages: -1, limitInputPixels: false }).metadata();
@@ -83,10 +97,12 @@ export async function decodeAnimatedImage(bytes: Uint8Array, limits: VideoLimits
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
   if (width * height > limits.maxPixels) throw new VideoInputError(`animation frames are ${width}x${height}, over the limit of ${limits.maxPixels} pixels`, 'video_too_large');
-  return Promise.all(
+  const frames = await Promise.all(
     uniformFrameIndices(pages, limits.frames).map(async (page) => {
       const { data, info } = await sharp(bytes, { page, pages: 1 }).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
       return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
     }),
   );
+  const delays = meta.delay?.slice(0, pages);
+  return { frames, fps: sampledFps(frames.length, delays && delays.length === pages ? delays.reduce((a, b) => a + b, 0) / 1000 : undefined) };
 }
