@@ -50,7 +50,11 @@ export class ModelRunner {
    * and a second session over the same weights would hold a second copy of them.
    */
   private get decoder(): Promise<ort.InferenceSession> {
-    this.decoderSession ??= this.openDecoder();
+    // A failed open is not kept: the next use tries again, and release() does not rethrow it.
+    this.decoderSession ??= this.openDecoder().catch((e: unknown) => {
+      this.decoderSession = undefined;
+      throw e;
+    });
     return this.decoderSession;
   }
 
@@ -201,7 +205,7 @@ export class ModelRunner {
   }
 
   async release(): Promise<void> {
-    const decoder = this.decoderSession ? await this.decoderSession : undefined;
+    const decoder = this.decoderSession ? await this.decoderSession.catch(() => undefined) : undefined;
     await Promise.all([this.vision.release(), this.embedder.release(), decoder?.release(), this.pooled?.release()]);
   }
 }

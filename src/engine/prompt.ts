@@ -31,7 +31,8 @@ export const DEFAULT_VIDEO_FPS = 2;
  */
 export function videoTimeInterval(config: ModelConfig, fps = DEFAULT_VIDEO_FPS): number | undefined {
   const tps = config.vision.tokens_per_second;
-  return tps === undefined ? undefined : tps * (config.processor.temporal_patch_size / fps);
+  // In float32, as transformers holds second_per_grid_ts (a float32 tensor) and multiplies it.
+  return tps === undefined ? undefined : Math.fround(tps * Math.fround(config.processor.temporal_patch_size / fps));
 }
 
 /** Tokens to feed the decoder, with the visual features' placement and M-RoPE positions. */
@@ -134,7 +135,10 @@ export async function buildPrompt(
     return { role: m.role, content };
   });
   if (reference) {
-    const system = rendered[0]?.role === 'system' && typeof rendered[0].content === 'string' ? rendered[0].content : 'You are a helpful assistant.';
+    const first = rendered[0];
+    const systemText = first?.role !== 'system' ? undefined
+      : typeof first.content === 'string' ? first.content : (first.content ?? []).map((p) => p.text ?? '').join('');
+    const system = systemText ?? 'You are a helpful assistant.';
     rendered = [{ role: 'system', content: referenceSystemPrompt(system) }, ...rendered.filter((m, i) => !(i === 0 && m.role === 'system'))];
   }
   let continuedText = '';

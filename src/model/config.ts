@@ -176,8 +176,12 @@ function checkArchitecture(json: Record<string, any>): void {
  * exports (nested `text_config` with `rope_scaling`). The nested value wins where both exist.
  * `generation` (generation_config.json) supplies the eos ids when present, as transformers' generate uses it.
  */
-export function fromConfigJson(json: Record<string, any>, pre: Record<string, any>, generation: Record<string, any> = {}): ModelConfig {
+export function fromConfigJson(
+  json: Record<string, any>, pre: Record<string, any>, generation: Record<string, any> = {}, defaults: 'project' | 'transformers' = 'project',
+): ModelConfig {
   checkArchitecture(json);
+  const quant = json.quantization_config?.quant_method ?? json.text_config?.quantization_config?.quant_method;
+  if (quant) throw new ConfigError(`config.json: a ${String(quant).toUpperCase()}-quantized checkpoint is not supported; use the BF16/FP16/FP32 original (--dtype q8 or q4 quantizes it here)`);
   const t: Record<string, any> = json.text_config ?? json;
   const v = req(json.vision_config, 'vision_config') as Record<string, any>;
   const rope = (key: string) => t.rope_parameters?.[key] ?? t.rope_scaling?.[key] ?? json.rope_parameters?.[key] ?? json.rope_scaling?.[key];
@@ -212,7 +216,8 @@ export function fromConfigJson(json: Record<string, any>, pre: Record<string, an
       mrope_section: mropeSection,
       ...(rope('mrope_interleaved') ? { mrope_interleaved: true } : {}),
       max_position_embeddings: t.max_position_embeddings ?? 32768,
-      ...((t.tie_word_embeddings ?? json.tie_word_embeddings) ? { tie_word_embeddings: true } : {}),
+      // transformers ties when either level says so.
+      ...(t.tie_word_embeddings || json.tie_word_embeddings ? { tie_word_embeddings: true } : {}),
     },
     vision: {
       hidden_size: num(v.hidden_size, 'vision_config.hidden_size'),
@@ -225,11 +230,12 @@ export function fromConfigJson(json: Record<string, any>, pre: Record<string, an
       spatial_merge_size: v.spatial_merge_size ?? 2,
       out_hidden_size: v.out_hidden_size ?? hidden,
       window_size: v.window_size ?? 112,
-      fullatt_block_indexes: v.fullatt_block_indexes ?? [],
+      // A snapshot's missing fields take transformers' Qwen2.5-VL defaults; the project's own configs write them all.
+      fullatt_block_indexes: v.fullatt_block_indexes ?? (defaults === 'transformers' ? [7, 15, 23, 31].filter((i) => i < v.depth) : []),
       rms_norm_eps: v.rms_norm_eps ?? 1e-6,
       coordinate_frequencies: v.coordinate_frequencies ?? 0,
       temporal_frequencies: v.temporal_frequencies ?? 0,
-      ...(v.tokens_per_second !== undefined ? { tokens_per_second: v.tokens_per_second } : {}),
+      ...(v.tokens_per_second !== undefined || defaults === 'transformers' ? { tokens_per_second: v.tokens_per_second ?? 4 } : {}),
       ...(v.per_input_attention ? { per_input_attention: true } : {}),
     },
     processor: {

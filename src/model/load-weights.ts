@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ONNX_FILES } from './model-dir.js';
 import { readExternalInitializers, readInitializers } from './onnx/read-initializers.js';
 import { DATA_TYPE } from './onnx/ir.js';
-import { decodeToFloat32 } from './hf/checkpoint-tensors.js';
+import { decodeToFloat32, IO_CHUNK } from './hf/checkpoint-tensors.js';
 import type { Weights } from './weights.js';
 
 /** The named fp32 weights of a model directory (all graphs; the same name in two graphs is the same tensor). */
@@ -32,7 +32,12 @@ async function readRange(path: string, offset: number, length: number): Promise<
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(length);
-    await fh.read(buf, 0, length, offset);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await fh.read(buf, done, Math.min(length - done, IO_CHUNK), offset + done);
+      if (bytesRead === 0) throw new Error(`${path}: truncated at byte ${offset + done}`);
+      done += bytesRead;
+    }
     return buf;
   } finally {
     await fh.close();

@@ -122,9 +122,16 @@ function resampleVertical(src: Uint8Array, width: number, outHeight: number, c: 
   return out;
 }
 
-/** ImagingResampleInner: horizontal pass over the rows the vertical pass needs, then the vertical pass. */
+/**
+ * Image.resize: ImagingResampleInner's horizontal pass over the rows the vertical pass needs, then
+ * the vertical pass; except that Pillow resizes a very tall image (height over 100x its width) that
+ * gets shorter vertically first, as two separate resizes.
+ */
 export function resizeBicubicPil(img: RgbImage, width: number, height: number): RgbImage {
   if (img.width === width && img.height === height) return img;
+  if (img.height > img.width * 100 && height < img.height && width !== img.width) {
+    return resizeBicubicPil(resizeBicubicPil(img, img.width, height), width, height);
+  }
   const horizontal = coefficients(img.width, width);
   const vertical = coefficients(img.height, height);
   const needHorizontal = width !== img.width;

@@ -27,7 +27,8 @@ export class RopePositions {
   visual(gridT: number, gridH: number, gridW: number, out: [number[], number[], number[]], timeInterval?: number): void {
     const offset = this.next;
     for (let t = 0; t < gridT; t++) {
-      const tPos = offset + (timeInterval === undefined ? t : Math.floor(t * timeInterval));
+      // float32 product then truncation, as torch's (arange(t) * interval).long() on a float32 interval.
+      const tPos = offset + (timeInterval === undefined ? t : Math.floor(Math.fround(t * timeInterval)));
       for (let h = 0; h < gridH; h++) {
         for (let w = 0; w < gridW; w++) {
           out[0].push(tPos);

@@ -6,7 +6,7 @@ import { resolveDefaultModel } from '../model/default-model.js';
 import { loadWeights } from '../model/load-weights.js';
 import { loadModelFiles, writeModelDir, type ModelFiles } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
-import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
+import { loadCheckpoint, recoverCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { OPTIMIZER_DEFAULTS, type OptimizerOptions } from './optimizer.js';
 import { Trainer } from './trainer.js';
 
@@ -73,7 +73,7 @@ export class TrainingRun {
     // A snapshot as base model is converted at fp32: training updates fp32 master weights.
     const files = await loadModelFiles(config.base_model ?? (await resolveDefaultModel(log)), { dtype: 'fp32', log });
     const ckptDir = join(out, 'checkpoint');
-    const resumed = existsSync(join(ckptDir, 'checkpoint.json')) ? await loadCheckpoint(ckptDir) : undefined;
+    const resumed = (await recoverCheckpoint(ckptDir, log)) ? await loadCheckpoint(ckptDir) : undefined;
     if (resumed) log(`resuming from step ${resumed.meta.step}`);
     const weights = resumed?.weights ?? (await loadWeights(files.dir));
     const hp = config.hyperparameters;

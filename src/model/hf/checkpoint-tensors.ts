@@ -23,13 +23,16 @@ export interface StoredTensor {
 export class CheckpointError extends Error {}
 
 const BYTES: Record<StoredDtype, number> = { BF16: 2, F16: 2, F32: 4 };
+
+/** Largest read or write per call: Node's file I/O takes int32 lengths, and tensors pass 2 GiB. */
+export const IO_CHUNK = 1 << 30;
 const MAX_HEADER = 100 * 1024 * 1024;
 
 async function readRange(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+    const { bytesRead } = await fh.read(buf, done, Math.min(length - done, IO_CHUNK), offset + done);
     if (bytesRead === 0) break;
     done += bytesRead;
   }
@@ -56,6 +59,9 @@ async function readShardHeader(path: string): Promise<StoredTensor[]> {
     const tensors: StoredTensor[] = [];
     for (const [tensor, t] of Object.entries(header)) {
       if (tensor === '__metadata__') continue;
+      if (!Array.isArray(t?.shape) || !Array.isArray(t?.data_offsets) || !(t.data_offsets[0]! >= 0)) {
+        throw new CheckpointError(`${name}: ${tensor} has no valid shape or data_offsets in the header`);
+      }
       if (!(t.dtype in BYTES)) throw new CheckpointError(`${name}: ${tensor} has dtype ${t.dtype}; BF16, F16 and F32 are supported`);
       const [begin, end] = t.data_offsets;
       const count = t.shape.reduce((a, b) => a * b, 1);

@@ -1,14 +1,14 @@
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import { toConfigJson, toPreprocessorJson, type ModelConfig } from '../config.js';
 import { KVPOOL_GRAPH_VERSION, ONNX_FILES, importedModelGraphs } from '../model-dir.js';
 import type { ExternalTensor, Graph } from '../onnx/ir.js';
 import { serializeModel } from '../onnx/serialize.js';
 import { QUANT_BLOCK, quantizeBlockwise, quantizedPartOf, toFloat16, type WeightDtype } from '../onnx/weight-precision.js';
 import { writeSynced } from '../../util/files.js';
-import { readCheckpointTensors, weightFiles } from './checkpoint-tensors.js';
+import { IO_CHUNK, readCheckpointTensors, weightFiles } from './checkpoint-tensors.js';
 import { readSnapshotFiles, type SnapshotFiles } from './snapshot-files.js';
 import { WeightSource } from './weight-source.js';
 
@@ -43,7 +43,7 @@ export interface ImportReport {
  * shard's samples or header in practice, and a re-downloaded snapshot always its header.
  */
 export async function snapshotKey(dir: string, dtype: WeightDtype): Promise<string> {
-  const h = createHash('sha256').update(`pixelreasoner-import ${CONVERTER_VERSION} ${dtype}\n`);
+  const h = createHash('sha256').update(`pixelreasoner-import ${CONVERTER_VERSION} ${KVPOOL_GRAPH_VERSION} ${dtype}\n`);
   for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.json', 'chat_template.jinja']) {
     const path = join(dir, f);
     if (existsSync(path)) h.update(f).update(await readAll(path));
@@ -88,7 +88,8 @@ class DataFileWriter {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     this.offset = Math.ceil(this.offset / ALIGN) * ALIGN;
     let done = 0;
-    while (done < bytes.length) done += (await this.fh.write(bytes, done, bytes.length - done, this.offset + done)).bytesWritten;
+    // At most 1 GiB per call: Node's file writes take int32 lengths (a 7B's fp32 LM head is 2.2 GB).
+    while (done < bytes.length) done += (await this.fh.write(bytes, done, Math.min(bytes.length - done, IO_CHUNK), this.offset + done)).bytesWritten;
     this.refs.set(name, { dtype, dims, external: { location: this.location, offset: this.offset, length: bytes.length } });
     this.offset += bytes.length;
   }
@@ -150,12 +151,15 @@ const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
  * the end: a failure or a crash leaves nothing at `outDir`.
  */
 export async function importSnapshot(
-  snapshotDir: string, outDir: string, dtype: WeightDtype, onProgress?: (p: ImportProgress) => void,
+  snapshotDir: string, outDirArg: string, dtype: WeightDtype, onProgress?: (p: ImportProgress) => void,
 ): Promise<ImportReport> {
+  const outDir = resolve(outDirArg);
+  checkOutDir(resolve(snapshotDir), outDir);
   const started = Date.now();
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
-  const tmp = `${outDir}.tmp-${process.pid}`;
+  // Unique per conversion (two in one process, or two processes with one pid in containers).
+  const tmp = `${outDir}${TMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     const snapshot = await readSnapshotFiles(snapshotDir);
     // Served with the reference's pixel-reasoning prompt and the memory-lean vision graph (images of 20,000 patches).
@@ -190,8 +194,7 @@ export async function importSnapshot(
     await writeModelMetadata(tmp, files, snapshotDir, dtype);
     const report: ImportReport = { dtype, seconds: (Date.now() - started) / 1000, peakRssBytes: peak, weightBytes: out.bytes, tensors: params.length };
     await writeSynced(join(tmp, 'import.json'), json({ source: snapshotDir, converter_version: CONVERTER_VERSION, ...report }));
-    await rm(outDir, { recursive: true, force: true });
-    await rename(tmp, outDir);
+    await publish(tmp, outDir);
     return report;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
@@ -199,6 +202,44 @@ export async function importSnapshot(
   } finally {
     clearInterval(sampler);
   }
+}
+
+/** Marks a conversion in progress: `<out>.tmp-<pid>-<random>` beside its destination. */
+export const TMP_MARK = '.tmp-';
+
+/**
+ * Refuses destinations a conversion must not replace: the snapshot itself (or a folder holding it),
+ * and a folder with other files in it (a conversion's own output, with its import.json, may be redone).
+ */
+function checkOutDir(snapshotDir: string, outDir: string): void {
+  const inside = (a: string, b: string) => a === b || a.startsWith(b + sep);
+  if (inside(snapshotDir, outDir)) throw new Error(`--out ${outDir} holds the snapshot being converted; choose another folder`);
+  if (existsSync(outDir) && readdirSync(outDir).length > 0 && !existsSync(join(outDir, 'import.json'))) {
+    throw new Error(`--out ${outDir} exists and is not a converted model; choose an empty or new folder`);
+  }
+}
+
+/**
+ * Moves a finished conversion into place. An earlier conversion already there is replaced only
+ * after the new one is complete (renamed aside, then removed); when another process published the
+ * same cache entry meanwhile, its result is kept and ours dropped, so a path already handed out
+ * never disappears.
+ */
+async function publish(tmp: string, outDir: string): Promise<void> {
+  if (existsSync(join(outDir, 'import.json')) && isCacheEntry(outDir)) {
+    await rm(tmp, { recursive: true, force: true });
+    return;
+  }
+  const aside = `${outDir}${TMP_MARK}old-${randomBytes(4).toString('hex')}`;
+  const replacing = existsSync(outDir);
+  if (replacing) await rename(outDir, aside);
+  await rename(tmp, outDir);
+  if (replacing) await rm(aside, { recursive: true, force: true });
+}
+
+/** Cache entries are named <key>-<dtype>; explicit --out folders are the user's to overwrite. */
+function isCacheEntry(dir: string): boolean {
+  return /^[0-9a-f]{24}-(fp32|fp16|q8|q4)$/.test(basename(dir));
 }
 
 async function writeModelMetadata(dir: string, files: SnapshotFiles, snapshotDir: string, dtype: WeightDtype): Promise<void> {

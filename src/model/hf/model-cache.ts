@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { ONNX_FILES } from '../model-dir.js';
 import { WEIGHT_DTYPES, type WeightDtype } from '../onnx/weight-precision.js';
 import { hasSafetensors } from './checkpoint-tensors.js';
-import { importSnapshot, snapshotKey, type ImportProgress } from './import-snapshot.js';
+import { importSnapshot, snapshotKey, TMP_MARK, type ImportProgress } from './import-snapshot.js';
 
 /**
  * Weight precision when the user names none: 8-bit. On a CPU decoding reads every weight once per
@@ -62,10 +62,23 @@ export async function resolveModelDir(dir: string, opts: ModelCacheOptions = {})
   if (!isSnapshot(dir)) return dir;
   const dtype = opts.dtype ?? parseWeightDtype(process.env.PIXELREASONER_MODEL_DTYPE) ?? DEFAULT_WEIGHT_DTYPE;
   const cacheDir = resolve(opts.cacheDir ?? (process.env.PIXELREASONER_MODEL_CACHE || 'data/model-cache'));
-  const key = await snapshotKey(dir, dtype);
-  const out = join(cacheDir, `${key}-${dtype}`);
+  const out = join(cacheDir, `${await snapshotKey(dir, dtype)}-${dtype}`);
   if (existsSync(join(out, 'import.json'))) return out;
+  // One conversion per entry in this process: a second caller waits for the first.
+  let pending = inFlight.get(out);
+  if (!pending) {
+    pending = convertInto(dir, out, dtype, opts).finally(() => inFlight.delete(out));
+    inFlight.set(out, pending);
+  }
+  return pending;
+}
+
+const inFlight = new Map<string, Promise<string>>();
+
+async function convertInto(dir: string, out: string, dtype: WeightDtype, opts: ModelCacheOptions): Promise<string> {
+  const cacheDir = dirname(out);
   await mkdir(cacheDir, { recursive: true });
+  await removeAbandoned(cacheDir);
   const log = opts.log ?? ((m: string) => console.error(m));
   log(`converting ${dir} to ONNX (${dtype}) in ${out}`);
   try {
@@ -77,4 +90,22 @@ export async function resolveModelDir(dir: string, opts: ModelCacheOptions = {})
     throw e;
   }
   return out;
+}
+
+/** Temporary folders of conversions whose process is gone (a crash or a kill): tens of GB for a 7B. */
+async function removeAbandoned(cacheDir: string): Promise<void> {
+  for (const name of readdirSync(cacheDir)) {
+    const m = new RegExp(`${TMP_MARK.replace('.', '\\.')}(\\d+)-`).exec(name);
+    if (m && !processAlive(Number(m[1]))) await rm(join(cacheDir, name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

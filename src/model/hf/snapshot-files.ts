@@ -52,7 +52,7 @@ export async function readSnapshotFiles(dir: string): Promise<SnapshotFiles> {
   const generationConfig = (await readJson(dir, 'generation_config.json', false)) ?? {};
   const tokenizerJson = (await readJson(dir, 'tokenizer.json', true))!;
   const tokenizerConfig = (await readJson(dir, 'tokenizer_config.json', true))!;
-  const config = fromConfigJson(configJson, preprocessorJson, generationConfig);
+  const config = fromConfigJson(configJson, preprocessorJson, generationConfig, 'transformers');
   const tokenizerConfigJson = { ...tokenizerConfig, chat_template: await chatTemplate(dir, tokenizerConfig) };
   return { configJson, preprocessorJson, generationConfig, tokenizerJson, tokenizerConfigJson, config };
 }

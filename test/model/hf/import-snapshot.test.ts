@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import { GREEDY } from '../../../src/engine/sampler.js';
 import { ChatTokenizer } from '../../../src/model/chat-tokenizer.js';
 import { fromConfigJson } from '../../../src/model/config.js';
 import { resolveModelDir } from '../../../src/model/hf/model-cache.js';
+import { importSnapshot } from '../../../src/model/hf/import-snapshot.js';
 import { loadModelFiles } from '../../../src/model/model-dir.js';
 import { loadWeights } from '../../../src/model/load-weights.js';
 import type { WeightDtype } from '../../../src/model/onnx/weight-precision.js';
@@ -88,6 +89,34 @@ describe('training from an imported snapshot', () => {
     }
     const q4 = await resolveModelDir(snapshot, { cacheDir: join(root, 'cache-train'), dtype: 'q4', log: () => {} });
     await assert.rejects(loadWeights(q4), /is quantized; training needs fp32 or fp16 weights/);
+  });
+});
+
+describe('where a conversion is written', () => {
+  test('model import refuses the snapshot itself and a folder of other files; a trailing slash works; a rerun replaces its own output', async () => {
+    const snapshot = join(root, 'out-checks');
+    await writeHfSnapshot(snapshot);
+    await assert.rejects(importSnapshot(snapshot, snapshot, 'q4'), /holds the snapshot being converted/);
+    const occupied = join(root, 'occupied');
+    mkdirSync(occupied);
+    writeFileSync(join(occupied, 'precious.txt'), 'keep me');
+    await assert.rejects(importSnapshot(snapshot, occupied, 'q4'), /exists and is not a converted model/);
+    assert.equal(readFileSync(join(occupied, 'precious.txt'), 'utf8'), 'keep me');
+    const out = join(root, 'out-ok');
+    await importSnapshot(snapshot, `${out}/`, 'q4');
+    await importSnapshot(snapshot, out, 'q8');
+    assert.equal(JSON.parse(readFileSync(join(out, 'import.json'), 'utf8')).dtype, 'q8');
+    assert.deepEqual(readdirSync(root).filter((n) => n.startsWith('out-ok.tmp-')), []);
+  });
+
+  test('two conversions of one snapshot at once share one result, and leave no temporary folders', async () => {
+    const snapshot = join(root, 'concurrent');
+    await writeHfSnapshot(snapshot);
+    const cacheDir = join(root, 'cache-concurrent');
+    const [a, b] = await Promise.all([0, 1].map(() => resolveModelDir(snapshot, { cacheDir, dtype: 'q4', log: () => {} })));
+    assert.equal(a, b);
+    assert.deepEqual(readdirSync(cacheDir), [a!.split('/').pop()]);
+    assert.ok(existsSync(join(a!, 'onnx/weights.onnx_data')));
   });
 });
 
