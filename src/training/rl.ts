@@ -6,7 +6,8 @@ import { ModelRunner } from '../engine/model-runner.js';
 import type { GenerationResult } from '../engine/types.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import { loadWeights } from '../model/load-weights.js';
-import { featurize, makeBatch, withoutFeatures, type TrainingExample } from './batch.js';
+import { featurize, withoutFeatures, type TrainingExample } from './batch.js';
+import { policyGradientBatch } from './policy-gradient.js';
 import { scoreTask, taskRequest } from './eval.js';
 import { mean } from './metrics.js';
 import { lineChartSvg } from './plot.js';
@@ -190,20 +191,10 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
         const batches = [];
         for (let i = 0; i < examples.length; i += hp.micro_batch) {
           const chunk = examples.slice(i, i + hp.micro_batch);
-          const batch = makeBatch(chunk.map((e) => e.example), files.config.text.hidden_size, (k) => chunk[k]!.advantage / Math.max(sampledTokens, 1));
-          if (reference) {
-            // One after the other: the first computes the batch's visual features, the second reuses them.
-            const now = await trainer.evaluate(batch);
-            const ref = await trainer.evaluate(batch, reference);
-            const w = batch.feeds.loss_weights!.data as Float32Array;
-            for (let k = 0; k < w.length; k++) {
-              if (batch.labelMask[k] === 0) continue;
-              const diff = now.tokenLogprobs[k]! - ref.tokenLogprobs[k]!;
-              w[k] = w[k]! - (hp.kl_coef * diff) / Math.max(sampledTokens, 1);
-              klSum += diff;
-              klCount++;
-            }
-          }
+          const pg = await policyGradientBatch(trainer, chunk, files.config.text.hidden_size, sampledTokens, hp.kl_coef, reference);
+          const batch = pg.batch;
+          klSum += pg.klSum;
+          klCount += pg.klCount;
           trainTokens += batch.tokens;
           batches.push(batch);
         }

@@ -13,6 +13,12 @@ Reads one JSON request on stdin, prints one JSON result on stdout. Requests:
       Returns prompt_ids, greedy tokens and the log-probability of each generated token.
   {"op": "pixels", "model": DIR, "image": PATH, "out": FILE}
       writes Qwen2VLImageProcessor's pixel_values (float32, row-major) to FILE, returns the grid.
+  {"op": "loss", "model": DIR, "ids": [...], "weights": [...], "images": [PATH...], "params": [NAME...]}
+      the SFT loss -sum_t w_t log p(ids[t] | ids[<t]) / sum_t w_t (w_t the weight of token t as a label)
+      on the whole sequence with its images, and torch autograd's gradients of the named parameters
+      (checkpoint names), as {"loss", "grads": {name: {"shape", "data"}}}.
+  {"op": "pg_loss", "model": DIR, "reference": DIR, "rollouts": [{"ids", "sampled", "advantage", "images"}], "sampled_tokens": T, "kl_coef": B, "params": [...]}
+      the RL policy-gradient loss with the KL term (DESIGN.md section 5), and its gradients.
   {"op": "crop", "model": DIR, "image": PATH, "bbox": [x1, y1, x2, y2], "out": PATH}
       the Pixel-Reasoner reference crop (pad 0.1, clamp, PIL crop of the full image), saved as PNG,
       and the size the image processor resizes it to (the "Image Size" of the result turn).
@@ -178,6 +184,80 @@ def generate(req):
     return {"prompt_ids": ids[0].tolist(), "tokens": new, "logprobs": logprobs, "margins": [a - b for a, b in top2]}
 
 
+def checkpoint_to_module_name(name):
+    """transformers 5.x modules are model.language_model.* and model.visual.*; checkpoints keep the legacy model.* and visual.*."""
+    if name.startswith("model."):
+        return "model.language_model." + name[len("model."):]
+    if name.startswith("visual."):
+        return "model." + name
+    return name
+
+
+def loss(req):
+    """-sum_t w_t log p(ids[t] | ids[<t]) / sum_t w_t over a whole sequence (with its images), and d loss / d params."""
+    model_dir = req["model"]
+    proc = image_processor(model_dir)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32).eval()
+    cfg = model.config
+    ids = torch.tensor([req["ids"]])
+    kwargs = {}
+    if req.get("images"):
+        out = proc(images=[Image.open(p).convert("RGB") for p in req["images"]], return_tensors="np")
+        kwargs["pixel_values"] = torch.tensor(out["pixel_values"])
+        kwargs["image_grid_thw"] = torch.tensor(out["image_grid_thw"])
+    types = torch.zeros_like(ids, dtype=torch.int32)
+    types[ids == cfg.image_token_id] = 1
+    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), mm_token_type_ids=types, **kwargs).logits.float()
+    logp = torch.log_softmax(logits[0, :-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
+    w = torch.tensor(req["weights"][1:], dtype=torch.float32)
+    value = -(logp * w).sum() / (w.sum() if req.get("normalise", True) else 1.0)
+    value.backward()
+    params = dict(model.named_parameters())
+    grads = {}
+    for name in req["params"]:
+        g = params[checkpoint_to_module_name(name)].grad
+        grads[name] = {"shape": list(g.shape), "data": g.flatten().tolist()}
+    return {"loss": value.item(), "grads": grads}
+
+
+def pg_loss(req):
+    """The RL step's loss from DESIGN.md section 5 in torch: on every sampled token t of rollout i (T sampled
+    tokens in all), w_t = A_i / T - beta (log pi(y_t) - log pi_ref(y_t)) / T with the KL part held constant,
+    loss = -sum w_t log pi(y_t); and torch autograd's gradients of the named parameters."""
+    proc = image_processor(req["model"])
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(req["model"], dtype=torch.float32).eval()
+    # pi_ref is the reference checkpoint's language model reading the policy's visual features
+    # (the project's RL keeps the reference's text weights only; with a frozen vision tower they are the base's).
+    ref = Qwen2_5_VLForConditionalGeneration.from_pretrained(req["model"], dtype=torch.float32).eval()
+    other = Qwen2_5_VLForConditionalGeneration.from_pretrained(req["reference"], dtype=torch.float32).eval()
+    ref.model.language_model.load_state_dict(other.model.language_model.state_dict())
+    ref.lm_head.load_state_dict(other.lm_head.state_dict())
+    T, beta = req["sampled_tokens"], req["kl_coef"]
+
+    def token_logprobs(m, r):
+        ids = torch.tensor([r["ids"]])
+        kwargs = {}
+        if r.get("images"):
+            out = proc(images=[Image.open(p).convert("RGB") for p in r["images"]], return_tensors="np")
+            kwargs = {"pixel_values": torch.tensor(out["pixel_values"]), "image_grid_thw": torch.tensor(out["image_grid_thw"])}
+        types = (ids == m.config.image_token_id).int()
+        logits = m(input_ids=ids, attention_mask=torch.ones_like(ids), mm_token_type_ids=types, **kwargs).logits.float()
+        return torch.log_softmax(logits[0, :-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
+
+    total = torch.zeros(())
+    for r in req["rollouts"]:
+        logp = token_logprobs(model, r)
+        with torch.no_grad():
+            logp_ref = token_logprobs(ref, r)
+        sampled = torch.tensor(r["sampled"][1:], dtype=torch.float32)
+        w = (r["advantage"] / T - beta * (logp - logp_ref).detach() / T) * sampled
+        total = total - (w * logp).sum()
+    total.backward()
+    params = dict(model.named_parameters())
+    grads = {n: {"shape": list(params[checkpoint_to_module_name(n)].grad.shape), "data": params[checkpoint_to_module_name(n)].grad.flatten().tolist()} for n in req["params"]}
+    return {"loss": total.item(), "grads": grads}
+
+
 def pixels(req):
     proc = image_processor(req["model"])
     out = proc(images=[Image.open(req["image"]).convert("RGB")], return_tensors="np")
@@ -195,5 +275,5 @@ def crop(req):
 
 if __name__ == "__main__":
     request = json.load(sys.stdin)
-    result = {"generate": generate, "pixels": pixels, "crop": crop}[request["op"]](request)
+    result = {"generate": generate, "pixels": pixels, "crop": crop, "loss": loss, "pg_loss": pg_loss}[request["op"]](request)
     print(json.dumps(result))
