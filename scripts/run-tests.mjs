@@ -21,5 +21,8 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
+// A hung test fails (and CI moves on) instead of stalling the run: 2 minutes a test in `npm test`,
+// 10 in the system suite (real processes, the transformers oracle).
+const timeout = process.env.TEST_TIMEOUT_MS ?? (root === 'test' ? '120000' : '600000');
+const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -51,3 +51,12 @@ export async function waitForJob(url: string, pred: (job: any) => boolean, timeo
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Resolves once `condition` holds, checking every few milliseconds. No deadline of its own: a
+ * condition that never comes fails on the test runner's per-test timeout, so no test asserts a
+ * machine's speed.
+ */
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 5));
+}

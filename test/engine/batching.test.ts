@@ -74,11 +74,12 @@ test('fast decoder logits equal the standard layout within 1e-4 over 200 tokens 
   assert.ok(maxDiff <= 1e-4, `max abs logit difference ${maxDiff}`);
 });
 
-test('while one request is paused in a 300 ms tool, the other streams keep receiving tokens', async () => {
+test('while one request is paused in a tool, the other streams keep receiving tokens (20 arrive before it returns)', async () => {
   const engine = engineOf(fast);
-  let pauseStart = 0;
-  let pauseEnd = 0;
-  const tokensAt: number[] = [];
+  // The tool returns only once the other requests have streamed 20 more tokens: if a tool pause
+  // stalled the engine, they never would, and the test would time out instead of passing.
+  let streamed = 0;
+  let waiting: { count: number; release: () => void } | undefined;
   let streaming = 0;
   let allStreaming!: () => void;
   const started = new Promise<void>((r) => (allStreaming = r));
@@ -87,26 +88,26 @@ test('while one request is paused in a 300 ms tool, the other streams keep recei
     return engine.generate({ ...request(k + 1), maxTokens: 600, ignoreEos: true, messages: request(k + 1).messages.slice(0, 1) }, {
       onEvent: (e) => {
         if (e.type !== 'text') return;
-        tokensAt.push(performance.now());
+        streamed++;
+        if (waiting && streamed >= waiting.count) waiting.release();
         if (first && (first = false, ++streaming === 4)) allStreaming();
       },
     });
   });
   await started;
+  let duringTool = -1;
   const slow = engine.generate({ ...request(0), maxTokens: 4 }, {
     beforeTool: async () => {
-      pauseStart = performance.now();
-      await new Promise((r) => setTimeout(r, 300));
-      pauseEnd = performance.now();
+      const at = streamed;
+      await new Promise<void>((release) => (waiting = { count: at + 20, release }));
+      duringTool = streamed - at;
     },
   });
   await Promise.all([slow, ...others]);
-  assert.ok(pauseEnd > pauseStart, 'the slow tool ran');
-  const during = tokensAt.filter((t) => t > pauseStart && t < pauseEnd).length;
-  assert.ok(during >= 20, `only ${during} tokens streamed during the 300 ms pause`);
+  assert.ok(duringTool >= 20, `the tool ran and ${duringTool} tokens streamed while it was paused`);
 });
 
-test('an aborted request frees its slot within one step', async () => {
+test('an aborted request stops streaming at once and frees its slot', async () => {
   const engine = engineOf(fast, 4);
   const abort = new AbortController();
   let generated = 0;

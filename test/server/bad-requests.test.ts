@@ -47,9 +47,10 @@ test('corrupt PNG -> 422', async () => {
 test('decompression bomb (tiny PNG declaring 50000x50000) -> 413 without decoding it', async () => {
   const bomb = pngBomb();
   assert.ok(bomb.length < 2000);
-  const t0 = Date.now();
-  assertError(await post(withImage(dataUrl(bomb))), 413, 'image_too_large');
-  assert.ok(Date.now() - t0 < 5000);
+  const res = await post(withImage(dataUrl(bomb)));
+  assertError(res, 413, 'image_too_large');
+  // Refused from the header's dimensions: the message names the declared size, which only the header gives.
+  assert.match(res.json.error!.message, /50000x50000/);
 });
 test('body over the size limit -> 413', async () => assertError(await post(JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(1_100_000) }] })), 413, 'request_too_large'));
 test('too many images -> 400', async () => {

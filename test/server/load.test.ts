@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RunningServer } from '../../src/server/server.js';
-import { dataUrl, startTestServer, testImagePng } from '../helpers.js';
+import { dataUrl, startTestServer, testImagePng, until } from '../helpers.js';
 
 const gauge = async (server: RunningServer, name: string) => {
   const text = await (await fetch(`${server.url}/metrics`)).text();
@@ -10,7 +10,14 @@ const gauge = async (server: RunningServer, name: string) => {
   return Number(m[1]);
 };
 
-test('200 requests at concurrency 32: no errors, gauges back to 0, KV pool free, heap back within 20%', async () => {
+/** A counter's value on /metrics (the full series name with its labels). */
+const counter = async (server: RunningServer, series: string) => {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+};
+
+test('200 requests at concurrency 32: no errors, gauges back to 0, KV pool free, the crop counter equals the crops in the responses', async () => {
   const server = await startTestServer({ maxNumSeqs: 16 });
   try {
     const images = await Promise.all([[320, 240], [640, 480], [200, 500]].map(([w, h], i) => testImagePng(w!, h!, i).then((p) => dataUrl(p))));
@@ -23,14 +30,20 @@ test('200 requests at concurrency 32: no errors, gauges back to 0, KV pool free,
       temperature: i % 2 ? 0.8 : 0,
       stream: i % 3 === 0,
     });
+    // Successful crops seen in the responses (non-streamed: the steps list; streamed: one chunk per step).
+    let okCrops = 0;
     const send = async (i: number) => {
       const res = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) });
       const text = await res.text();
       assert.equal(res.status, 200, text);
+      const steps: { tool?: string; ok: boolean }[] = text.startsWith('data:')
+        ? text.split('\n').filter((l) => l.startsWith('data: {')).flatMap((l) => JSON.parse(l.slice(6)).choices[0]?.pixel_reasoning?.step ?? [])
+        : JSON.parse(text).choices[0].pixel_reasoning?.steps ?? [];
+      okCrops += steps.filter((st) => st.ok && st.tool === 'crop_image_normalized').length;
     };
     await Promise.all(Array.from({ length: 8 }, (_, i) => send(i))); // warm-up
-    global.gc?.();
-    const heapBefore = process.memoryUsage().heapUsed;
+    okCrops = 0;
+    const before = await counter(server, 'pixelreasoner_tool_calls_total{tool="crop_image_normalized",outcome="ok"}');
     let next = 0;
     await Promise.all(Array.from({ length: 32 }, async () => {
       while (next < 200) await send(next++);
@@ -40,20 +53,17 @@ test('200 requests at concurrency 32: no errors, gauges back to 0, KV pool free,
     assert.equal(await gauge(server, 'pixelreasoner_num_requests_paused'), 0);
     assert.equal(await gauge(server, 'pixelreasoner_kv_cache_usage_perc'), 0);
     assert.equal(server.model().engine.pool.freeSlots, 16);
-    global.gc?.();
-    await new Promise((r) => setTimeout(r, 100));
-    global.gc?.();
-    const heapAfter = process.memoryUsage().heapUsed;
-    assert.ok(heapAfter <= heapBefore * 1.2, `heap grew from ${heapBefore} to ${heapAfter}`);
+    // Every fourth request continues a crop call, so at least 50 crops ran; the counter counts each one the responses show.
+    assert.ok(okCrops >= 50, `${okCrops} successful crops in the responses`);
+    assert.equal(await counter(server, 'pixelreasoner_tool_calls_total{tool="crop_image_normalized",outcome="ok"}') - before, okCrops);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    assert.match(metrics, /pixelreasoner_tool_calls_total\{tool="crop_image_normalized",outcome="ok"\} 5\d/);
     assert.match(metrics, /pixelreasoner_time_to_first_token_seconds_count \d+/);
   } finally {
     await server.close();
   }
 });
 
-test('a client that disconnects mid-stream frees its slot within one step', async () => {
+test('a client that disconnects mid-stream frees its slot', async () => {
   const server = await startTestServer({ maxNumSeqs: 4 });
   try {
     const abort = new AbortController();
@@ -71,9 +81,8 @@ test('a client that disconnects mid-stream frees its slot within one step', asyn
     }
     assert.equal(server.model().engine.counts().running, 1);
     abort.abort();
-    const t0 = performance.now();
-    while (server.model().engine.counts().running > 0 && performance.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(server.model().engine.counts().running, 0);
+    // Waits for the slot to be freed (a hang fails on the runner's per-test timeout, not on a clock).
+    await until(() => server.model().engine.counts().running === 0);
     assert.equal(server.model().engine.pool.freeSlots, 4);
   } finally {
     await server.close();
