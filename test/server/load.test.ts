@@ -36,10 +36,10 @@ test('200 requests at concurrency 32: no errors, gauges back to 0, KV pool free,
       const res = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) });
       const text = await res.text();
       assert.equal(res.status, 200, text);
-      const steps: { tool?: string; ok: boolean }[] = text.startsWith('data:')
+      const steps: { name?: string; ok: boolean }[] = text.startsWith('data:')
         ? text.split('\n').filter((l) => l.startsWith('data: {')).flatMap((l) => JSON.parse(l.slice(6)).choices[0]?.pixel_reasoning?.step ?? [])
         : JSON.parse(text).choices[0].pixel_reasoning?.steps ?? [];
-      okCrops += steps.filter((st) => st.ok && st.tool === 'crop_image_normalized').length;
+      okCrops += steps.filter((st) => st.ok && st.name === 'crop_image_normalized').length;
     };
     await Promise.all(Array.from({ length: 8 }, (_, i) => send(i))); // warm-up
     okCrops = 0;
