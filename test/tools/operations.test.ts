@@ -87,3 +87,71 @@ test('unknown tools and the error turn format', async () => {
   assert.deepEqual(r, { ok: false, tool: 'rotate', error: 'Unknown tool "rotate". Available tools: crop_image_normalized, select_frames.' });
   assert.equal(errorTurnText('boom'), '\nExecution error:\nboom\n');
 });
+
+// Boundaries of DESIGN.md §4's rules, each pinned to the rule it checks.
+
+test('§4 "a crop of 28 px or less is an error": exactly 28 px fails, 29 px passes', async () => {
+  // A 100x100 image: 0.1 padding is 10 px a side, so a box of width b gives b + 20 px.
+  const c = ctx([image(100, 100)]);
+  const at28 = await crop({ bbox_2d: [40, 40, 48, 48], target_image: 1 }, c);
+  assert.deepEqual(at28, { ok: false, tool: 'crop_image_normalized', error: 'Cropped image is too small: 28x28' });
+  const at29 = await crop({ bbox_2d: [40, 40, 49, 49], target_image: 1 }, c);
+  assert.ok(at29.ok);
+  assert.deepEqual(at29.box, [30, 30, 59, 59]);
+});
+
+test('§4 crop coordinates round half to even (PIL\'s crop of a float box)', async () => {
+  // On a 100x100 image, (0.165 - 0.1) * 100 is exactly 6.5 -> 6 and (0.185 - 0.1) * 100 exactly 8.5 -> 8
+  // (Python's round; Math.round would give 7 and 9). The right and bottom clamp to 100.
+  const r = await crop({ bbox_2d: [0.165, 0.185, 0.95, 0.95], target_image: 1 }, ctx([image(100, 100)]));
+  assert.ok(r.ok);
+  assert.deepEqual(r.box, [6, 8, 100, 100]);
+  // (0.195 - 0.1) * 100 = 9.5 -> 10 and (0.115 - 0.1) * 100 = 1.5 -> 2: halves go to the even side both ways.
+  const up = await crop({ bbox_2d: [0.195, 0.115, 0.95, 0.95], target_image: 1 }, ctx([image(100, 100)]));
+  assert.ok(up.ok);
+  assert.deepEqual(up.box, [10, 2, 100, 100]);
+});
+
+test('§4 "if all four values are < 1 they are fractions": [0, 0, 1, 1] has a 1, so it is read as pixels', async () => {
+  const r = await crop({ bbox_2d: [0, 0, 1, 1], target_image: 1 }, ctx([image(400, 300)]));
+  // Pixels [0,0,1,1] of a 400x300 image, padded by 40x30 px: a 41x31 crop at the corner.
+  assert.ok(r.ok);
+  assert.deepEqual(r.box, [0, 0, 41, 31]);
+});
+
+test('§4 "clamp to [0, 1]": a box at the right and bottom edges is clamped there', async () => {
+  const r = await crop({ bbox_2d: [0.8, 0.85, 0.99, 0.999], target_image: 1 }, ctx([image(1000, 800)]));
+  assert.ok(r.ok);
+  assert.deepEqual(r.box, [700, 600, 1000, 800]);
+  assert.equal(r.images[0]!.width, 300);
+  assert.equal(r.images[0]!.height, 200);
+});
+
+test('§4 "target_image is 1-based over all images so far, crops included": a crop of an earlier crop', async () => {
+  const original = image(1000, 1000);
+  const first = await crop({ bbox_2d: [0.3, 0.3, 0.5, 0.5], target_image: 1 }, ctx([original]));
+  assert.ok(first.ok);
+  const images = [original, first.images[0]!];
+  // Image 2 is the 400x400 crop at (200,200) of the original: its own (0.25..0.75) is original pixels 300..500 plus padding.
+  const second = await crop({ bbox_2d: [0.35, 0.35, 0.65, 0.65], target_image: 2 }, ctx(images));
+  assert.ok(second.ok);
+  assert.deepEqual(second.box, [100, 100, 300, 300]);
+  assert.deepEqual([...second.images[0]!.data.slice(0, 3)], [(200 + 100) % 256, (200 + 100) % 256, (600) % 256], 'the crop is of image 2, not of the original at the same box');
+});
+
+test('§4 select_frames boundaries: exactly 8 frames pass; index 0, an empty list and non-integers fail; numbering after images', async () => {
+  const frames = Array.from({ length: 16 }, (_, i) => image(100 + i, 80));
+  const eight = await select({ target_frames: [1, 2, 3, 4, 5, 6, 7, 8] }, ctx([], frames));
+  assert.ok(eight.ok);
+  assert.equal(eight.images.length, 8);
+  const zero = await select({ target_frames: [0, 3] }, ctx([], frames));
+  assert.deepEqual(zero, { ok: false, tool: 'select_frames', error: 'Invalid frame index 0: the video has frames 1 to 16.' });
+  const empty = await select({ target_frames: [] }, ctx([], frames));
+  assert.deepEqual(empty, { ok: false, tool: 'select_frames', error: 'Invalid target_frames: expected a list of 1 to 8 frame indices from 1 to 16, got [].' });
+  const fractional = await select({ target_frames: [2.5] }, ctx([], frames));
+  assert.deepEqual(fractional, { ok: false, tool: 'select_frames', error: 'Invalid target_frames: expected a list of 1 to 8 frame indices from 1 to 16, got [2.5].' });
+  // With two images before the video, the selected frames become images 3 and 4.
+  const afterImages = await select({ target_frames: [4, 9] }, ctx([image(50, 50), image(60, 60)], frames));
+  assert.ok(afterImages.ok);
+  assert.match(afterImages.text, /, Numbered 3 to 4\):$/);
+});
