@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'models/', 'runs/', 'scratch/'] },
+  { ignores: ['node_modules/', 'models/', 'runs/', 'scratch/', '.venv-oracle/', 'data/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

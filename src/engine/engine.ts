@@ -38,6 +38,12 @@ export class PromptTooLongError extends Error {
   }
 }
 
+/** More samples (n) than the engine has sequence slots: the group is admitted whole, so it could never start. */
+export class TooManySamplesError extends Error {
+  constructor(readonly n: number, readonly slots: number) {
+    super(`n = ${n} samples need ${n} sequence slots at once; this server has ${slots} (--max-num-seqs).`);
+  }
+}
 
 let nextId = 0;
 /**
@@ -112,6 +118,7 @@ export class Engine {
    * token from the same logits (sample i uses seed + i when a seed is given).
    */
   async generateMany(request: GenerationRequest, n: number, optsFor: (i: number) => GenerateOptions = () => ({})): Promise<GenerationResult[]> {
+    if (n > this.pool.slots) throw new TooManySamplesError(n, this.pool.slots);
     const rope = new RopePositions();
     const prompt = await buildPrompt(request.messages, request.tools, this.tokenizer, this.config, rope);
     if (prompt.chunk.ids.length >= this.maxModelLen) throw new PromptTooLongError(prompt.chunk.ids.length, this.maxModelLen);

@@ -1,4 +1,4 @@
-import { PromptTooLongError, QueueFullError } from '../engine/engine.js';
+import { PromptTooLongError, QueueFullError, TooManySamplesError } from '../engine/engine.js';
 import type { ChatMessage, ContentPart, GenerationRequest, GenerationResult, ToolStep } from '../engine/types.js';
 import type { ToolName } from '../tools/definitions.js';
 import type { ServerConfig } from './config.js';
@@ -99,6 +99,7 @@ export function splitTurns(r: GenerationResult): { content: string; reasoning: s
 /** Engine errors as API errors (the HTTP and gRPC front ends map these to their status codes). */
 export function mapEngineError(e: unknown): never {
   if (e instanceof PromptTooLongError) throw new ApiError(400, e.message, 'context_length_exceeded', 'messages');
+  if (e instanceof TooManySamplesError) throw new ApiError(400, e.message, 'invalid_value', 'n');
   if (e instanceof QueueFullError) throw new ApiError(429, e.message, 'server_overloaded', null, 'rate_limit_error');
   throw e;
 }

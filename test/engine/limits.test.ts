@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Engine } from '../../src/engine/engine.js';
+import { ModelRunner } from '../../src/engine/model-runner.js';
+import { GREEDY } from '../../src/engine/sampler.js';
+import type { GenerationRequest } from '../../src/engine/types.js';
+import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
+import { loadModelFiles, type ModelFiles } from '../../src/model/model-dir.js';
+import { decodeImage, type RgbImage } from '../../src/tools/image.js';
+import { testImagePng, testModel, until } from '../helpers.js';
+
+/** The engine's limits and cancellations at their boundaries, each pinned to the rule it checks. */
+let files: ModelFiles;
+let runner: ModelRunner;
+let tokenizer: ChatTokenizer;
+let image: RgbImage;
+
+before(async () => {
+  files = await loadModelFiles(await testModel('micro', 7));
+  runner = await ModelRunner.load(files, { threads: 2 });
+  tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  image = await decodeImage(await testImagePng(448, 336, 7), { maxPixels: 1e8 });
+});
+after(() => runner.release());
+
+const CALL = '\n<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [0.2, 0.2, 0.6, 0.7], "target_image": 1}}\n</tool_call>';
+const engine = (opts: Partial<ConstructorParameters<typeof Engine>[3]> = {}) => new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs: 4, ...opts });
+const request = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
+  messages: [{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'What is there?' }] }],
+  sampling: GREEDY, maxTokens: 60, tools: ['crop_image_normalized'], maxToolCalls: 4, stop: [], ...over,
+});
+
+/** Forces the generated tokens: a tool call at each of `at`, a plain filler token elsewhere (a random model's own calls cannot interfere). */
+function forcedCalls(at: number[]): (i: number) => number {
+  const call = tokenizer.encode(CALL);
+  const filler = tokenizer.encode(' ok')[0]!;
+  const forced = new Map<number, number>();
+  for (const start of at) call.forEach((id, k) => forced.set(start + k, id));
+  return (i) => forced.get(i) ?? filler;
+}
+
+test('DESIGN.md §4 limits: a call beyond max_tool_calls ends the request with finish_reason tool_limit, unexecuted', async () => {
+  const r = await engine().generate(request({ maxToolCalls: 1, maxTokens: 200 }), { overrideToken: forcedCalls([2, 60]) });
+  assert.equal(r.finishReason, 'tool_limit');
+  assert.equal(r.steps.length, 1, 'only the first call ran');
+  assert.ok(r.steps[0]!.ok);
+});
+
+test('the context limit reached by a tool result ends the request as length, with nothing generated after the call', async () => {
+  const probe = await engine().generate(request({ maxTokens: 1 }));
+  const callTokens = tokenizer.encode(CALL).length;
+  // Room for the prompt, the call and a few tokens, but not for the crop's result turn (dozens of image tokens).
+  const maxModelLen = probe.promptTokenIds.length + 2 + callTokens + 5;
+  let afterTool = 0;
+  let toolDone = false;
+  const r = await engine({ maxModelLen }).generate(request(), {
+    overrideToken: forcedCalls([2]),
+    onEvent: (e) => {
+      if (e.type === 'tool') toolDone = true;
+      else if (e.type === 'text' && toolDone) afterTool++;
+    },
+  });
+  assert.equal(r.finishReason, 'length');
+  assert.equal(r.steps.length, 1);
+  assert.equal(afterTool, 0);
+});
+
+test('aborting a request paused in its tool ends it as abort and frees its slot', async () => {
+  const e = engine();
+  const abort = new AbortController();
+  let release!: () => void;
+  const inTool = new Promise<void>((r) => (release = r));
+  const pending = e.generate(request(), { signal: abort.signal, overrideToken: forcedCalls([2]), beforeTool: () => { release(); return new Promise(() => {}); } });
+  await inTool;
+  assert.equal(e.counts().paused, 1);
+  abort.abort();
+  const r = await pending;
+  assert.equal(r.finishReason, 'abort');
+  await until(() => e.counts().paused === 0);
+  assert.equal(e.pool.freeSlots, 4);
+});
+
+test('aborting a request still queued for a slot ends it as abort without running it', async () => {
+  const e = engine({ maxNumSeqs: 1 });
+  const hold = new AbortController();
+  let streaming!: () => void;
+  const started = new Promise<void>((r) => (streaming = r));
+  const first = e.generate(request({ maxTokens: 5000, ignoreEos: true, tools: [] }), { signal: hold.signal, onEvent: () => streaming() });
+  await started;
+  const abort = new AbortController();
+  const queued = e.generate(request({ tools: [] }), { signal: abort.signal });
+  await until(() => e.counts().waiting === 1);
+  abort.abort();
+  const r = await queued;
+  assert.equal(r.finishReason, 'abort');
+  assert.equal(r.tokenIds.length, 0, 'the queued request generated tokens');
+  hold.abort();
+  await first;
+  assert.deepEqual(e.counts(), { running: 0, waiting: 0, paused: 0 });
+});
+
+test('an n > 1 request waits for as many free slots as samples, then runs them together', async () => {
+  const e = engine({ maxNumSeqs: 3 });
+  const hold = new AbortController();
+  let streaming!: () => void;
+  const started = new Promise<void>((r) => (streaming = r));
+  const first = e.generate(request({ maxTokens: 5000, ignoreEos: true, tools: [] }), { signal: hold.signal, onEvent: () => streaming() });
+  await started;
+  // Two slots are free, the group needs three: it waits whole, and starts once the first request ends.
+  const group = e.generateMany(request({ tools: [], maxTokens: 6, ignoreEos: true, sampling: { ...GREEDY, temperature: 1, seed: 3 } }), 3);
+  await until(() => e.counts().waiting === 3);
+  assert.equal(e.counts().running, 1);
+  hold.abort();
+  const results = await group;
+  assert.deepEqual(results.map((r) => r.tokenIds.length), [6, 6, 6]);
+  await first;
+  assert.equal(e.pool.freeSlots, 3);
+});
+
+test('an n larger than the engine\'s slots is refused at once (it could never be admitted whole)', async () => {
+  const e = engine({ maxNumSeqs: 2 });
+  await assert.rejects(e.generateMany(request({ tools: [] }), 3), /n = 3 samples need 3 sequence slots at once; this server has 2/);
+  assert.deepEqual(e.counts(), { running: 0, waiting: 0, paused: 0 });
+});
