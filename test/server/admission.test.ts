@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import request from 'supertest';
+import { Registry } from 'prom-client';
+import { createApp } from '../../src/server/app.js';
+import { resolveConfig } from '../../src/server/config.js';
+import { createLogger } from '../../src/server/logger.js';
+import { loadServingModel, type RunningServer } from '../../src/server/server.js';
+import type { ServingModel } from '../../src/server/app.js';
+import { startTestServer, testModel } from '../helpers.js';
+
+/**
+ * The API-key matrix (README: "Bearer keys required on /v1/*, /tokenize, /detokenize and gRPC"):
+ * route-level through supertest on the express app (no listening server needed), and gRPC on a
+ * real server, where the transport is the point.
+ */
+const KEY = 'k1';
+let model: ServingModel;
+let app: ReturnType<typeof createApp>;
+
+before(async () => {
+  const config = resolveConfig({ apiKeys: [KEY], logLevel: 'silent', threads: 1, model: await testModel() }, {});
+  model = await loadServingModel(config.model, config);
+  app = createApp({ config, logger: createLogger('silent'), model: () => model, registry: new Registry(), ready: () => true });
+});
+after(() => model.engine.runner.release());
+
+const ROUTES: { method: 'get' | 'post'; path: string; body?: unknown }[] = [
+  { method: 'get', path: '/v1/models' },
+  { method: 'post', path: '/v1/chat/completions', body: { messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 } },
+  { method: 'post', path: '/tokenize', body: { prompt: 'hello' } },
+  { method: 'post', path: '/detokenize', body: { tokens: [1, 2] } },
+];
+
+for (const r of ROUTES) {
+  test(`${r.method.toUpperCase()} ${r.path}: 401 with no key and with a wrong key (OpenAI error shape), served with the key`, async () => {
+    const call = (auth?: string) => {
+      const req = r.method === 'get' ? request(app).get(r.path) : request(app).post(r.path).send(r.body as object);
+      return auth ? req.set('authorization', auth) : req;
+    };
+    for (const auth of [undefined, 'Bearer wrong', KEY]) {
+      const res = await call(auth);
+      assert.equal(res.status, 401, `${auth ?? 'no header'}: ${res.status}`);
+      assert.equal(res.body.error.type, 'authentication_error');
+      assert.equal(typeof res.body.error.message, 'string');
+    }
+    const ok = await call(`Bearer ${KEY}`);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  });
+}
+
+test('health and metrics stay open without a key', async () => {
+  assert.equal((await request(app).get('/health')).status, 200);
+  assert.equal((await request(app).get('/metrics')).status, 200);
+});
+
+let server: RunningServer;
+test('gRPC: UNAUTHENTICATED with no key or a wrong one, served with the key in the authorization metadata', async () => {
+  server = await startTestServer({ grpcPort: 0, apiKeys: [KEY] });
+  const def = protoLoader.loadSync(['pixelreasoner/v1/reasoning.proto'], { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [join(import.meta.dirname, '../../proto')] });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  const client = new pkg.pixelreasoner.v1.PixelReasoner(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
+  const call = (auth?: string) => new Promise<grpc.ServiceError | undefined>((resolve) => {
+    const md = new grpc.Metadata();
+    if (auth) md.set('authorization', auth);
+    const stream = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'hi' }] }], sampling: { max_tokens: 1 } }, md) as grpc.ClientReadableStream<unknown>;
+    stream.on('data', () => {});
+    stream.on('error', (e: grpc.ServiceError) => resolve(e));
+    stream.on('end', () => resolve(undefined));
+  });
+  try {
+    assert.equal((await call())?.code, grpc.status.UNAUTHENTICATED);
+    assert.equal((await call('Bearer wrong'))?.code, grpc.status.UNAUTHENTICATED);
+    assert.equal(await call(`Bearer ${KEY}`), undefined);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+test('past max_waiting: HTTP 429 with code server_overloaded and Retry-After; gRPC RESOURCE_EXHAUSTED', async () => {
+  const s = await startTestServer({ grpcPort: 0, maxNumSeqs: 1, maxWaiting: 0 });
+  const def = protoLoader.loadSync(['pixelreasoner/v1/reasoning.proto'], { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [join(import.meta.dirname, '../../proto')] });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  const client = new pkg.pixelreasoner.v1.PixelReasoner(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
+  const hold = new AbortController();
+  try {
+    const long = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: hold.signal,
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 4000, ignore_eos: true, stream: true }),
+    });
+    await long.body!.getReader().read();
+    const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }) });
+    assert.equal(res.status, 429);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.deepEqual(((await res.json()) as { error: { code: string; type: string } }).error.code, 'server_overloaded');
+    const error = await new Promise<grpc.ServiceError | undefined>((resolve) => {
+      const stream = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'hi' }] }], sampling: { max_tokens: 2 } }) as grpc.ClientReadableStream<unknown>;
+      stream.on('data', () => {});
+      stream.on('error', resolve);
+      stream.on('end', () => resolve(undefined));
+    });
+    assert.equal(error?.code, grpc.status.RESOURCE_EXHAUSTED);
+  } finally {
+    hold.abort();
+    client.close();
+    await s.close();
+  }
+});
+
+test('requestTimeoutMs: a request past its deadline ends with finish_reason abort, and its slot is freed', async () => {
+  const s = await startTestServer({ requestTimeoutMs: 1, maxNumSeqs: 2 });
+  try {
+    // A request that cannot finish by itself (no EOS, a huge budget): only the deadline ends it.
+    const res = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 100000, ignore_eos: true }),
+    });
+    const body = (await res.json()) as { choices: { finish_reason: string }[] };
+    assert.equal(body.choices[0]!.finish_reason, 'abort');
+    assert.equal(s.model().engine.pool.freeSlots, 2);
+  } finally {
+    await s.close();
+  }
+});
