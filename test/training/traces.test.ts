@@ -119,3 +119,22 @@ test('a look trace is a zoom trace cut after its call: same prompt, same trained
   assert.deepEqual(l.ids.filter((_, i) => l.weights[i] === 1), tok.encode(look.steps[0]!.text));
   assert.equal(l.visuals.length, 1);
 });
+
+test('DESIGN.md §5 "erroneous operations are masked": a call that fails with an execution error is in the context, unweighted, with its error turn', async () => {
+  const files = await loadModelFiles(await testModel('micro', 0));
+  const tok = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
+  const task = await vstarTask(9);
+  const good = synthesizeTrace(task, 'zoom', 9);
+  // The failing call: a box of zero width (x1 = x2), which the crop refuses with an execution error.
+  const failing = 'Let me zoom in.\n<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [0.4, 0.4, 0.4, 0.6], "target_image": 1}}\n</tool_call>';
+  const trace = { ...good, kind: 'self-correction' as const, steps: [{ text: failing, train: false }, ...good.steps] };
+  const t = await tokenizeTrace(trace, tok, files.config);
+  const weighted = t.ids.filter((_, i) => t.weights[i] === 1);
+  assert.deepEqual(weighted, [...tok.encode(good.steps[0]!.text), ...tok.encode(`${good.steps[1]!.text}<|im_end|>`)]);
+  const failed = tok.encode(failing);
+  const at = t.ids.findIndex((_, i) => failed.every((id, k) => t.ids[i + k] === id));
+  assert.ok(at > 0 && failed.every((_, k) => t.weights[at + k] === 0), 'the failed call is in the context and unweighted');
+  const unweightedText = tok.decode(t.ids.filter((id, i) => t.weights[i] === 0 && id !== files.config.image_token_id));
+  assert.match(unweightedText, /\nExecution error:\nInvalid bbox_2d \[0\.4,0\.4,0\.4,0\.6\]: x1 must be less than x2 and y1 less than y2\.\n/);
+  assert.equal(t.visuals.length, 2, 'the original and the one successful crop');
+});
