@@ -9,6 +9,8 @@
  *   npm run bench -- [--json] [--concurrency 16] [--tokens 64] [--model DIR] [--skip-transformersjs]
  */
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { AutoProcessor, Qwen2_5_VLForConditionalGeneration, RawImage, cat, env } from '@huggingface/transformers';
 import sharp from 'sharp';
 import { Engine } from '../src/engine/engine.js';
@@ -175,10 +177,19 @@ const pngs = await Promise.all(SIZES.map(([w, h], i) => makeImage(w, h, i)));
 const images = await Promise.all(pngs.map((p) => decodeImage(p, { maxPixels: 1e8 })));
 log(`model ${files.name} (${dir}); ${N} concurrent requests, ${TOKENS} tokens each, one crop per request`);
 
+// Heap growth over the engine runs (a leak shows as growth that survives a full collection): a
+// figure here, not a threshold in a test.
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+collect();
+const heapBefore = process.memoryUsage().heapUsed;
 const a = await runEngine(files, images, N);
 log(`(a) engine               ${(a.tokens / a.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(a.ttft, 50).toFixed(0)} ms  p95 ${pct(a.ttft, 95).toFixed(0)} ms  (${a.seconds.toFixed(2)} s)`);
 const b = await runEngine(files, images, 1);
 log(`(b) engine maxNumSeqs=1  ${(b.tokens / b.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(b.ttft, 50).toFixed(0)} ms  p95 ${pct(b.ttft, 95).toFixed(0)} ms  (${b.seconds.toFixed(2)} s)`);
+collect();
+const heapGrowthMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
+log(`heap after both engine runs: ${heapGrowthMiB >= 0 ? '+' : ''}${heapGrowthMiB.toFixed(1)} MiB`);
 const c = values['skip-transformersjs'] ? undefined : await runTransformersJs(files, pngs, images);
 if (c) log(`(c) transformers.js      ${(c.tokens / c.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(c.ttft, 50).toFixed(0)} ms  p95 ${pct(c.ttft, 95).toFixed(0)} ms  (${c.seconds.toFixed(2)} s)`);
 const d = await runRawGraph(files, images, a.promptTokens, a.cachedTokens);
@@ -195,6 +206,7 @@ const summary = {
   ratios,
   concurrency: N,
   model: files.name,
+  heap_growth_mib: heapGrowthMiB,
   tokens_per_request: TOKENS,
   prompt_tokens_per_request: a.promptTokens.reduce((x, y) => x + y, 0) / N,
   cached_prompt_tokens_per_request: a.cachedTokens.reduce((x, y) => x + y, 0) / N,

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadCheckpoint } from '../src/training/checkpoint.js';
-import { ADMIN_TOKEN, adminHeaders, testModel, waitForJob } from '../test/helpers.js';
+import { loadCheckpoint, recoverCheckpoint } from '../src/training/checkpoint.js';
+import { ADMIN_TOKEN, adminHeaders, testModel, until, waitForJob } from '../test/helpers.js';
 import { startCli, waitReady } from './helpers.js';
 
 const TOKEN = ADMIN_TOKEN;
@@ -24,11 +25,16 @@ test('SIGKILL the server during a job: after restart it is interrupted, resume c
   assert.equal(created.status, 202);
   const { id } = (await created.json()) as { id: string };
   await waitForJob(`${first.url}/admin/v1/training/jobs/${id}`, (j) => j.step >= 10, 120_000);
+  // The job runs in a child process, which exits when its IPC channel closes: wait for it, not for a clock.
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(first.proc.pid)], { encoding: 'utf8' }).split('\n').map(Number).filter((p) => p > 0);
   first.proc.kill('SIGKILL');
   await new Promise((r) => first.proc.once('exit', r));
-  await new Promise((r) => setTimeout(r, 500)); // the job's child exits when its IPC channel closes
+  const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  await until(() => children.every((pid) => !alive(pid)));
 
   const jobDir = join(dataDir, 'jobs', id);
+  // The kill may land inside a save: the restart recovers the newest complete checkpoint, as here.
+  await recoverCheckpoint(join(jobDir, 'checkpoint'));
   const saved = await loadCheckpoint(join(jobDir, 'checkpoint'));
   assert.ok(saved.meta.step >= 8 && saved.meta.step % 4 === 0, `checkpoint at step ${saved.meta.step}`);
 

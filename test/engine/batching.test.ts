@@ -7,7 +7,7 @@ import type { ChatMessage, GenerationRequest } from '../../src/engine/types.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadModelFiles, type ModelFiles } from '../../src/model/model-dir.js';
 import { decodeImage, type RgbImage } from '../../src/tools/image.js';
-import { testImagePng, testModel } from '../helpers.js';
+import { testImagePng, testModel, until } from '../helpers.js';
 
 let files: ModelFiles;
 let fast: ModelRunner;
@@ -130,7 +130,7 @@ test('past maxWaiting the engine refuses new requests instead of queueing', asyn
   const engine = new Engine(fast, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs: 1, maxWaiting: 1 });
   const first = engine.generate({ ...request(1), maxTokens: 1500, ignoreEos: true });
   const second = engine.generate({ ...request(2), maxTokens: 5 });
-  while (engine.counts().waiting < 1) await new Promise((r) => setTimeout(r, 5));
+  await until(() => engine.counts().waiting >= 1);
   assert.deepEqual(engine.counts(), { running: 1, waiting: 1, paused: 0 });
   await assert.rejects(engine.generate({ ...request(3), messages: [{ role: 'user', content: 'hi' }], maxTokens: 5 }), /at capacity/);
   await Promise.all([first, second]);

@@ -122,3 +122,20 @@ test('an n larger than the engine\'s slots is refused at once (it could never be
   await assert.rejects(e.generateMany(request({ tools: [] }), 3), /n = 3 samples need 3 sequence slots at once; this server has 2/);
   assert.deepEqual(e.counts(), { running: 0, waiting: 0, paused: 0 });
 });
+
+test('§4 "target_image counts crops included": a second call can crop the crop the engine made in the first step', async () => {
+  const second = '\n<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [0.25, 0.25, 0.75, 0.75], "target_image": 2}}\n</tool_call>';
+  const call = tokenizer.encode(CALL);
+  const next = tokenizer.encode(second);
+  const filler = tokenizer.encode(' ok')[0]!;
+  const forced = new Map<number, number>();
+  call.forEach((id, k) => forced.set(2 + k, id));
+  next.forEach((id, k) => forced.set(2 + call.length + 5 + k, id));
+  const r = await engine().generate(request({ maxTokens: 2 + call.length + 5 + next.length + 3 }), { overrideToken: (i) => forced.get(i) ?? filler });
+  assert.equal(r.steps.length, 2);
+  assert.ok(r.steps.every((s) => s.ok), JSON.stringify(r.steps.map((s) => s.error)));
+  // Image 2 is the first crop: the second box is in its pixels (the first crop's size, not the original's 448x336).
+  const [w1, h1] = [r.steps[0]!.box![2] - r.steps[0]!.box![0], r.steps[0]!.box![3] - r.steps[0]!.box![1]];
+  assert.equal(r.steps[1]!.target_image, 2);
+  assert.deepEqual(r.steps[1]!.box, [Math.round(0.15 * w1), Math.round(0.15 * h1), Math.round(0.85 * w1), Math.round(0.85 * h1)]);
+});

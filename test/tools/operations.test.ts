@@ -42,7 +42,7 @@ test('absolute pixel boxes are divided by the target image size', async () => {
   assert.deepEqual(r.box, [640, 400, 1160, 700]);
 });
 
-test('target_image is 1-based over all images so far, crops included', async () => {
+test('target_image is 1-based over the images so far: 2 is the second image, 3 is out of range', async () => {
   const c = ctx([image(1600, 1000), image(400, 300)]);
   const r = await crop({ bbox_2d: [0.2, 0.2, 0.8, 0.8], target_image: 2 }, c);
   assert.ok(r.ok);
