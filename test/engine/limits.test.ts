@@ -39,6 +39,16 @@ function forcedCalls(at: number[]): (i: number) => number {
   return (i) => forced.get(i) ?? filler;
 }
 
+/** Occupies one slot with a request that only ends when released (resolves once it is streaming). */
+async function holdSlot(e: Engine): Promise<{ release: () => Promise<unknown> }> {
+  const hold = new AbortController();
+  let streaming!: () => void;
+  const started = new Promise<void>((r) => (streaming = r));
+  const pending = e.generate(request({ maxTokens: 5000, ignoreEos: true, tools: [] }), { signal: hold.signal, onEvent: () => streaming() });
+  await started;
+  return { release: () => (hold.abort(), pending) };
+}
+
 test('DESIGN.md §4 limits: a call beyond max_tool_calls ends the request with finish_reason tool_limit, unexecuted', async () => {
   const r = await engine().generate(request({ maxToolCalls: 1, maxTokens: 200 }), { overrideToken: forcedCalls([2, 60]) });
   assert.equal(r.finishReason, 'tool_limit');
@@ -82,11 +92,7 @@ test('aborting a request paused in its tool ends it as abort and frees its slot'
 
 test('aborting a request still queued for a slot ends it as abort without running it', async () => {
   const e = engine({ maxNumSeqs: 1 });
-  const hold = new AbortController();
-  let streaming!: () => void;
-  const started = new Promise<void>((r) => (streaming = r));
-  const first = e.generate(request({ maxTokens: 5000, ignoreEos: true, tools: [] }), { signal: hold.signal, onEvent: () => streaming() });
-  await started;
+  const held = await holdSlot(e);
   const abort = new AbortController();
   const queued = e.generate(request({ tools: [] }), { signal: abort.signal });
   await until(() => e.counts().waiting === 1);
@@ -94,26 +100,20 @@ test('aborting a request still queued for a slot ends it as abort without runnin
   const r = await queued;
   assert.equal(r.finishReason, 'abort');
   assert.equal(r.tokenIds.length, 0, 'the queued request generated tokens');
-  hold.abort();
-  await first;
+  await held.release();
   assert.deepEqual(e.counts(), { running: 0, waiting: 0, paused: 0 });
 });
 
 test('an n > 1 request waits for as many free slots as samples, then runs them together', async () => {
   const e = engine({ maxNumSeqs: 3 });
-  const hold = new AbortController();
-  let streaming!: () => void;
-  const started = new Promise<void>((r) => (streaming = r));
-  const first = e.generate(request({ maxTokens: 5000, ignoreEos: true, tools: [] }), { signal: hold.signal, onEvent: () => streaming() });
-  await started;
+  const held = await holdSlot(e);
   // Two slots are free, the group needs three: it waits whole, and starts once the first request ends.
   const group = e.generateMany(request({ tools: [], maxTokens: 6, ignoreEos: true, sampling: { ...GREEDY, temperature: 1, seed: 3 } }), 3);
   await until(() => e.counts().waiting === 3);
   assert.equal(e.counts().running, 1);
-  hold.abort();
+  await held.release();
   const results = await group;
   assert.deepEqual(results.map((r) => r.tokenIds.length), [6, 6, 6]);
-  await first;
   assert.equal(e.pool.freeSlots, 3);
 });
 
