@@ -1,14 +1,15 @@
 import { resolveDefaultModel } from '../model/default-model.js';
 import { loadModelFiles } from '../model/model-dir.js';
+import type { ModelCacheOptions } from '../model/hf/model-cache.js';
 import { evalTable } from '../training/bundle-eval.js';
 import { exportTasks } from '../training/dataset.js';
 import { runEvalArgs, type EvalArgs } from '../training/eval-command.js';
 import { EVAL_SEED_BASE, generateSuite } from '../training/tasks/index.js';
 
 /** `pixelreasoner eval`: scores per suite (accuracy or ANLS) and RaPR, through the engine and its tool loop. */
-export async function runEval(a: EvalArgs): Promise<void> {
+export async function runEval(a: EvalArgs & { cache?: ModelCacheOptions }): Promise<void> {
   const dir = a.model ?? (await resolveDefaultModel((m) => console.error(m)));
-  const files = await loadModelFiles(dir);
+  const files = await loadModelFiles(dir, a.cache);
   const { tasks, rows, seconds: elapsed } = await runEvalArgs(files, a, (row) => { if (a.ablations) console.error(`evaluated: ${row.name}${row.tools ? '' : ' (no tools)'}`); });
   if (!a.json) {
     const seconds = elapsed.toFixed(1);

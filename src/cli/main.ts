@@ -24,8 +24,8 @@ const USAGE = `pixelreasoner <command>
   model import SNAPSHOT --out DIR [--dtype fp32|fp16|q8|q4]
             convert a Hugging Face Qwen2.5-VL snapshot into the ONNX layout (serve/generate/eval
             also take a snapshot as --model and convert it once into --model-cache)
-  eval      [--model DIR] (--suite NAME[,NAME] | --dataset FILE.jsonl) [--no-tools] [--n N] [--seed S]
-            [--max-tokens N] [--json] [--ablations]
+  eval      [--model DIR|SNAPSHOT] (--suite NAME[,NAME] | --dataset FILE.jsonl) [--no-tools] [--n N] [--seed S]
+            [--max-tokens N] [--json] [--ablations] [--dtype D] [--model-cache DIR]
             --ablations: one table with the model without tools, each of its ablations/*.safetensors
             weights (warm start, RL without curiosity) and the model itself
   tasks export --suite NAME --n N --seed S --out DIR
