@@ -100,6 +100,31 @@ test('SFT loss and gradients equal transformers + torch autograd on a trace with
   await session.release();
 });
 
+test('a tied checkpoint (Qwen2.5-VL-3B style) trains its embedding as one tensor: its gradient is torch\'s, both uses summed', async () => {
+  const tiedSnapshot = join(dir, 'tied');
+  makeCheckpoint(python, tiedSnapshot, 'tied-gqa2-legacy', 13);
+  const tied = await loadModelFiles(tiedSnapshot, { dtype: 'fp32', cacheDir: join(dir, 'cache'), log: () => {} });
+  assert.equal(tied.config.text.tie_word_embeddings, true);
+  const { chunk, weights, imagePaths } = await sftTrace(41);
+  const runner = await ModelRunner.load(tied, { threads: 2 });
+  const example = await featurize({ ids: chunk.ids, positions: chunk.positions, weights, visuals: chunk.visuals }, runner);
+  await runner.release();
+  const batch = makeBatch([example], tied.config.text.hidden_size);
+  const { graph, params } = buildTrainingGraph(tied.config.text);
+  assert.ok(!params.includes('lm_head.weight'), 'a tied model\'s training graph has no separate LM head');
+  const session = await openGraph(graph, { threads: 2 });
+  const trained = await loadWeights(tied.dir);
+  const feeds: Record<string, ort.Tensor> = { ...batch.feeds };
+  for (const name of params) feeds[name] = new ort.Tensor('float32', trained.get(name)!.data, trained.get(name)!.dims);
+  const out = await session.run(feeds);
+  const checked = ['model.embed_tokens.weight', 'model.layers.1.mlp.up_proj.weight'];
+  const theirs = oracle<{ loss: number; grads: Record<string, { shape: number[]; data: number[] }> }>(python, { op: 'loss', model: tiedSnapshot, ids: chunk.ids, weights, images: imagePaths, params: checked });
+  const ours = (out.loss!.data as Float32Array)[0]!;
+  assert.ok(Math.abs(ours - theirs.loss) <= 1e-5 * Math.abs(theirs.loss), `loss ${ours} against transformers' ${theirs.loss}`);
+  assertSameGradients(out, trained, theirs.grads, checked);
+  await session.release();
+});
+
 const CHECKED = ['model.layers.0.self_attn.q_proj.weight', 'model.layers.1.self_attn.k_proj.bias', 'model.layers.1.mlp.down_proj.weight', 'model.norm.weight', 'lm_head.weight', 'model.embed_tokens.weight'];
 
 /** Our gradients (Linear weights [in, out]) against torch's ([out, in]), within 1e-3 relative (L2). */

@@ -1,6 +1,8 @@
 import type { ConstTensor } from './onnx/ir.js';
 import type { Graph } from './onnx/ir.js';
 import { Rng } from '../util/random.js';
+import type { TextConfig } from './config.js';
+import { transpose } from './hf/weight-source.js';
 
 /** Named fp32 parameters shared by every graph of a model (and by training). */
 export type Weights = Map<string, { dims: number[]; data: Float32Array }>;
@@ -35,4 +37,15 @@ export function initWeights(graphs: Graph[], seed: number): Weights {
     weights.set(name, { dims, data });
   }
   return weights;
+}
+
+/**
+ * With a tied LM head, training updates the embedding alone (the training graph reads the head as
+ * its transpose); the serving graphs' `lm_head.weight` copy is refreshed from it after each update.
+ */
+export function syncTiedHead(c: TextConfig, weights: Weights): void {
+  const head = weights.get('lm_head.weight');
+  const embedding = weights.get('model.embed_tokens.weight');
+  if (!c.tie_word_embeddings || !head || !embedding) return;
+  head.data.set(transpose(embedding.data, c.vocab_size, c.hidden_size));
 }

@@ -101,8 +101,14 @@ function selfAttention(
   return { out: linear(g, merged, `${prefix}.o_proj`, nh * d, h, false), presentKey, presentValue };
 }
 
-/** The decoder layers and LM head over `embeds`, with one attention core per layer. */
-function decoderBody(g: Graph, c: TextConfig, embeds: string, positionIds: string, cores: (cos: string, sin: string) => AttentionCore[], lastOnly: boolean) {
+/**
+ * The decoder layers and LM head over `embeds`, with one attention core per layer. `tiedHead`
+ * reads the LM head as the transposed embedding itself (training a tied model, so one tensor gets
+ * both gradients); serving graphs keep `lm_head.weight`, which a conversion fills from the embedding.
+ */
+function decoderBody(
+  g: Graph, c: TextConfig, embeds: string, positionIds: string, cores: (cos: string, sin: string) => AttentionCore[], lastOnly: boolean, tiedHead = false,
+) {
   const [cos, sin] = mropeCosSin(g, positionIds, c);
   const layerCores = cores(cos, sin);
   let x = embeds;
@@ -115,7 +121,10 @@ function decoderBody(g: Graph, c: TextConfig, embeds: string, positionIds: strin
     presents.push({ key: attn.presentKey, value: attn.presentValue });
   }
   if (lastOnly) x = g.op('Slice', [x, g.int64([-1]), g.int64([2 ** 31]), g.int64([1])]);
-  const logits = linear(g, rmsNorm(g, x, 'model.norm', c.hidden_size, c.rms_norm_eps), 'lm_head', c.hidden_size, c.vocab_size, false);
+  const normed = rmsNorm(g, x, 'model.norm', c.hidden_size, c.rms_norm_eps);
+  const logits = tiedHead
+    ? g.op('MatMul', [normed, transpose(g, g.param('model.embed_tokens.weight', [c.vocab_size, c.hidden_size]), [1, 0])])
+    : linear(g, normed, 'lm_head', c.hidden_size, c.vocab_size, false);
   return { logits, presents };
 }
 
@@ -188,12 +197,13 @@ export function buildKvPoolDecoderGraph(c: TextConfig): Graph {
 
 /**
  * Logits [B,S,V] of a whole sequence with no cache (the training step's forward): the same layers
- * as the served decoder, attention over the sequence itself only.
+ * as the served decoder, attention over the sequence itself only; a tied model's LM head is the
+ * embedding (one parameter, as transformers trains it).
  */
 export function fullSequenceLogits(g: Graph, c: TextConfig, embeds: string, attentionMask: string, positionIds: string): string {
   const bias = attentionBias(g, embeds, attentionMask);
   const cores = () => Array.from({ length: c.num_hidden_layers }, () => ({ kind: 'full' as const, bias }));
-  return decoderBody(g, c, embeds, positionIds, cores, false).logits;
+  return decoderBody(g, c, embeds, positionIds, cores, false, c.tie_word_embeddings ?? false).logits;
 }
 
 /** embed_tokens.onnx: input_ids [B,S] -> inputs_embeds [B,S,H]. */
