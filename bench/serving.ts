@@ -6,7 +6,7 @@
  * (d) the raw ONNX graphs doing the same model work at the same batch size (the ceiling).
  * Prints tokens/s, TTFT p50/p95 and the ratios; with --json the last line is one JSON object.
  *
- *   npm run bench -- [--json] [--concurrency 16] [--tokens 64] [--model DIR] [--skip-transformersjs]
+ *   npm run bench -- [--json] [--concurrency 16] [--tokens 64] [--model DIR|SNAPSHOT] [--dtype D] [--model-cache DIR] [--skip-transformersjs]
  */
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
@@ -26,13 +26,14 @@ import { join } from 'node:path';
 import { decodeImage, type RgbImage } from '../src/tools/image.js';
 import { preprocessFrames } from '../src/tools/image-processor.js';
 import { executeToolCall } from '../src/tools/operations.js';
+import { parseWeightDtype } from '../src/model/hf/model-cache.js';
 
 env.allowRemoteModels = false;
 
 const { values } = parseArgs({
   options: {
     json: { type: 'boolean' }, concurrency: { type: 'string' }, tokens: { type: 'string' }, model: { type: 'string' },
-    'skip-transformersjs': { type: 'boolean' }, threads: { type: 'string' },
+    'skip-transformersjs': { type: 'boolean' }, threads: { type: 'string' }, dtype: { type: 'string' }, 'model-cache': { type: 'string' },
   },
 });
 const N = Number(values.concurrency ?? 16);
@@ -171,8 +172,9 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: 
 }
 
 const dir = values.model ?? (await resolveDefaultModel(log));
-const files = await loadModelFiles(dir);
-if (!existsSync(join(dir, ONNX_FILES.decoderKvPool))) throw new Error('the benchmark needs a model exported by this project (decoder_kvpool.onnx)');
+// A Hugging Face snapshot is converted first (at --dtype, into --model-cache).
+const files = await loadModelFiles(dir, { dtype: parseWeightDtype(values.dtype), cacheDir: values['model-cache'], log });
+if (!existsSync(join(files.dir, ONNX_FILES.decoderKvPool))) throw new Error('the benchmark needs a model exported by this project (decoder_kvpool.onnx)');
 const pngs = await Promise.all(SIZES.map(([w, h], i) => makeImage(w, h, i)));
 const images = await Promise.all(pngs.map((p) => decodeImage(p, { maxPixels: 1e8 })));
 log(`model ${files.name} (${dir}); ${N} concurrent requests, ${TOKENS} tokens each, one crop per request`);
