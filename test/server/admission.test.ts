@@ -60,17 +60,12 @@ test('health and metrics stay open without a key', async () => {
 let server: RunningServer;
 test('gRPC: UNAUTHENTICATED with no key or a wrong one, served with the key in the authorization metadata', async () => {
   server = await startTestServer({ grpcPort: 0, apiKeys: [KEY] });
-  const def = protoLoader.loadSync(['pixelreasoner/v1/reasoning.proto'], { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [join(import.meta.dirname, '../../proto')] });
-  const pkg = grpc.loadPackageDefinition(def) as any;
-  const client = new pkg.pixelreasoner.v1.PixelReasoner(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
-  const call = (auth?: string) => new Promise<grpc.ServiceError | undefined>((resolve) => {
+  const client = grpcClient(server.grpcPort!);
+  const call = (auth?: string) => {
     const md = new grpc.Metadata();
     if (auth) md.set('authorization', auth);
-    const stream = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'hi' }] }], sampling: { max_tokens: 1 } }, md) as grpc.ClientReadableStream<unknown>;
-    stream.on('data', () => {});
-    stream.on('error', (e: grpc.ServiceError) => resolve(e));
-    stream.on('end', () => resolve(undefined));
-  });
+    return grpcOutcome(client, md);
+  };
   try {
     assert.equal((await call())?.code, grpc.status.UNAUTHENTICATED);
     assert.equal((await call('Bearer wrong'))?.code, grpc.status.UNAUTHENTICATED);
@@ -81,29 +76,43 @@ test('gRPC: UNAUTHENTICATED with no key or a wrong one, served with the key in t
   }
 });
 
-test('past max_waiting: HTTP 429 with code server_overloaded and Retry-After; gRPC RESOURCE_EXHAUSTED', async () => {
-  const s = await startTestServer({ grpcPort: 0, maxNumSeqs: 1, maxWaiting: 0 });
+/** A PixelReasoner gRPC client for a test server. */
+function grpcClient(port: number): any {
   const def = protoLoader.loadSync(['pixelreasoner/v1/reasoning.proto'], { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [join(import.meta.dirname, '../../proto')] });
   const pkg = grpc.loadPackageDefinition(def) as any;
-  const client = new pkg.pixelreasoner.v1.PixelReasoner(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
+  return new pkg.pixelreasoner.v1.PixelReasoner(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+}
+
+/** One short gRPC request; resolves with its error, or undefined when it ended normally. */
+function grpcOutcome(client: any, metadata = new grpc.Metadata(), options: grpc.CallOptions = {}): Promise<grpc.ServiceError | undefined> {
+  return new Promise((resolve) => {
+    const stream = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'hi' }] }], sampling: { max_tokens: 2 } }, metadata, options) as grpc.ClientReadableStream<unknown>;
+    stream.on('data', () => {});
+    stream.on('error', resolve);
+    stream.on('end', () => resolve(undefined));
+  });
+}
+
+/** Occupies a slot over HTTP with a stream that only ends when aborted (resolves once it streams). */
+async function holdHttpSlot(url: string, hold: AbortController): Promise<void> {
+  const long = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, signal: hold.signal,
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 100000, ignore_eos: true, stream: true }),
+  });
+  await long.body!.getReader().read();
+}
+
+test('past max_waiting: HTTP 429 with code server_overloaded and Retry-After; gRPC RESOURCE_EXHAUSTED', async () => {
+  const s = await startTestServer({ grpcPort: 0, maxNumSeqs: 1, maxWaiting: 0 });
+  const client = grpcClient(s.grpcPort!);
   const hold = new AbortController();
   try {
-    const long = await fetch(`${s.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, signal: hold.signal,
-      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 4000, ignore_eos: true, stream: true }),
-    });
-    await long.body!.getReader().read();
+    await holdHttpSlot(s.url, hold);
     const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }) });
     assert.equal(res.status, 429);
     assert.equal(res.headers.get('retry-after'), '1');
     assert.deepEqual(((await res.json()) as { error: { code: string; type: string } }).error.code, 'server_overloaded');
-    const error = await new Promise<grpc.ServiceError | undefined>((resolve) => {
-      const stream = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'hi' }] }], sampling: { max_tokens: 2 } }) as grpc.ClientReadableStream<unknown>;
-      stream.on('data', () => {});
-      stream.on('error', resolve);
-      stream.on('end', () => resolve(undefined));
-    });
-    assert.equal(error?.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.equal((await grpcOutcome(client))?.code, grpc.status.RESOURCE_EXHAUSTED);
   } finally {
     hold.abort();
     client.close();
@@ -114,23 +123,11 @@ test('past max_waiting: HTTP 429 with code server_overloaded and Retry-After; gR
 test('gRPC deadline: a request still queued for the only slot when its deadline passes gets DEADLINE_EXCEEDED', async () => {
   // The slot is held by a request that never ends by itself, so the deadlined one cannot finish however fast the machine is.
   const s = await startTestServer({ grpcPort: 0, maxNumSeqs: 1, maxWaiting: 4 });
-  const def = protoLoader.loadSync(['pixelreasoner/v1/reasoning.proto'], { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [join(import.meta.dirname, '../../proto')] });
-  const pkg = grpc.loadPackageDefinition(def) as any;
-  const client = new pkg.pixelreasoner.v1.PixelReasoner(`127.0.0.1:${s.grpcPort}`, grpc.credentials.createInsecure());
+  const client = grpcClient(s.grpcPort!);
   const hold = new AbortController();
   try {
-    const long = await fetch(`${s.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, signal: hold.signal,
-      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 100000, ignore_eos: true, stream: true }),
-    });
-    await long.body!.getReader().read();
-    const error = await new Promise<grpc.ServiceError | undefined>((resolve) => {
-      const stream = client.StreamReasoning({ messages: [{ role: 'user', content: [{ text: 'hi' }] }], sampling: { max_tokens: 2 } }, new grpc.Metadata(), { deadline: Date.now() + 300 }) as grpc.ClientReadableStream<unknown>;
-      stream.on('data', () => {});
-      stream.on('error', resolve);
-      stream.on('end', () => resolve(undefined));
-    });
-    assert.equal(error?.code, grpc.status.DEADLINE_EXCEEDED);
+    await holdHttpSlot(s.url, hold);
+    assert.equal((await grpcOutcome(client, new grpc.Metadata(), { deadline: Date.now() + 300 }))?.code, grpc.status.DEADLINE_EXCEEDED);
     await until(() => s.model().engine.counts().waiting === 0);
   } finally {
     hold.abort();
