@@ -59,7 +59,7 @@ printf("%f\\n", best); return 0; }`);
 
 /** Bytes of decoder weights one decode step reads: every parameter of the decoder graph (the embedding row aside). */
 function decoderWeightBytes(config: Parameters<typeof importedModelGraphs>[0], dtype: WeightDtype): number {
-  const g = importedModelGraphs(config, dtype)[ONNX_FILES.decoderKvPool];
+  const g = importedModelGraphs(config, dtype).graphs[ONNX_FILES.decoderKvPool];
   const size = { float32: 4, float16: 2, uint8: 1 } as Record<string, number>;
   let bytes = 0;
   for (const p of g.params.values()) bytes += p.dims.reduce((a, b) => a * b, 1) * (size[p.dtype ?? 'float32'] ?? 4);

@@ -9,6 +9,7 @@ import { loadModelFiles } from '../model/model-dir.js';
 import type { ModelCacheOptions } from '../model/hf/model-cache.js';
 import { decodeImage } from '../tools/image.js';
 import { publicStep } from '../server/request-conversion.js';
+import { defaultTools } from '../tools/definitions.js';
 
 export interface GenerateArgs {
   model?: string;
@@ -45,7 +46,7 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
       messages,
       sampling: a.temperature !== undefined ? { ...GREEDY, temperature: a.temperature, seed: a.seed } : GREEDY,
       maxTokens: a.maxTokens,
-      tools: a.noTools ? [] : a.videoFrames?.length ? ['select_frames', 'crop_image_normalized'] : ['crop_image_normalized'],
+      tools: a.noTools ? [] : defaultTools(!!a.videoFrames?.length),
       logprobs: a.json ? 0 : undefined,
       maxToolCalls: 4,
       stop: [],

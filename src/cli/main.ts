@@ -13,7 +13,7 @@ import { readRecipe, runRecipe } from '../training/recipe.js';
 import { BUNDLED_MODEL_DIR, PACKAGE_ROOT } from '../model/default-model.js';
 import { join } from 'node:path';
 import { importSnapshot } from '../model/hf/import-snapshot.js';
-import { DEFAULT_WEIGHT_DTYPE, parseWeightDtype, progressReporter } from '../model/hf/model-cache.js';
+import { conversionProgress, DEFAULT_WEIGHT_DTYPE, parseWeightDtype } from '../model/hf/model-cache.js';
 
 const USAGE = `pixelreasoner <command>
 
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     const snapshot = positionals[0];
     if (!snapshot || !values.out) throw new Error('model import needs SNAPSHOT and --out DIR');
     const dtype = parseWeightDtype(values.dtype) ?? DEFAULT_WEIGHT_DTYPE;
-    const report = await importSnapshot(snapshot, values.out, dtype, progressReporter('converting', (m) => console.error(m)));
+    const report = await importSnapshot(snapshot, values.out, dtype, conversionProgress('converting'));
     console.log(JSON.stringify({ out: values.out, ...report }));
     return;
   }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../model/config.js';
-import { ONNX_FILES, serializeModelGraphs, type GraphFile, type ModelFiles } from '../model/model-dir.js';
+import { ONNX_FILES, serializeModelGraph, type GraphFile, type ModelFiles } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
 import type { VisualInput } from '../tools/image-processor.js';
 import type { KvPool } from './kv-pool.js';
@@ -66,12 +66,12 @@ export class ModelRunner {
 
   /**
    * A runner for other weights of the same architecture (an RL policy after a step, an ablation),
-   * its graphs serialized in memory: no model directory is written and read back.
+   * each graph serialized in memory when its session opens (the standard decoder never is, next to
+   * the pooled one): no model directory is written and read back.
    */
   static async fromWeights(config: ModelConfig, weights: Weights, opts: RunnerOptions = {}): Promise<ModelRunner> {
     const options = sessionOptions(opts);
-    const graphs = serializeModelGraphs(config, weights);
-    return ModelRunner.open(config, (f) => ort.InferenceSession.create(graphs[f], options), !opts.forceStandard);
+    return ModelRunner.open(config, (f) => ort.InferenceSession.create(serializeModelGraph(config, weights, f), options), !opts.forceStandard);
   }
 
   private static async open(config: ModelConfig, open: (file: (typeof ONNX_FILES)[GraphFile]) => Promise<ort.InferenceSession>, pooled: boolean): Promise<ModelRunner> {

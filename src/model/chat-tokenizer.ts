@@ -12,8 +12,6 @@ export interface TemplateMessage {
 export interface RenderOptions {
   tools?: ToolDefinition[];
   addGenerationPrompt?: boolean;
-  /** Render without the leading system turn (for appending turns to a running sequence). */
-  skipSystem?: boolean;
 }
 
 /** Tokenizer + chat template of a model directory (HF tokenizers format, Jinja template). */
@@ -64,7 +62,6 @@ export class ChatTokenizer {
       messages,
       tools: opts.tools && opts.tools.length > 0 ? opts.tools : undefined,
       add_generation_prompt: opts.addGenerationPrompt ?? false,
-      skip_system: opts.skipSystem ?? false,
     });
   }
 }

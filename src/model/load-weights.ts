@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { ONNX_FILES } from './model-dir.js';
 import { readExternalInitializers, readInitializers } from './onnx/read-initializers.js';
 import { DATA_TYPE } from './onnx/ir.js';
-import { decodeToFloat32, IO_CHUNK } from './hf/checkpoint-tensors.js';
+import { readRange } from './hf/checkpoint-tensors.js';
+import { decodeToFloat32 } from './safetensors.js';
 import type { Weights } from './weights.js';
 
 /** The named fp32 weights of a model directory (all graphs; the same name in two graphs is the same tensor). */
@@ -21,24 +22,19 @@ export async function loadWeights(dir: string): Promise<Weights> {
       if (t.dataType === DATA_TYPE.uint8) {
         throw new Error(`${dir}: ${t.name} is quantized; training needs fp32 or fp16 weights (convert the snapshot with --dtype fp32)`);
       }
-      const bytes = await readRange(join(dir, 'onnx', t.external.location), t.external.offset, t.external.length);
+      const bytes = await readRangeOf(join(dir, 'onnx', t.external.location), t.external.offset, t.external.length);
       weights.set(t.name, { dims: t.dims, data: t.dataType === DATA_TYPE.float16 ? decodeToFloat32(bytes, 'F16') : decodeToFloat32(bytes, 'F32') });
     }
   }
   return weights;
 }
 
-async function readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
+async function readRangeOf(path: string, offset: number, length: number): Promise<Buffer> {
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.alloc(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await fh.read(buf, done, Math.min(length - done, IO_CHUNK), offset + done);
-      if (bytesRead === 0) throw new Error(`${path}: truncated at byte ${offset + done}`);
-      done += bytesRead;
-    }
-    return buf;
+    const bytes = await readRange(fh, offset, length);
+    if (bytes.length !== length) throw new Error(`${path}: truncated at byte ${offset + bytes.length}`);
+    return bytes;
   } finally {
     await fh.close();
   }

@@ -6,7 +6,7 @@ import { buildVisionGraph } from './architecture/vision-encoder.js';
 import { serializeModel } from './onnx/serialize.js';
 import type { Graph } from './onnx/ir.js';
 import { presetConfig, type PresetName } from './presets.js';
-import { applyWeightPrecision, type WeightDtype } from './onnx/weight-precision.js';
+import { applyWeightPrecision, type QuantizedWeight, type WeightDtype } from './onnx/weight-precision.js';
 import { resolveModelDir, type ModelCacheOptions } from './hf/model-cache.js';
 import { buildTokenizerFiles } from './tokenizer/tokenizer-files.js';
 import { initWeights, weightLookup, type Weights } from './weights.js';
@@ -40,31 +40,42 @@ export function modelGraphs(config: ModelConfig): Graph[] {
 
 export type GraphFile = 'vision' | 'embed' | 'decoder' | 'decoderKvPool';
 
+type GraphsByFile = Record<(typeof ONNX_FILES)[GraphFile], Graph>;
+
+/** How each graph of a model directory is built, keyed by its path in it. */
+const GRAPH_BUILDERS: Record<(typeof ONNX_FILES)[GraphFile], (config: ModelConfig) => Graph> = {
+  [ONNX_FILES.embed]: (c) => buildEmbedGraph(c.text),
+  [ONNX_FILES.decoder]: (c) => buildDecoderGraph(c.text),
+  [ONNX_FILES.decoderKvPool]: (c) => buildKvPoolDecoderGraph(c.text),
+  [ONNX_FILES.vision]: (c) => buildVisionGraph(c.vision),
+} as Record<(typeof ONNX_FILES)[GraphFile], (config: ModelConfig) => Graph>;
+
+function graphsByFile(config: ModelConfig): GraphsByFile {
+  return Object.fromEntries(Object.entries(GRAPH_BUILDERS).map(([file, build]) => [file, build(config)])) as GraphsByFile;
+}
+
 /**
  * The graphs of a model converted from a checkpoint, by file, at a weight precision (the patch
- * embedding stays fp32: it is small and sees raw pixels).
+ * embedding stays fp32: it is small and sees raw pixels), and the MatMul weights it quantized.
  */
-export function importedModelGraphs(config: ModelConfig, dtype: WeightDtype): Record<(typeof ONNX_FILES)[GraphFile], Graph> {
-  const graphs = {
-    [ONNX_FILES.embed]: buildEmbedGraph(config.text),
-    [ONNX_FILES.decoder]: buildDecoderGraph(config.text),
-    [ONNX_FILES.decoderKvPool]: buildKvPoolDecoderGraph(config.text),
-    [ONNX_FILES.vision]: buildVisionGraph(config.vision),
-  } as Record<(typeof ONNX_FILES)[GraphFile], Graph>;
-  for (const g of Object.values(graphs)) applyWeightPrecision(g, dtype, (param) => param !== 'visual.patch_embed.proj.weight');
-  return graphs;
+export function importedModelGraphs(config: ModelConfig, dtype: WeightDtype): { graphs: GraphsByFile; quantized: Map<string, QuantizedWeight> } {
+  const graphs = graphsByFile(config);
+  const quantized = new Map<string, QuantizedWeight>();
+  for (const g of Object.values(graphs)) {
+    for (const [name, q] of applyWeightPrecision(g, dtype, (param) => param !== 'visual.patch_embed.proj.weight')) quantized.set(name, q);
+  }
+  return { graphs, quantized };
+}
+
+/** One ONNX graph of a model with these weights, serialized (the file a model directory keeps it in). */
+export function serializeModelGraph(config: ModelConfig, weights: Weights, file: (typeof ONNX_FILES)[GraphFile]): Uint8Array {
+  return serializeModel(GRAPH_BUILDERS[file](config), weightLookup(weights, config.text));
 }
 
 /** Every ONNX graph of a model with these weights, serialized, keyed by its path in a model directory. */
 export function serializeModelGraphs(config: ModelConfig, weights: Weights): Record<(typeof ONNX_FILES)[GraphFile], Uint8Array> {
-  const [embed, decoder, vision] = modelGraphs(config);
-  const lookup = weightLookup(weights);
-  return {
-    [ONNX_FILES.embed]: serializeModel(embed!, lookup),
-    [ONNX_FILES.decoder]: serializeModel(decoder!, lookup),
-    [ONNX_FILES.vision]: serializeModel(vision!, lookup),
-    [ONNX_FILES.decoderKvPool]: serializeModel(buildKvPoolDecoderGraph(config.text), lookup),
-  } as Record<(typeof ONNX_FILES)[GraphFile], Uint8Array>;
+  const lookup = weightLookup(weights, config.text);
+  return Object.fromEntries(Object.entries(graphsByFile(config)).map(([file, g]) => [file, serializeModel(g, lookup)])) as Record<(typeof ONNX_FILES)[GraphFile], Uint8Array>;
 }
 
 const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';

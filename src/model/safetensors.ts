@@ -5,11 +5,12 @@ import type { Weights } from './weights.js';
 /**
  * Weights in the safetensors layout (8-byte little-endian header length, a JSON header of
  * `{name: {dtype, shape, data_offsets}}`, then the raw little-endian data), so Python tools read
- * them as they are. Written as F16 or F32; always read back as fp32. Written by hand: the format is
+ * them as they are. Written as BF16, F16 or F32; always read back as fp32. Written by hand: the format is
  * ~30 lines, and the npm packages for it pull in a tensor library.
  */
 
-type Dtype = 'F16' | 'F32';
+/** The tensor dtypes read and written here (quantized checkpoints are refused by name elsewhere). */
+export type StoredDtype = 'BF16' | 'F16' | 'F32';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -39,6 +40,19 @@ export function toHalf(value: number): number {
   return sign | half;
 }
 
+/** bfloat16 (the upper half of an fp32) from float, round to nearest even. */
+export function toBfloat16(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  if ((x & 0x7f800000) === 0x7f800000) return (x >>> 16) | (x & 0xffff ? 0x40 : 0); // inf, NaN stays NaN
+  return (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+}
+
+/** fp32 values as IEEE halves (the stored bits), round to nearest even. */
+export function toFloat16(data: Float32Array): Uint16Array {
+  return Uint16Array.from(data, toHalf);
+}
+
 export function fromHalf(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >>> 10) & 0x1f;
@@ -48,10 +62,10 @@ export function fromHalf(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-export async function writeSafetensors(path: string, weights: Weights, dtype: Dtype = 'F32'): Promise<void> {
+export async function writeSafetensors(path: string, weights: Weights, dtype: StoredDtype = 'F32'): Promise<void> {
   const names = [...weights.keys()].sort();
-  const bytesPer = dtype === 'F16' ? 2 : 4;
-  const header: Record<string, { dtype: Dtype; shape: number[]; data_offsets: [number, number] }> = {};
+  const bytesPer = dtype === 'F32' ? 4 : 2;
+  const header: Record<string, { dtype: StoredDtype; shape: number[]; data_offsets: [number, number] }> = {};
   let offset = 0;
   for (const name of names) {
     const { dims, data } = weights.get(name)!;
@@ -69,7 +83,7 @@ export async function writeSafetensors(path: string, weights: Weights, dtype: Dt
   for (const name of names) {
     const { data } = weights.get(name)!;
     // Typed-array views are host-endian; every platform Node ships for is little-endian, as the format.
-    const encoded = dtype === 'F16' ? Uint16Array.from(data, toHalf) : Float32Array.from(data);
+    const encoded = dtype === 'F16' ? toFloat16(data) : dtype === 'BF16' ? Uint16Array.from(data, toBfloat16) : Float32Array.from(data);
     Buffer.from(encoded.buffer).copy(out, at);
     at += data.length * bytesPer;
   }
@@ -86,12 +100,30 @@ export async function readSafetensors(path: string): Promise<Weights> {
     if (name === '__metadata__') continue;
     const [begin, end] = t.data_offsets;
     const size = t.shape.reduce((a, b) => a * b, 1);
-    if (t.dtype !== 'F16' && t.dtype !== 'F32') throw new Error(`${path}: ${name} has dtype ${t.dtype} (F16 and F32 are read)`);
-    if (end - begin !== size * (t.dtype === 'F16' ? 2 : 4)) throw new Error(`${path}: ${name} has ${end - begin} bytes for shape [${t.shape}]`);
-    // Copied out (the file's offsets need not be aligned for a typed-array view), then decoded.
-    const raw = new Uint8Array(buf.subarray(base + begin, base + end)).buffer;
-    const data = t.dtype === 'F16' ? Float32Array.from(new Uint16Array(raw), fromHalf) : new Float32Array(raw);
+    if (t.dtype !== 'BF16' && t.dtype !== 'F16' && t.dtype !== 'F32') throw new Error(`${path}: ${name} has dtype ${t.dtype} (BF16, F16 and F32 are read)`);
+    if (end - begin !== size * (t.dtype === 'F32' ? 4 : 2)) throw new Error(`${path}: ${name} has ${end - begin} bytes for shape [${t.shape}]`);
+    const data = decodeToFloat32(buf.subarray(base + begin, base + end), t.dtype);
     weights.set(name, { dims: t.shape, data });
   }
   return weights;
 }
+
+/** Decodes stored little-endian bytes to fp32 (BF16 is the upper half of an fp32, so exact). */
+export function decodeToFloat32(bytes: Uint8Array, dtype: StoredDtype): Float32Array {
+  const n = bytes.byteLength / (dtype === 'F32' ? 4 : 2);
+  const out = new Float32Array(n);
+  if (dtype === 'F32') {
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+  const halves = new Uint16Array(n);
+  new Uint8Array(halves.buffer).set(bytes);
+  if (dtype === 'BF16') {
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) bits[i] = halves[i]! << 16;
+    return out;
+  }
+  for (let i = 0; i < n; i++) out[i] = fromHalf(halves[i]!);
+  return out;
+}
+

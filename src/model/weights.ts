@@ -2,17 +2,32 @@ import type { ConstTensor } from './onnx/ir.js';
 import type { Graph } from './onnx/ir.js';
 import { Rng } from '../util/random.js';
 import type { TextConfig } from './config.js';
-import { transpose } from './hf/weight-source.js';
+import { transpose } from '../util/matrix.js';
 
 /** Named fp32 parameters shared by every graph of a model (and by training). */
 export type Weights = Map<string, { dims: number[]; data: Float32Array }>;
 
-export function weightLookup(weights: Weights) {
+/**
+ * Weights by name for export. A tied model's `lm_head.weight` is the transposed embedding: training
+ * keeps only the embedding (one tensor), and the serving graphs' head is derived when exported.
+ */
+export function weightLookup(weights: Weights, text?: TextConfig) {
   return (name: string): ConstTensor => {
-    const w = weights.get(name);
+    const w = weights.get(name) ?? (name === 'lm_head.weight' && text?.tie_word_embeddings ? tiedHead(weights, text) : undefined);
     if (!w) throw new Error(`missing weight ${name}`);
     return { dtype: 'float32', dims: w.dims, data: w.data };
   };
+}
+
+function tiedHead(weights: Weights, c: TextConfig): { dims: number[]; data: Float32Array } | undefined {
+  const embedding = weights.get('model.embed_tokens.weight');
+  return embedding && { dims: [c.hidden_size, c.vocab_size], data: transpose(embedding.data, c.vocab_size, c.hidden_size) };
+}
+
+/** A tied model's weights as training keeps them: the embedding alone (the head is derived from it on export). */
+export function untieHeadCopy(text: TextConfig, weights: Weights): Weights {
+  if (text.tie_word_embeddings) weights.delete('lm_head.weight');
+  return weights;
 }
 
 /**
@@ -37,15 +52,4 @@ export function initWeights(graphs: Graph[], seed: number): Weights {
     weights.set(name, { dims, data });
   }
   return weights;
-}
-
-/**
- * With a tied LM head, training updates the embedding alone (the training graph reads the head as
- * its transpose); the serving graphs' `lm_head.weight` copy is refreshed from it after each update.
- */
-export function syncTiedHead(c: TextConfig, weights: Weights): void {
-  const head = weights.get('lm_head.weight');
-  const embedding = weights.get('model.embed_tokens.weight');
-  if (!c.tie_word_embeddings || !head || !embedding) return;
-  head.data.set(transpose(embedding.data, c.vocab_size, c.hidden_size));
 }

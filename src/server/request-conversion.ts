@@ -1,6 +1,6 @@
 import { PromptTooLongError, QueueFullError, TooManySamplesError } from '../engine/engine.js';
 import type { ChatMessage, ContentPart, GenerationRequest, GenerationResult, ToolStep } from '../engine/types.js';
-import type { ToolName } from '../tools/definitions.js';
+import { defaultTools } from '../tools/definitions.js';
 import type { ServerConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { loadImageUrl, loadVideoUrl } from './media.js';
@@ -62,7 +62,6 @@ export function toGenerationRequest(body: ChatCompletionRequest, messages: ChatM
   const pr = body.pixel_reasoning;
   const enabled = pr?.enabled ?? true;
   const hasVideo = messages.some((m) => Array.isArray(m.content) && m.content.some((p) => p.type === 'video'));
-  const defaultTools: ToolName[] = hasVideo ? ['select_frames', 'crop_image_normalized'] : ['crop_image_normalized'];
   const seed = body.seed ?? undefined;
   return {
     messages,
@@ -75,7 +74,7 @@ export function toGenerationRequest(body: ChatCompletionRequest, messages: ChatM
       seed,
     },
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? config.defaultMaxTokens,
-    tools: enabled ? (pr?.tools ?? defaultTools) : [],
+    tools: enabled ? (pr?.tools ?? defaultTools(hasVideo)) : [],
     maxToolCalls: pr?.max_tool_calls ?? config.maxToolCalls,
     stop: body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop,
     logprobs: body.logprobs ? (body.top_logprobs ?? 0) : undefined,

@@ -54,6 +54,11 @@ export const ALL_TOOLS: Record<ToolName, ToolDefinition> = {
   select_frames: SELECT_FRAMES_TOOL,
 };
 
+/** The operations a request may use when it names none: frame selection only where there is a video. */
+export function defaultTools(hasVideo: boolean): ToolName[] {
+  return hasVideo ? ['select_frames', 'crop_image_normalized'] : ['crop_image_normalized'];
+}
+
 /** The reference implementation's guideline appended to the user turn when tools are offered. */
 export const PIXEL_REASONING_GUIDELINE =
   '\n\nGuidelines: Understand the given visual information and the user query. Determine if it is beneficial to employ the given visual operations (tools). For a video, we can look closer by `select_frames`. For an image, we can look closer by `crop_image_normalized`. Reason with the visual information step by step, and put your final answer within \\boxed{}.';
@@ -108,14 +113,20 @@ export const REFERENCE_TOOLS = [
   },
 ] as const;
 
-/** The reference's system turn: Qwen-Agent's function-calling block after the default system text. */
+/**
+ * The reference's system turn: Qwen-Agent's function-calling block after the default system text.
+ * Both tools are listed whatever the request (the reference always lists both; a frame selection on
+ * an image gets its error turn).
+ */
 export function referenceSystemPrompt(systemText: string): string {
-  const toolLines = REFERENCE_TOOLS.map((t) => pythonJsonDumps(t)).join('\n');
   return `${systemText}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n`
-    + `You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n${toolLines}\n</tools>\n\n`
+    + `You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n${REFERENCE_TOOL_LINES}\n</tools>\n\n`
     + 'For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n'
     + '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>';
 }
+
+/** The tools as the reference serialises them into the system turn (json.dumps, one a line): a constant. */
+const REFERENCE_TOOL_LINES = REFERENCE_TOOLS.map((t) => pythonJsonDumps(t)).join('\n');
 
 /**
  * The reference's `vcot` trigger as its data pipeline appends it to the question: the template's

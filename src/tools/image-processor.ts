@@ -62,7 +62,9 @@ export function resizeTarget(img: { width: number; height: number }, p: Processo
  */
 export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, budget?: { min: number; max: number }): Promise<VisualInput> {
   const [width, height] = resizeTarget(frames[0]!, p, budget);
-  const resize = p.resize_backend === 'pil' ? async (f: RgbImage) => resizeBicubicPil(f, width, height) : (f: RgbImage) => resizeBicubic(f, width, height);
+  // Transformers' processor (Pillow, numpy float32) for imported checkpoints; transformers.js's otherwise.
+  const pil = p.resize_backend === 'pil';
+  const resize = pil ? async (f: RgbImage) => resizeBicubicPil(f, width, height) : (f: RgbImage) => resizeBicubic(f, width, height);
   const resized = await Promise.all(frames.map(resize));
   const tp = p.temporal_patch_size;
   while (resized.length % tp !== 0) resized.push(resized[resized.length - 1]!);
@@ -77,7 +79,7 @@ export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, b
   // processor the model was trained with: transformers rounds every step to float32 (numpy), and
   // transformers.js only the rescaled value.
   const f = Math.fround;
-  const table = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (p.resize_backend === 'pil'
+  const table = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (pil
     ? f(f(f(v * RESCALE) - f(p.image_mean[c]!)) / f(p.image_std[c]!))
     : (f(v * RESCALE) - p.image_mean[c]!) / p.image_std[c]!)));
   // Normalised planes [frame][channel] (width*height each), so patch rows are copied as runs.

@@ -11,7 +11,7 @@ import { policyGradientBatch } from './policy-gradient.js';
 import { scoreTask, taskRequest } from './eval.js';
 import { mean } from './metrics.js';
 import { lineChartSvg } from './plot.js';
-import { ProgressBar } from './progress.js';
+import { ProgressBar } from '../util/progress.js';
 import { grpoAdvantages, groupRewards, rapr, REFERENCE_REWARD, type RewardConfig, type Rollout } from './rewards.js';
 import { checkSuiteOptions, suiteGenerator, SuiteOptionsSchema } from './tasks/index.js';
 import type { Task } from './tasks/types.js';

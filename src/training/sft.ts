@@ -7,7 +7,7 @@ import type { ModelFiles } from '../model/model-dir.js';
 import { Rng } from '../util/random.js';
 import { featurize, makeBatch, withoutFeatures, type TrainingExample } from './batch.js';
 import { lineChartSvg } from './plot.js';
-import { ProgressBar } from './progress.js';
+import { ProgressBar } from '../util/progress.js';
 import { checkSuiteOptions, EASY_SUITES, suiteGenerator, SuiteOptionsSchema } from './tasks/index.js';
 import type { SuiteName } from './tasks/types.js';
 import { synthesizeTrace, tokenizeTrace } from './traces.js';

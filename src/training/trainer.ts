@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../model/config.js';
-import { syncTiedHead, type Weights } from '../model/weights.js';
+import type { Weights } from '../model/weights.js';
 import type { Batch } from './batch.js';
 import { adamwStep, newAdamState, type AdamState, type OptimizerOptions } from './optimizer.js';
 import { openGraph } from './session.js';
@@ -34,7 +34,6 @@ export class Trainer {
     private readonly vision: VisionTrainer | undefined,
     public state: AdamState,
     readonly options: OptimizerOptions,
-    private readonly config: ModelConfig,
   ) {}
 
   static async create(config: ModelConfig, weights: Weights, options: OptimizerOptions, opts: TrainerOptions = {}): Promise<Trainer> {
@@ -49,7 +48,7 @@ export class Trainer {
       if (!w) throw new Error(`base model has no weight ${name}`);
       values.set(name, w.data);
     }
-    return new Trainer(session, values, textParams, weights, vision, newAdamState(values), options, config);
+    return new Trainer(session, values, textParams, weights, vision, newAdamState(values), options);
   }
 
   private weightFeeds(source: Map<string, Float32Array> = this.params): Record<string, ort.Tensor> {
@@ -105,7 +104,6 @@ export class Trainer {
       }
     }
     const { gradNorm, lr } = adamwStep(this.params, grads, this.state, this.options);
-    syncTiedHead(this.config.text, this.weights);
     return { loss, gradNorm, lr };
   }
 

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { resolveDefaultModel } from '../model/default-model.js';
 import { loadWeights } from '../model/load-weights.js';
+import { untieHeadCopy } from '../model/weights.js';
 import { loadModelFiles, writeModelDir, type ModelFiles } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
 import { loadCheckpoint, recoverCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
@@ -74,7 +75,7 @@ export class TrainingRun {
     const ckptDir = join(out, 'checkpoint');
     const resumed = (await recoverCheckpoint(ckptDir, log)) ? await loadCheckpoint(ckptDir) : undefined;
     if (resumed) log(`resuming from step ${resumed.meta.step}`);
-    const weights = resumed?.weights ?? (await loadWeights(files.dir));
+    const weights = untieHeadCopy(files.config.text, resumed?.weights ?? (await loadWeights(files.dir)));
     const hp = config.hyperparameters;
     const options: OptimizerOptions = {
       ...OPTIMIZER_DEFAULTS, lr: hp.lr, minLrRatio: hp.min_lr_ratio, warmupSteps: hp.warmup_steps, totalSteps: hp.steps, weightDecay: hp.weight_decay, clip: hp.clip,

@@ -21,24 +21,24 @@ test('half precision round-trips exactly representable values and rounds to near
   assert.ok(worst <= 2 ** -11, `relative error ${worst}`);
 });
 
-test('safetensors files round-trip fp32 exactly and fp16 to half precision, with an 8-aligned header', async () => {
+test('safetensors files round-trip fp32 exactly, fp16 and bf16 to their precision, with an 8-aligned header', async () => {
   const weights: Weights = new Map([
     ['b.weight', { dims: [2, 3], data: Float32Array.from([1, -2, 3.25, 0.1, 1e-3, -7]) }],
     ['a.bias', { dims: [1], data: Float32Array.from([0.333]) }],
   ]);
   const dir = mkdtempSync(join(tmpdir(), 'prs-st-'));
-  for (const dtype of ['F32', 'F16'] as const) {
+  for (const dtype of ['F32', 'F16', 'BF16'] as const) {
     const file = join(dir, `${dtype}.safetensors`);
     await writeSafetensors(file, weights, dtype);
     const bytes = readFileSync(file);
     const headerLength = Number(bytes.readBigUInt64LE(0));
     assert.equal((8 + headerLength) % 8, 0);
     const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString());
-    assert.deepEqual(header['a.bias'], { dtype, shape: [1], data_offsets: [0, dtype === 'F16' ? 2 : 4] }, 'names sorted, offsets in bytes');
+    assert.deepEqual(header['a.bias'], { dtype, shape: [1], data_offsets: [0, dtype === 'F32' ? 4 : 2] }, 'names sorted, offsets in bytes');
     const back = await readSafetensors(file);
     for (const [name, w] of weights) {
       assert.deepEqual(back.get(name)!.dims, w.dims);
-      w.data.forEach((v, i) => assert.ok(Math.abs(back.get(name)!.data[i]! - v) <= (dtype === 'F32' ? 0 : Math.abs(v) * 2 ** -11), `${dtype} ${name}[${i}]`));
+      w.data.forEach((v, i) => assert.ok(Math.abs(back.get(name)!.data[i]! - v) <= (dtype === 'F32' ? 0 : Math.abs(v) * (dtype === 'F16' ? 2 ** -11 : 2 ** -8)), `${dtype} ${name}[${i}]`));
     }
   }
 });

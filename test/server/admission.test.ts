@@ -93,48 +93,41 @@ function grpcOutcome(client: any, metadata = new grpc.Metadata(), options: grpc.
   });
 }
 
-/** Occupies a slot over HTTP with a stream that only ends when aborted (resolves once it streams). */
-async function holdHttpSlot(url: string, hold: AbortController): Promise<void> {
-  const long = await fetch(`${url}/v1/chat/completions`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, signal: hold.signal,
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 100000, ignore_eos: true, stream: true }),
-  });
-  await long.body!.getReader().read();
+/**
+ * A server with one sequence slot, held over HTTP by a stream that only ends when released, and a
+ * gRPC client to it: what runs next waits for that slot (or is refused past maxWaiting).
+ */
+async function withHeldSlot(maxWaiting: number, body: (s: RunningServer, client: any) => Promise<void>): Promise<void> {
+  const s = await startTestServer({ grpcPort: 0, maxNumSeqs: 1, maxWaiting });
+  const client = grpcClient(s.grpcPort!);
+  const hold = new AbortController();
+  try {
+    const long = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: hold.signal,
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 100000, ignore_eos: true, stream: true }),
+    });
+    await long.body!.getReader().read();
+    await body(s, client);
+  } finally {
+    hold.abort();
+    client.close();
+    await s.close();
+  }
 }
 
-test('past max_waiting: HTTP 429 with code server_overloaded and Retry-After; gRPC RESOURCE_EXHAUSTED', async () => {
-  const s = await startTestServer({ grpcPort: 0, maxNumSeqs: 1, maxWaiting: 0 });
-  const client = grpcClient(s.grpcPort!);
-  const hold = new AbortController();
-  try {
-    await holdHttpSlot(s.url, hold);
-    const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }) });
-    assert.equal(res.status, 429);
-    assert.equal(res.headers.get('retry-after'), '1');
-    assert.deepEqual(((await res.json()) as { error: { code: string; type: string } }).error.code, 'server_overloaded');
-    assert.equal((await grpcOutcome(client))?.code, grpc.status.RESOURCE_EXHAUSTED);
-  } finally {
-    hold.abort();
-    client.close();
-    await s.close();
-  }
-});
+test('past max_waiting: HTTP 429 with code server_overloaded and Retry-After; gRPC RESOURCE_EXHAUSTED', () => withHeldSlot(0, async (s, client) => {
+  const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }) });
+  assert.equal(res.status, 429);
+  assert.equal(res.headers.get('retry-after'), '1');
+  assert.deepEqual(((await res.json()) as { error: { code: string; type: string } }).error.code, 'server_overloaded');
+  assert.equal((await grpcOutcome(client))?.code, grpc.status.RESOURCE_EXHAUSTED);
+}));
 
-test('gRPC deadline: a request still queued for the only slot when its deadline passes gets DEADLINE_EXCEEDED', async () => {
-  // The slot is held by a request that never ends by itself, so the deadlined one cannot finish however fast the machine is.
-  const s = await startTestServer({ grpcPort: 0, maxNumSeqs: 1, maxWaiting: 4 });
-  const client = grpcClient(s.grpcPort!);
-  const hold = new AbortController();
-  try {
-    await holdHttpSlot(s.url, hold);
-    assert.equal((await grpcOutcome(client, new grpc.Metadata(), { deadline: Date.now() + 300 }))?.code, grpc.status.DEADLINE_EXCEEDED);
-    await until(() => s.model().engine.counts().waiting === 0);
-  } finally {
-    hold.abort();
-    client.close();
-    await s.close();
-  }
-});
+// The slot is held by a request that never ends by itself, so the deadlined one cannot finish however fast the machine is.
+test('gRPC deadline: a request still queued for the only slot when its deadline passes gets DEADLINE_EXCEEDED', () => withHeldSlot(4, async (s, client) => {
+  assert.equal((await grpcOutcome(client, new grpc.Metadata(), { deadline: Date.now() + 300 }))?.code, grpc.status.DEADLINE_EXCEEDED);
+  await until(() => s.model().engine.counts().waiting === 0);
+}));
 
 test('requestTimeoutMs: a request past its deadline ends with finish_reason abort, and its slot is freed', async () => {
   const s = await startTestServer({ requestTimeoutMs: 1, maxNumSeqs: 2 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadWeights } from '../../src/model/load-weights.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
-import { transpose } from '../../src/model/hf/weight-source.js';
+import { transpose } from '../../src/util/matrix.js';
 import { runSft } from '../../src/training/sft.js';
 import { writeHfSnapshot } from '../model/hf/hf-snapshot.js';
 

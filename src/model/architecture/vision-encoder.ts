@@ -131,7 +131,7 @@ function denseCore(g: Graph, c: VisionConfig, bias: string): AttentionCore {
  * span² slots: slot = window * span² + position in window. Windows are counted per frame, row-major,
  * from the frame's top-left corner, as transformers' get_window_index lays them out.
  */
-function windowSlots(g: Graph, layout: PatchLayout, span: number): { slots: string; windows: string } {
+function windowSlots(g: Graph, layout: PatchLayout, span: number): { slots: string; windows: string; frames: string } {
   const s = g.scalarInt64(span);
   const ceilDiv = (x: string) => g.op('Div', [g.op('Add', [x, g.scalarInt64(span - 1)]), s]);
   const first = (x: string) => g.op('Gather', [x, g.scalarInt64(0)], { axis: { i: 0 } });
@@ -143,7 +143,8 @@ function windowSlots(g: Graph, layout: PatchLayout, span: number): { slots: stri
   ]);
   const within = g.op('Add', [g.op('Mul', [g.op('Mod', [layout.row, s]), s]), g.op('Mod', [layout.col, s])]);
   const slots = g.op('Add', [g.op('Mul', [window, g.scalarInt64(span * span)]), within]);
-  return { slots, windows: g.op('Mul', [first(layout.frames), perFrame]) };
+  const frames = first(layout.frames);
+  return { slots, windows: g.op('Mul', [frames, perFrame]), frames };
 }
 
 /**
@@ -160,7 +161,8 @@ function windowCore(g: Graph, c: VisionConfig, slots: string, windows: string, s
   const ones = g.op('ConstantOfShape', [g.op('Shape', [slots])], { value: { t: { dtype: 'float32', dims: [1], data: new Float32Array([1]) } } });
   const occupied = g.op('ScatterND', [g.op('Reshape', [padded(1), g.int64([-1])]), index, ones]); // [W*area]
   const keyBias = reshape(g, maskToBias(g, g.op('Greater', [occupied, g.scalarFloat(0.5)])), [-1, 1, 1, area]); // [W,1,1,area]
-  const toWindows = (y: string) => transpose(g, reshape(g, g.op('ScatterND', [padded(c.hidden_size), index, y]), [-1, area, c.num_heads, d]), [0, 2, 1, 3]);
+  const zeros = padded(c.hidden_size); // one [W*area, hidden] zero tensor, scattered into for q, k and v of every block
+  const toWindows = (y: string) => transpose(g, reshape(g, g.op('ScatterND', [zeros, index, y]), [-1, area, c.num_heads, d]), [0, 2, 1, 3]);
   return (q, k, v) => {
     const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [toWindows(q), transpose(g, toWindows(k), [0, 1, 3, 2])]), g.scalarFloat(1 / Math.sqrt(d))]), keyBias]);
     const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: { i: -1 } }), toWindows(v)]); // [W,H,area,D]
@@ -200,8 +202,8 @@ export function buildVisionGraph(c: VisionConfig, floatType: 'float32' | 'float6
   const span = c.window_size / c.patch_size;
   let cores: { full: AttentionCore; window: AttentionCore };
   if (c.per_input_attention) {
-    const { slots, windows } = windowSlots(g, layout, span);
-    cores = { full: frameCore(g, c, g.op('Gather', [layout.frames, g.scalarInt64(0)], { axis: { i: 0 } })), window: windowCore(g, c, slots, windows, span) };
+    const { slots, windows, frames } = windowSlots(g, layout, span);
+    cores = { full: frameCore(g, c, frames), window: windowCore(g, c, slots, windows, span) };
   } else {
     const biases = visionBiases(g, layout, span);
     cores = { full: denseCore(g, c, biases.full), window: denseCore(g, c, biases.window) };

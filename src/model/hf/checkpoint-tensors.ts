@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { fromHalf } from '../safetensors.js';
+import { decodeToFloat32, type StoredDtype } from '../safetensors.js';
 
 /**
  * The tensors of a Hugging Face checkpoint: one `model.safetensors`, or shards listed in
  * `model.safetensors.index.json`. Only headers are read up front; each tensor is read later by its
  * byte range, so a 4 GB shard never has to fit in one buffer.
  */
-export type StoredDtype = 'BF16' | 'F16' | 'F32';
 
 export interface StoredTensor {
   name: string;
@@ -28,7 +27,8 @@ const BYTES: Record<StoredDtype, number> = { BF16: 2, F16: 2, F32: 4 };
 export const IO_CHUNK = 1 << 30;
 const MAX_HEADER = 100 * 1024 * 1024;
 
-async function readRange(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
+/** Reads `length` bytes at `offset`, in chunks Node's int32 lengths allow; fewer bytes only at the end of the file. */
+export async function readRange(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   let done = 0;
   while (done < length) {
@@ -103,25 +103,6 @@ export async function readCheckpointTensors(dir: string): Promise<Map<string, St
     for (const t of await readShardHeader(file)) tensors.set(t.name, t);
   }
   return tensors;
-}
-
-/** Decodes stored little-endian bytes to fp32 (BF16 is the upper half of an fp32, so exact). */
-export function decodeToFloat32(bytes: Uint8Array, dtype: StoredDtype): Float32Array {
-  const n = bytes.byteLength / BYTES[dtype];
-  const out = new Float32Array(n);
-  if (dtype === 'F32') {
-    new Uint8Array(out.buffer).set(bytes);
-    return out;
-  }
-  const halves = new Uint16Array(n);
-  new Uint8Array(halves.buffer).set(bytes);
-  if (dtype === 'BF16') {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) bits[i] = halves[i]! << 16;
-    return out;
-  }
-  for (let i = 0; i < n; i++) out[i] = fromHalf(halves[i]!);
-  return out;
 }
 
 /** Reads one tensor by its byte range, as fp32. */

@@ -1,19 +1,20 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { toConfigJson, toPreprocessorJson, type ModelConfig } from '../config.js';
 import { KVPOOL_GRAPH_VERSION, ONNX_FILES, importedModelGraphs } from '../model-dir.js';
 import type { ExternalTensor, Graph } from '../onnx/ir.js';
 import { serializeModel } from '../onnx/serialize.js';
-import { QUANT_BLOCK, quantizeBlockwise, quantizedPartOf, toFloat16, type WeightDtype } from '../onnx/weight-precision.js';
+import { quantizeBlockwise, quantizedPartOf, type QuantizedWeight, type WeightDtype } from '../onnx/weight-precision.js';
+import { toFloat16 } from '../safetensors.js';
 import { writeSynced } from '../../util/files.js';
-import { IO_CHUNK, readCheckpointTensors, weightFiles } from './checkpoint-tensors.js';
+import { IO_CHUNK, readCheckpointTensors, readRange, weightFiles } from './checkpoint-tensors.js';
 import { readSnapshotFiles, type SnapshotFiles } from './snapshot-files.js';
 import { WeightSource } from './weight-source.js';
 
 /** Bumped when the conversion's output changes for the same input, so cached conversions are redone. */
-export const CONVERTER_VERSION = '2';
+export const CONVERTER_VERSION = '3';
 
 /** The one external-data file every graph of a converted model reads its weights from. */
 export const WEIGHTS_FILE = 'onnx/weights.onnx_data';
@@ -46,7 +47,7 @@ export async function snapshotKey(dir: string, dtype: WeightDtype): Promise<stri
   const h = createHash('sha256').update(`pixelreasoner-import ${CONVERTER_VERSION} ${KVPOOL_GRAPH_VERSION} ${dtype}\n`);
   for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.json', 'chat_template.jinja']) {
     const path = join(dir, f);
-    if (existsSync(path)) h.update(f).update(await readAll(path));
+    if (existsSync(path)) h.update(f).update(await readFile(path));
   }
   for (const file of await weightFiles(dir)) {
     if (!existsSync(file)) continue; // reported by the conversion, with the file's name
@@ -57,24 +58,13 @@ export async function snapshotKey(dir: string, dtype: WeightDtype): Promise<stri
       const samples = 16;
       for (let i = 0; i < samples; i++) {
         const at = Math.floor((size * i) / samples);
-        const buf = Buffer.alloc(Math.min(65536, size - at));
-        await fh.read(buf, 0, buf.length, at);
-        h.update(buf);
+        h.update(await readRange(fh, at, Math.min(65536, size - at)));
       }
     } finally {
       await fh.close();
     }
   }
   return h.digest('hex').slice(0, 24);
-}
-
-async function readAll(path: string): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    return await fh.readFile();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Appends tensors to the external-data file at aligned offsets, each name once across all graphs. */
@@ -99,46 +89,32 @@ class DataFileWriter {
   }
 }
 
+type ParamSpecs = Map<string, { dims: number[]; dtype?: ExternalTensor['dtype'] }>;
+
 /** Every parameter of the graphs once, with the declaration the graph gives it. */
-function paramsOf(graphs: Graph[]): Map<string, { dims: number[]; dtype?: ExternalTensor['dtype'] }> {
-  const all = new Map<string, { dims: number[]; dtype?: ExternalTensor['dtype'] }>();
+function paramsOf(graphs: Graph[]): ParamSpecs {
+  const all: ParamSpecs = new Map();
   for (const g of graphs) for (const [name, p] of g.params) all.set(name, { dims: p.dims, dtype: p.dtype });
   return all;
 }
 
 /** Writes one parameter (in the encoding its graph declares) to the data file. */
-async function writeParam(
-  out: DataFileWriter, source: WeightSource, name: string, all: Map<string, { dims: number[]; dtype?: ExternalTensor['dtype'] }>,
-  graphs: Graph[],
-): Promise<void> {
+async function writeParam(out: DataFileWriter, source: WeightSource, name: string, all: ParamSpecs, quantized: Map<string, QuantizedWeight>): Promise<void> {
   const spec = all.get(name)!;
-  const quant = quantizedPartOf(name);
-  if (quant) {
+  const part = quantizedPartOf(name);
+  if (part) {
     if (out.refs.has(name)) return;
     // The three parts come from one quantization of the [N, K] weight: written together.
-    const q = all.get(`${quant.source}.qweight`)!;
-    const [n, blocks, blob] = q.dims as [number, number, number];
-    const bits = ((blob * 8) / QUANT_BLOCK) as 4 | 8;
-    const k = findK(graphs, quant.source) ?? blocks * QUANT_BLOCK;
-    const parts = quantizeBlockwise(await source.outIn(quant.source, [k, n]), n, k, bits);
-    await out.append(`${quant.source}.qweight`, 'uint8', q.dims, parts.q);
-    await out.append(`${quant.source}.scales`, 'float32', [n * blocks], parts.scales);
-    await out.append(`${quant.source}.qzeros`, 'uint8', [parts.zeros.length], parts.zeros);
+    const { n, k, bits } = quantized.get(part.source)!;
+    const parts = quantizeBlockwise(await source.outIn(part.source, [k, n]), n, k, bits);
+    await out.append(`${part.source}.qweight`, 'uint8', all.get(`${part.source}.qweight`)!.dims, parts.q);
+    await out.append(`${part.source}.scales`, 'float32', [parts.scales.length], parts.scales);
+    await out.append(`${part.source}.qzeros`, 'uint8', [parts.zeros.length], parts.zeros);
     return;
   }
   const data = await source.ours(name, spec.dims);
   if (spec.dtype === 'float16') await out.append(name, 'float16', spec.dims, toFloat16(data));
   else await out.append(name, 'float32', spec.dims, data);
-}
-
-/** K of a MatMulNBits weight, from the node's attribute (blocks * 32 rounds it up). */
-function findK(graphs: Graph[], source: string): number | undefined {
-  for (const g of graphs) {
-    const node = g.nodes.find((n) => n.op === 'MatMulNBits' && n.inputs[1] === `${source}.qweight`);
-    const k = node?.attrs.K;
-    if (k && 'i' in k) return k.i;
-  }
-  return undefined;
 }
 
 const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
@@ -151,7 +127,7 @@ const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
  * the end: a failure or a crash leaves nothing at `outDir`.
  */
 export async function importSnapshot(
-  snapshotDir: string, outDirArg: string, dtype: WeightDtype, onProgress?: (p: ImportProgress) => void,
+  snapshotDir: string, outDirArg: string, dtype: WeightDtype, onProgress?: (p: ImportProgress) => void, opts: { keepExisting?: boolean } = {},
 ): Promise<ImportReport> {
   const outDir = resolve(outDirArg);
   checkOutDir(resolve(snapshotDir), outDir);
@@ -167,7 +143,7 @@ export async function importSnapshot(
     const files = { ...snapshot, config };
     const tensors = await readCheckpointTensors(snapshotDir);
     const source = new WeightSource(tensors, config);
-    const graphs = importedModelGraphs(config, dtype);
+    const { graphs, quantized } = importedModelGraphs(config, dtype);
     await rm(tmp, { recursive: true, force: true });
     await mkdir(join(tmp, 'onnx'), { recursive: true });
     const fh = await open(join(tmp, WEIGHTS_FILE), 'w');
@@ -177,7 +153,7 @@ export async function importSnapshot(
     try {
       for (const [i, name] of params.entries()) {
         onProgress?.({ done: i, total: params.length, tensor: name });
-        await writeParam(out, source, name, all, Object.values(graphs));
+        await writeParam(out, source, name, all, quantized);
         peak = Math.max(peak, process.memoryUsage().rss);
       }
       onProgress?.({ done: params.length, total: params.length, tensor: '' });
@@ -194,7 +170,7 @@ export async function importSnapshot(
     await writeModelMetadata(tmp, files, snapshotDir, dtype);
     const report: ImportReport = { dtype, seconds: (Date.now() - started) / 1000, peakRssBytes: peak, weightBytes: out.bytes, tensors: params.length };
     await writeSynced(join(tmp, 'import.json'), json({ source: snapshotDir, converter_version: CONVERTER_VERSION, ...report }));
-    await publish(tmp, outDir);
+    await publish(tmp, outDir, opts.keepExisting ?? false);
     return report;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
@@ -221,25 +197,21 @@ function checkOutDir(snapshotDir: string, outDir: string): void {
 
 /**
  * Moves a finished conversion into place. An earlier conversion already there is replaced only
- * after the new one is complete (renamed aside, then removed); when another process published the
- * same cache entry meanwhile, its result is kept and ours dropped, so a path already handed out
- * never disappears.
+ * after the new one is complete (renamed aside, then removed). With `keepExisting` (a cache entry,
+ * whose path may already have been handed out), one that another process published meanwhile is
+ * kept and ours dropped.
  */
-async function publish(tmp: string, outDir: string): Promise<void> {
-  if (existsSync(join(outDir, 'import.json')) && isCacheEntry(outDir)) {
+async function publish(tmp: string, outDir: string, keepExisting: boolean): Promise<void> {
+  if (keepExisting && existsSync(join(outDir, 'import.json'))) {
     await rm(tmp, { recursive: true, force: true });
     return;
   }
-  const aside = `${outDir}${TMP_MARK}old-${randomBytes(4).toString('hex')}`;
+  // Named like a temporary folder of this process, so a crash before its removal leaves it to the abandoned-folder cleanup.
+  const aside = `${outDir}${TMP_MARK}${process.pid}-old-${randomBytes(4).toString('hex')}`;
   const replacing = existsSync(outDir);
   if (replacing) await rename(outDir, aside);
   await rename(tmp, outDir);
   if (replacing) await rm(aside, { recursive: true, force: true });
-}
-
-/** Cache entries are named <key>-<dtype>; explicit --out folders are the user's to overwrite. */
-function isCacheEntry(dir: string): boolean {
-  return /^[0-9a-f]{24}-(fp32|fp16|q8|q4)$/.test(basename(dir));
 }
 
 async function writeModelMetadata(dir: string, files: SnapshotFiles, snapshotDir: string, dtype: WeightDtype): Promise<void> {

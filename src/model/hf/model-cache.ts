@@ -5,6 +5,7 @@ import { ONNX_FILES } from '../model-dir.js';
 import { WEIGHT_DTYPES, type WeightDtype } from '../onnx/weight-precision.js';
 import { hasSafetensors } from './checkpoint-tensors.js';
 import { importSnapshot, snapshotKey, TMP_MARK, type ImportProgress } from './import-snapshot.js';
+import { ProgressBar } from '../../util/progress.js';
 
 /**
  * Weight precision when the user names none: 8-bit. On a CPU decoding reads every weight once per
@@ -32,23 +33,12 @@ export function isSnapshot(dir: string): boolean {
   return !existsSync(join(dir, ONNX_FILES.decoder)) && hasSafetensors(dir);
 }
 
-/** A progress bar on a terminal, a line per 10% otherwise (logs). */
-export function progressReporter(label: string, write: (line: string) => void, tty = process.stderr.isTTY): (p: ImportProgress) => void {
-  let lastTenth = -1;
+/** The conversion's progress on the project's progress bar (redrawn on a terminal, a line every few seconds in logs). */
+export function conversionProgress(label: string): (p: ImportProgress) => void {
+  let bar: ProgressBar | undefined;
   return ({ done, total, tensor }) => {
-    const frac = total === 0 ? 1 : done / total;
-    if (tty) {
-      const width = 30;
-      const filled = Math.round(frac * width);
-      process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${tensor.slice(0, 50).padEnd(50)}`);
-      if (done === total) process.stderr.write('\n');
-      return;
-    }
-    const tenth = Math.floor(frac * 10);
-    if (tenth !== lastTenth) {
-      lastTenth = tenth;
-      write(`${label}: ${Math.round(frac * 100)}% (${done}/${total} tensors)`);
-    }
+    bar ??= new ProgressBar(total, label);
+    bar.update(done, { tensor: tensor || 'done' });
   };
 }
 
@@ -82,7 +72,7 @@ async function convertInto(dir: string, out: string, dtype: WeightDtype, opts: M
   const log = opts.log ?? ((m: string) => console.error(m));
   log(`converting ${dir} to ONNX (${dtype}) in ${out}`);
   try {
-    const report = await importSnapshot(dir, out, dtype, progressReporter('converting', log));
+    const report = await importSnapshot(dir, out, dtype, conversionProgress('converting'), { keepExisting: true });
     log(`converted in ${report.seconds.toFixed(1)} s, ${(report.weightBytes / 2 ** 20).toFixed(0)} MiB of weights, peak RSS ${(report.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
   } catch (e) {
     // Another process may have converted the same snapshot meanwhile: its complete result is as good.

@@ -1,4 +1,3 @@
-import { toHalf } from '../safetensors.js';
 import type { Graph, OpNode } from './ir.js';
 
 /**
@@ -18,9 +17,8 @@ export const QUANT_BLOCK = 32;
 /** onnxruntime's constant-folding limit on one output (constant_folding.cc). */
 const ORT_FOLD_LIMIT_BYTES = 1 << 30;
 
-/** A MatMul weight replaced by MatMulNBits: the names of its three parts, all derived from the float weight's name. */
+/** A MatMul weight replaced by MatMulNBits (its parts are named `<weight>.qweight`, `.scales`, `.qzeros`). */
 export interface QuantizedWeight {
-  source: string;
   bits: 4 | 8;
   /** Rows N (output features) and K (input features). */
   n: number;
@@ -42,9 +40,11 @@ const blocksOf = (k: number) => Math.ceil(k / QUANT_BLOCK);
  * Rewrites `g` in place for a weight precision: each MatMul whose right operand is a 2-D parameter
  * (accepted by `quantize`) becomes MatMulNBits (q4/q8) or reads an fp16 copy through a Cast (fp16);
  * an embedding Gather reads an fp16 table and casts its rows (every precision below fp32).
+ * Returns the weights it quantized, by their float name.
  */
-export function applyWeightPrecision(g: Graph, dtype: WeightDtype, quantize: (param: string) => boolean = () => true): void {
-  if (dtype === 'fp32') return;
+export function applyWeightPrecision(g: Graph, dtype: WeightDtype, quantize: (param: string) => boolean = () => true): Map<string, QuantizedWeight> {
+  const quantized = new Map<string, QuantizedWeight>();
+  if (dtype === 'fp32') return quantized;
   const bits = dtype === 'q4' ? 4 : 8;
   const replaced: OpNode[] = [];
   for (const node of g.nodes) {
@@ -72,6 +72,7 @@ export function applyWeightPrecision(g: Graph, dtype: WeightDtype, quantize: (pa
       continue;
     }
     g.params.delete(spec.name);
+    quantized.set(spec.name, { bits, n, k });
     const blocks = blocksOf(k);
     const q = g.param(spec.name + suffix.q, [n, blocks, (QUANT_BLOCK * bits) / 8], 'uint8');
     const scales = g.param(spec.name + suffix.scales, [n * blocks]);
@@ -88,6 +89,7 @@ export function applyWeightPrecision(g: Graph, dtype: WeightDtype, quantize: (pa
     const at = g.nodes.findIndex((node) => node.outputs.includes(r.inputs[0]!));
     g.nodes.splice(at + 1, 0, r);
   }
+  return quantized;
 }
 
 /**
@@ -128,11 +130,4 @@ export function quantizeBlockwise(w: Float32Array, n: number, k: number, bits: 4
     }
   }
   return { q, scales, zeros };
-}
-
-/** fp32 -> IEEE half, round to nearest even. */
-export function toFloat16(data: Float32Array): Uint16Array {
-  const out = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = toHalf(data[i]!);
-  return out;
 }

@@ -3,11 +3,8 @@
  * JSON inside <tools></tools> in the system turn, calls inside <tool_call></tool_call>, tool
  * results as <tool_response> user turns) with Qwen2.5-VL's image/video placeholders.
  * Content parts may be OpenAI-style (`image_url`, `video_url`) or HF-style (`image`, `video`).
- * `skip_system` (our extension) renders a fragment without the default system turn, used to
- * append tool-result turns to a running sequence.
  */
 export const CHAT_TEMPLATE = `{%- set default_system = 'You are a helpful assistant.' -%}
-{%- if not skip_system -%}
 {%- if tools -%}
 {{- '<|im_start|>system\\n' -}}
 {%- if messages[0].role == 'system' and messages[0].content is string -%}{{- messages[0].content -}}{%- else -%}{{- default_system -}}{%- endif -%}
@@ -16,7 +13,6 @@ export const CHAT_TEMPLATE = `{%- set default_system = 'You are a helpful assist
 {{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{"name": <function-name>, "arguments": <args-json-object>}\\n</tool_call><|im_end|>\\n' -}}
 {%- elif messages[0].role != 'system' -%}
 {{- '<|im_start|>system\\n' + default_system + '<|im_end|>\\n' -}}
-{%- endif -%}
 {%- endif -%}
 {%- for message in messages -%}
 {%- if not (loop.first and message.role == 'system' and tools) -%}

@@ -2,10 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadWeights } from '../../../src/model/load-weights.js';
 import { loadModelFiles } from '../../../src/model/model-dir.js';
-import { toHalf } from '../../../src/model/safetensors.js';
+import { writeSafetensors } from '../../../src/model/safetensors.js';
 import type { ModelConfig } from '../../../src/model/config.js';
 import type { Weights } from '../../../src/model/weights.js';
-import { transpose } from '../../../src/model/hf/weight-source.js';
+import { transpose } from '../../../src/util/matrix.js';
 import { testModel } from '../../helpers.js';
 
 /**
@@ -24,28 +24,9 @@ export interface SnapshotOptions {
 
 type Tensor = { shape: number[]; data: Float32Array };
 
-function encode(data: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Uint8Array {
-  if (dtype === 'F32') return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  const halves = new Uint16Array(data.length);
-  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
-  for (let i = 0; i < data.length; i++) halves[i] = dtype === 'F16' ? toHalf(data[i]!) : bits[i]! >>> 16; // BF16: truncated (values are BF16-exact below)
-  return new Uint8Array(halves.buffer);
-}
-
-export function safetensorsBytes(tensors: [string, Tensor][], dtype: 'F32' | 'F16' | 'BF16' | string): Buffer {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  const blobs: Uint8Array[] = [];
-  let offset = 0;
-  for (const [name, t] of tensors) {
-    const bytes = encode(t.data, (['F32', 'F16', 'BF16'].includes(dtype) ? dtype : 'F32') as 'F32');
-    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
-    blobs.push(bytes);
-    offset += bytes.length;
-  }
-  const json = Buffer.from(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, json, ...blobs]);
+/** One shard: the tensors under their Hub names and shapes, through the project's safetensors writer. */
+function writeShard(path: string, names: string[], tensors: Map<string, Tensor>, dtype: 'F32' | 'F16' | 'BF16'): Promise<void> {
+  return writeSafetensors(path, new Map(names.map((n) => [n, { dims: tensors.get(n)!.shape, data: tensors.get(n)!.data }])), dtype);
 }
 
 /** Our weights under the Hub's names and layouts; values rounded to BF16 so every dtype stores them exactly. */
@@ -97,14 +78,14 @@ export async function writeHfSnapshot(
   const names = [...tensors.keys()].sort();
   const shards = opts.shards ?? 1;
   const dtype = opts.dtype ?? 'BF16';
-  if (shards === 1) await writeFile(join(out, 'model.safetensors'), safetensorsBytes(names.map((n) => [n, tensors.get(n)!]), dtype));
+  if (shards === 1) await writeShard(join(out, 'model.safetensors'), names, tensors, dtype);
   else {
     const weightMap: Record<string, string> = {};
     for (let s = 0; s < shards; s++) {
       const file = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
       const part = names.filter((_, i) => i % shards === s);
       for (const n of part) weightMap[n] = file;
-      await writeFile(join(out, file), safetensorsBytes(part.map((n) => [n, tensors.get(n)!]), dtype));
+      await writeShard(join(out, file), part, tensors, dtype);
     }
     await writeFile(join(out, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
   }
