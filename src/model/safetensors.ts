@@ -48,9 +48,19 @@ export function toBfloat16(value: number): number {
   return (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
 }
 
-/** fp32 values as IEEE halves (the stored bits), round to nearest even. */
+/**
+ * fp32 values as IEEE halves (the stored bits), round to nearest even. A plain loop:
+ * `Uint16Array.from(data, fn)` collects the mapped values in a JS list first, which a 300M-element
+ * embedding does not fit in the heap.
+ */
 export function toFloat16(data: Float32Array): Uint16Array {
-  return Uint16Array.from(data, toHalf);
+  return encodeEach(data, toHalf);
+}
+
+function encodeEach(data: Float32Array, encode: (v: number) => number): Uint16Array {
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = encode(data[i]!);
+  return out;
 }
 
 export function fromHalf(h: number): number {
@@ -83,7 +93,7 @@ export async function writeSafetensors(path: string, weights: Weights, dtype: St
   for (const name of names) {
     const { data } = weights.get(name)!;
     // Typed-array views are host-endian; every platform Node ships for is little-endian, as the format.
-    const encoded = dtype === 'F16' ? toFloat16(data) : dtype === 'BF16' ? Uint16Array.from(data, toBfloat16) : Float32Array.from(data);
+    const encoded = dtype === 'F16' ? toFloat16(data) : dtype === 'BF16' ? encodeEach(data, toBfloat16) : Float32Array.from(data);
     Buffer.from(encoded.buffer).copy(out, at);
     at += data.length * bytesPer;
   }
