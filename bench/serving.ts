@@ -24,7 +24,7 @@ import { loadModelFiles, ONNX_FILES, type ModelFiles } from '../src/model/model-
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeImage, type RgbImage } from '../src/tools/image.js';
-import { preprocessFrames } from '../src/tools/image-processor.js';
+import { preprocessFrames } from '../src/model/processor/image-processor.js';
 import { executeToolCall } from '../src/tools/operations.js';
 import { parseWeightDtype } from '../src/model/hf/model-cache.js';
 

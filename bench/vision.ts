@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ModelRunner } from '../src/engine/model-runner.js';
 import { loadModelFiles } from '../src/model/model-dir.js';
-import { preprocessFrames } from '../src/tools/image-processor.js';
+import { preprocessFrames } from '../src/model/processor/image-processor.js';
 
 const { values } = parseArgs({
   options: { model: { type: 'string' }, sizes: { type: 'string' }, 'max-pixels': { type: 'string' }, json: { type: 'boolean' }, child: { type: 'string' } },

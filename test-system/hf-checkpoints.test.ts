@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { RunningServer } from '../src/server/server.js';
 import { loadModelFiles } from '../src/model/model-dir.js';
 import { decodeImage } from '../src/tools/image.js';
-import { preprocessFrames } from '../src/tools/image-processor.js';
+import { preprocessFrames } from '../src/model/processor/image-processor.js';
 import { dataUrl, startTestServer, testImagePng } from '../test/helpers.js';
 import { makeCheckpoint, oracle, oraclePython, type OracleGeneration } from './hf/oracle.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cropRegion, resizeBicubic, type RgbImage } from '../src/tools/image.js';
-import { resizeTarget } from '../src/tools/image-processor.js';
+import { resizeTarget } from '../src/model/processor/image-processor.js';
 import { executeToolCall } from '../src/tools/operations.js';
 import { anls, mean } from '../src/training/metrics.js';
 import { CODE_ALPHABET, INFOVQA_DEFAULTS, infovqaLayout, infovqaTask, TABLE_FONT } from '../src/training/tasks/infovqa-syn.js';

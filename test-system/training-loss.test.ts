@@ -11,7 +11,7 @@ import { loadWeights } from '../src/model/load-weights.js';
 import { loadModelFiles, type ModelFiles } from '../src/model/model-dir.js';
 import { errorTurnText, executeToolCall } from '../src/tools/operations.js';
 import { decodeImage, type RgbImage } from '../src/tools/image.js';
-import { RopePositions } from '../src/tools/rope-index.js';
+import { RopePositions } from '../src/model/processor/rope-index.js';
 import { featurize, makeBatch } from '../src/training/batch.js';
 import { openGraph } from '../src/training/session.js';
 import { buildTrainingGraph } from '../src/training/train-graph.js';

@@ -3,7 +3,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { RgbImage } from '../tools/image.js';
 import { executeToolCall, errorTurnText } from '../tools/operations.js';
 import { parseLastToolCall, endsWithToolCall } from '../tools/tool-call.js';
-import { RopePositions } from '../tools/rope-index.js';
+import { RopePositions } from '../model/processor/rope-index.js';
 import { KvPool } from './kv-pool.js';
 import type { EngineMetrics } from './metrics.js';
 import type { ModelRunner } from './model-runner.js';

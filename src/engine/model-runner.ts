@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../model/config.js';
 import { ONNX_FILES, serializeModelGraph, type GraphFile, type ModelFiles } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
-import type { VisualInput } from '../tools/image-processor.js';
+import type { VisualInput } from '../model/processor/image-processor.js';
 import type { KvPool } from './kv-pool.js';
 import { sessionOptions } from './session-options.js';
 

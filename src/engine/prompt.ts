@@ -1,9 +1,9 @@
 import type { ChatTokenizer, TemplateMessage } from '../model/chat-tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
 import { ALL_TOOLS, PIXEL_REASONING_GUIDELINE, REFERENCE_GUIDELINE, referenceSystemPrompt, type ToolName } from '../tools/definitions.js';
-import { preprocessFrames, type VisualInput } from '../tools/image-processor.js';
+import { preprocessFrames, type VisualInput } from '../model/processor/image-processor.js';
 import type { RgbImage } from '../tools/image.js';
-import { RopePositions } from '../tools/rope-index.js';
+import { RopePositions } from '../model/processor/rope-index.js';
 import type { ChatMessage, ContentPart } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { KvCache } from './model-runner.js';
 import { appendChunk, type PromptChunk } from './prompt.js';
-import type { RopePositions } from '../tools/rope-index.js';
+import type { RopePositions } from '../model/processor/rope-index.js';
 import type { VisualContext } from '../tools/operations.js';
 import type { FinishReason, GenerateOptions, GenerationRequest, GenerationResult, ToolStep, TokenLogprob, Trajectory } from './types.js';
 import { Rng } from '../util/random.js';

@@ -1,6 +1,6 @@
 import type { RgbImage } from '../tools/image.js';
 import type { ToolName } from '../tools/definitions.js';
-import type { VisualInput } from '../tools/image-processor.js';
+import type { VisualInput } from '../model/processor/image-processor.js';
 import type { SamplingParams } from './sampler.js';
 
 /** Message content after the server decoded every image and video. */

@@ -1,6 +1,6 @@
 import type { ProcessorConfig } from '../model/config.js';
 import { cropRegion, type RgbImage } from './image.js';
-import { resizeTarget, roundHalfEven } from './image-processor.js';
+import { resizeTarget, roundHalfEven } from '../model/processor/image-processor.js';
 import type { ToolCall } from './tool-call.js';
 import type { ToolName } from './definitions.js';
 

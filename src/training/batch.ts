@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import type { ModelRunner } from '../engine/model-runner.js';
-import type { VisualInput } from '../tools/image-processor.js';
+import type { VisualInput } from '../model/processor/image-processor.js';
 import type { TokenizedTrace } from './traces.js';
 
 /** A tokenized trace with its visual features computed (the vision encoder is frozen in training). */

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { buildVisionGraph } from '../model/architecture/vision-encoder.js';
 import { patchDim, type VisionConfig } from '../model/config.js';
-import type { VisualInput } from '../tools/image-processor.js';
+import type { VisualInput } from '../model/processor/image-processor.js';
 import { appendBackward } from './autodiff/backward.js';
 import { paramsAsInputs } from './autodiff/params-as-inputs.js';
 import { openGraph } from './session.js';

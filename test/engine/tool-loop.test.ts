@@ -8,7 +8,7 @@ import type { ChatMessage } from '../../src/engine/types.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
 import { decodeImage, type RgbImage } from '../../src/tools/image.js';
-import { smartResize } from '../../src/tools/image-processor.js';
+import { smartResize } from '../../src/model/processor/image-processor.js';
 import { testImagePng, testModel } from '../helpers.js';
 
 let engine: Engine;

@@ -7,7 +7,7 @@ import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadWeights } from '../../src/model/load-weights.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
 import { decodeImage } from '../../src/tools/image.js';
-import { RopePositions } from '../../src/tools/rope-index.js';
+import { RopePositions } from '../../src/model/processor/rope-index.js';
 import { featurize, makeBatch } from '../../src/training/batch.js';
 import { openGraph } from '../../src/training/session.js';
 import { buildTrainingGraph } from '../../src/training/train-graph.js';

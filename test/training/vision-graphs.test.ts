@@ -4,7 +4,7 @@ import { ModelRunner } from '../../src/engine/model-runner.js';
 import { loadWeights } from '../../src/model/load-weights.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
 import { decodeImage } from '../../src/tools/image.js';
-import { preprocessFrames } from '../../src/tools/image-processor.js';
+import { preprocessFrames } from '../../src/model/processor/image-processor.js';
 import { VisionTrainer } from '../../src/training/vision-graphs.js';
 import { Rng } from '../../src/util/random.js';
 import { testImagePng, testModel } from '../helpers.js';

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { ModelRunner } from '../../../src/engine/model-runner.js';
 import { loadWeights } from '../../../src/model/load-weights.js';
 import { loadModelFiles, writeModelDir } from '../../../src/model/model-dir.js';
-import { preprocessFrames } from '../../../src/tools/image-processor.js';
+import { preprocessFrames } from '../../../src/model/processor/image-processor.js';
 import { testModel } from '../../helpers.js';
 
 /** Each kind of added positional features, by its config key, and the weight of its projection. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { presetConfig } from '../../../src/model/presets.js';
 import { resizeBicubic, type RgbImage } from '../../../src/tools/image.js';
-import { resizeTarget } from '../../../src/tools/image-processor.js';
+import { resizeTarget } from '../../../src/model/processor/image-processor.js';
 import { executeToolCall } from '../../../src/tools/operations.js';
 import { CHOICE_LETTERS } from '../../../src/training/metrics.js';
 import { COLORS } from '../../../src/training/tasks/render.js';

@@ -1,4 +1,4 @@
-import type { RgbImage } from './image.js';
+import type { RgbImage } from '../../tools/image.js';
 
 /**
  * Pillow's `Image.resize(size, Image.BICUBIC)` on 8-bit RGB, bit for bit: what transformers'

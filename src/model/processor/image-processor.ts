@@ -1,5 +1,5 @@
-import type { ProcessorConfig } from '../model/config.js';
-import { resizeBicubic, type RgbImage } from './image.js';
+import type { ProcessorConfig } from '../config.js';
+import { resizeBicubic, type RgbImage } from '../../tools/image.js';
 import { resizeBicubicPil } from './pil-resize.js';
 
 const RESCALE = 1 / 255;

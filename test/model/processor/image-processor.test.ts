@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AutoProcessor, RawImage, env } from '@huggingface/transformers';
-import { loadModelFiles } from '../../src/model/model-dir.js';
-import { decodeImage } from '../../src/tools/image.js';
-import { preprocessFrames, smartResize } from '../../src/tools/image-processor.js';
-import { testImagePng, testModel } from '../helpers.js';
+import { loadModelFiles } from '../../../src/model/model-dir.js';
+import { decodeImage } from '../../../src/tools/image.js';
+import { preprocessFrames, smartResize } from '../../../src/model/processor/image-processor.js';
+import { testImagePng, testModel } from '../../helpers.js';
 
 env.allowRemoteModels = false;
 
