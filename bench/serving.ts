@@ -3,11 +3,17 @@
  * an assistant message that ends in a crop call, so every request pauses and resumes), run in one
  * process against: (a) our engine, (b) our engine with maxNumSeqs=1, (c) transformers.js on the
  * same model directory with the obvious tool loop (run the tool, re-run the whole conversation),
- * (d) the raw ONNX graphs doing the same model work at the same batch size (the ceiling).
+ * (d) the raw ONNX graphs doing the same model work at the same batch size (the ceiling), and, with
+ * --hf-python and a snapshot as --model, (e) Hugging Face transformers (PyTorch, CPU, fp32) on that
+ * snapshot with the Pixel-Reasoner reference's tool loop (crop with PIL, generate over the whole
+ * conversation), one request after another over the first --hf-requests requests.
  * Prints tokens/s, TTFT p50/p95 and the ratios; with --json the last line is one JSON object.
  *
  *   npm run bench -- [--json] [--concurrency 16] [--tokens 64] [--model DIR|SNAPSHOT] [--dtype D] [--model-cache DIR] [--skip-transformersjs]
+ *                    [--threads N] [--hf-python PATH] [--hf-requests 4] [--hf-threads N]
  */
+import { availableParallelism } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -27,6 +33,7 @@ import { decodeImage, type RgbImage } from '../src/tools/image.js';
 import { preprocessFrames } from '../src/model/processor/image-processor.js';
 import { executeToolCall } from '../src/tools/operations.js';
 import { parseWeightDtype } from '../src/model/hf/model-cache.js';
+import { checkTransformersPython, runTransformersPeer, transformersSnapshot, type TransformersPeerResult } from './peers/transformers.js';
 
 env.allowRemoteModels = false;
 
@@ -34,11 +41,16 @@ const { values } = parseArgs({
   options: {
     json: { type: 'boolean' }, concurrency: { type: 'string' }, tokens: { type: 'string' }, model: { type: 'string' },
     'skip-transformersjs': { type: 'boolean' }, threads: { type: 'string' }, dtype: { type: 'string' }, 'model-cache': { type: 'string' },
+    'hf-python': { type: 'string' }, 'hf-requests': { type: 'string' }, 'hf-threads': { type: 'string' },
   },
 });
 const N = Number(values.concurrency ?? 16);
 const TOKENS = Number(values.tokens ?? 64);
 const THREADS = values.threads ? Number(values.threads) : undefined;
+const HF_REQUESTS = Math.min(N, Number(values['hf-requests'] ?? 4));
+const HF_THREADS = Number(values['hf-threads'] ?? THREADS ?? availableParallelism());
+/** Sampling interval of the event-loop delay histogram (ms). */
+const LAG_RESOLUTION_MS = 5;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const SIZES: [number, number][] = [[640, 480], [1024, 768], [480, 800], [1600, 1000]];
@@ -62,18 +74,34 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
 
+const question = (i: number) => `What is written on the small sign? (request ${i})`;
+
 function requestFor(i: number, images: RgbImage[]): GenerationRequest {
   const messages: ChatMessage[] = [
-    { role: 'user', content: [{ type: 'image', image: images[i % images.length]! }, { type: 'text', text: `What is written on the small sign? (request ${i})` }] },
+    { role: 'user', content: [{ type: 'image', image: images[i % images.length]! }, { type: 'text', text: question(i) }] },
     { role: 'assistant', content: CALL },
   ];
   return { messages, sampling: GREEDY, maxTokens: TOKENS, ignoreEos: true, tools: ['crop_image_normalized'], maxToolCalls: 4, stop: [] };
 }
 
-async function runEngine(files: ModelFiles, images: RgbImage[], maxNumSeqs: number): Promise<Run & { promptTokens: number[]; cachedTokens: number[] }> {
+/** The one place the benchmark builds an engine. */
+async function openBenchEngine(files: ModelFiles, maxNumSeqs: number): Promise<{ engine: Engine; close: () => Promise<void> }> {
   const runner = await ModelRunner.load(files, { threads: THREADS });
   const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: 4096, maxNumSeqs });
+  return { engine, close: () => runner.release() };
+}
+
+/**
+ * With `measureLag`, the event loop's delay over the timed run (its p99 beyond the histogram's
+ * sampling interval, ms): how long the engine keeps the loop from serving anything else.
+ */
+async function runEngine(
+  files: ModelFiles, images: RgbImage[], maxNumSeqs: number, measureLag = false,
+): Promise<Run & { promptTokens: number[]; cachedTokens: number[]; lagP99Ms?: number }> {
+  const { engine, close } = await openBenchEngine(files, maxNumSeqs);
   await engine.generate(requestFor(0, images)); // warm-up
+  const lag = measureLag ? monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS }) : undefined;
+  lag?.enable();
   const t0 = performance.now();
   const ttft: number[] = [];
   const results = await Promise.all(
@@ -83,11 +111,14 @@ async function runEngine(files: ModelFiles, images: RgbImage[], maxNumSeqs: numb
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  await runner.release();
+  lag?.disable();
+  await close();
   if (results.some((r) => r.steps[0]?.ok !== true)) throw new Error('a benchmark request did not run its crop');
   return {
     seconds, tokens: results.reduce((a, r) => a + r.tokenIds.length, 0), ttft,
     promptTokens: results.map((r) => r.usage.prompt_tokens), cachedTokens: results.map((r) => r.usage.prompt_tokens_details?.cached_tokens ?? 0),
+    // The histogram's samples include the interval itself (an idle loop reads LAG_RESOLUTION_MS).
+    lagP99Ms: lag ? Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS) : undefined,
   };
 }
 
@@ -171,6 +202,27 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: 
   return { seconds, tokens: N * TOKENS, ttft: [] };
 }
 
+/**
+ * Peer (e) over the first HF_REQUESTS requests, one after another; each request's prompt tokens
+ * are logged next to the engine's (`enginePromptTokens`): the same conversation, so the same count.
+ */
+async function runTransformers(
+  python: string, snapshot: string, files: ModelFiles, pngs: Buffer[], images: RgbImage[], enginePromptTokens: number[],
+): Promise<TransformersPeerResult> {
+  log(`(e) transformers: ${HF_REQUESTS} of the ${N} requests, one after another, ${HF_THREADS} threads`);
+  const r = await runTransformersPeer({
+    python, snapshot, config: files.config, threads: HF_THREADS, maxNewTokens: TOKENS, call: CALL, bbox: BOX, log,
+    requests: Array.from({ length: HF_REQUESTS }, (_, i) => ({ image: images[i % images.length]!, png: pngs[i % pngs.length]!, question: question(i) })),
+  });
+  log(`(e) transformers         ${(r.tokens / r.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(r.ttft, 50).toFixed(0)} ms  p95 ${pct(r.ttft, 95).toFixed(0)} ms  (${r.seconds.toFixed(2)} s, ${r.requests} requests; processor: ${r.processor})`);
+  for (let i = 0; i < r.requests; i++) {
+    const same = r.promptTokens[i] === enginePromptTokens[i];
+    log(`    request ${i}: prompt tokens transformers ${r.promptTokens[i]}, engine ${enginePromptTokens[i]}${same ? '' : '  MISMATCH: the peer does not run the engine\'s prompt'}; generated ${r.generated[i]}`);
+  }
+  if (r.tokens !== r.requests * TOKENS) log(`    WARNING: transformers generated ${r.tokens} tokens, not ${r.requests} x ${TOKENS}`);
+  return r;
+}
+
 const dir = values.model ?? (await resolveDefaultModel(log));
 // A Hugging Face snapshot is converted first (at --dtype, into --model-cache).
 const files = await loadModelFiles(dir, { dtype: parseWeightDtype(values.dtype), cacheDir: values['model-cache'], log });
@@ -178,6 +230,13 @@ if (!existsSync(join(files.dir, ONNX_FILES.decoderKvPool))) throw new Error('the
 const pngs = await Promise.all(SIZES.map(([w, h], i) => makeImage(w, h, i)));
 const images = await Promise.all(pngs.map((p) => decodeImage(p, { maxPixels: 1e8 })));
 log(`model ${files.name} (${dir}); ${N} concurrent requests, ${TOKENS} tokens each, one crop per request`);
+// Peer (e) needs a snapshot and a python with torch and transformers: both checked before the runs.
+const hfTarget = values['hf-python'] ? transformersSnapshot(values.model) : undefined;
+if (hfTarget && 'unavailable' in hfTarget) log(`(e) transformers will not run: ${hfTarget.unavailable}`);
+if (hfTarget && 'snapshot' in hfTarget) {
+  const v = await checkTransformersPython(values['hf-python']!);
+  log(`(e) transformers: torch ${v.torch}, transformers ${v.transformers} (${values['hf-python']})`);
+}
 
 // Heap growth over the engine runs (a leak shows as growth that survives a full collection): a
 // figure here, not a threshold in a test.
@@ -185,8 +244,8 @@ setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 collect();
 const heapBefore = process.memoryUsage().heapUsed;
-const a = await runEngine(files, images, N);
-log(`(a) engine               ${(a.tokens / a.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(a.ttft, 50).toFixed(0)} ms  p95 ${pct(a.ttft, 95).toFixed(0)} ms  (${a.seconds.toFixed(2)} s)`);
+const a = await runEngine(files, images, N, true);
+log(`(a) engine               ${(a.tokens / a.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(a.ttft, 50).toFixed(0)} ms  p95 ${pct(a.ttft, 95).toFixed(0)} ms  (${a.seconds.toFixed(2)} s)  event-loop lag p99 ${a.lagP99Ms!.toFixed(1)} ms`);
 const b = await runEngine(files, images, 1);
 log(`(b) engine maxNumSeqs=1  ${(b.tokens / b.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(b.ttft, 50).toFixed(0)} ms  p95 ${pct(b.ttft, 95).toFixed(0)} ms  (${b.seconds.toFixed(2)} s)`);
 collect();
@@ -196,14 +255,16 @@ const c = values['skip-transformersjs'] ? undefined : await runTransformersJs(fi
 if (c) log(`(c) transformers.js      ${(c.tokens / c.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(c.ttft, 50).toFixed(0)} ms  p95 ${pct(c.ttft, 95).toFixed(0)} ms  (${c.seconds.toFixed(2)} s)`);
 const d = await runRawGraph(files, images, a.promptTokens, a.cachedTokens);
 log(`(d) raw graphs           ${(d.tokens / d.seconds).toFixed(1)} tok/s  (${d.seconds.toFixed(2)} s)`);
+const e = hfTarget && 'snapshot' in hfTarget ? await runTransformers(values['hf-python']!, hfTarget.snapshot, files, pngs, images, a.promptTokens) : undefined;
 
 const tps = (r: Run) => r.tokens / r.seconds;
 const ratios = {
   vs_sequential: tps(a) / tps(b),
   vs_transformersjs: c ? tps(a) / tps(c) : null,
   vs_raw_graph: tps(a) / tps(d),
+  vs_transformers: e ? tps(a) / tps(e) : null,
 };
-log(`ratios: vs_sequential ${ratios.vs_sequential.toFixed(2)}x, vs_transformersjs ${ratios.vs_transformersjs?.toFixed(2) ?? 'n/a'}x, vs_raw_graph ${(100 * ratios.vs_raw_graph).toFixed(1)}%`);
+log(`ratios: vs_sequential ${ratios.vs_sequential.toFixed(2)}x, vs_transformersjs ${ratios.vs_transformersjs?.toFixed(2) ?? 'n/a'}x, vs_raw_graph ${(100 * ratios.vs_raw_graph).toFixed(1)}%, vs_transformers ${ratios.vs_transformers?.toFixed(2) ?? 'n/a'}x`);
 const summary = {
   ratios,
   concurrency: N,
@@ -212,11 +273,14 @@ const summary = {
   tokens_per_request: TOKENS,
   prompt_tokens_per_request: a.promptTokens.reduce((x, y) => x + y, 0) / N,
   cached_prompt_tokens_per_request: a.cachedTokens.reduce((x, y) => x + y, 0) / N,
-  tokens_per_s: { engine: tps(a), sequential: tps(b), transformersjs: c ? tps(c) : null, raw_graph: tps(d) },
+  event_loop_lag_p99_ms: a.lagP99Ms,
+  transformers_requests: e ? e.requests : null,
+  tokens_per_s: { engine: tps(a), sequential: tps(b), transformersjs: c ? tps(c) : null, raw_graph: tps(d), transformers: e ? tps(e) : null },
   ttft_ms: {
     engine: { p50: pct(a.ttft, 50), p95: pct(a.ttft, 95) },
     sequential: { p50: pct(b.ttft, 50), p95: pct(b.ttft, 95) },
     transformersjs: c ? { p50: pct(c.ttft, 50), p95: pct(c.ttft, 95) } : null,
+    transformers: e ? { p50: pct(e.ttft, 50), p95: pct(e.ttft, 95) } : null,
   },
 };
 if (values.json) console.log(JSON.stringify(summary));
