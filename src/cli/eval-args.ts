@@ -1,13 +1,12 @@
-import { parseArgs } from 'node:util';
 import { EVAL_DEFAULT_N, type EvalArgs } from '../training/eval-command.js';
 import { EVAL_MAX_TOKENS } from '../training/eval.js';
 import { EVAL_SEED_BASE } from '../training/tasks/index.js';
-import { num } from './flags.js';
+import { num, parseFlags } from './flags.js';
 import { parseWeightDtype, type ModelCacheOptions } from '../model/hf/model-cache.js';
 
 /** `pixelreasoner eval`'s flags (the arguments after `eval`). */
 export function parseEvalArgs(argv: string[]): EvalArgs & { cache?: ModelCacheOptions } {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args: argv,
     options: {
       model: { type: 'string' }, suite: { type: 'string' }, dataset: { type: 'string' }, 'no-tools': { type: 'boolean' },

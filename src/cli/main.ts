@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { initModelDir } from '../model/model-dir.js';
 import { resolveConfig } from '../server/config.js';
 import { startServer } from '../server/server.js';
 import { EVAL_SEED_BASE, runEval, runTasksExport } from './eval.js';
 import { parseEvalArgs } from './eval-args.js';
-import { num } from './flags.js';
+import { parseServeArgs } from './serve-args.js';
+import { num, parseFlags } from './flags.js';
 import { runGenerate } from './generate.js';
 import { runRl } from '../training/rl.js';
 import { runSft } from '../training/sft.js';
@@ -40,29 +40,8 @@ const USAGE = `pixelreasoner <command>
 const SHUTDOWN_GRACE_MS = Number(process.env.PIXELREASONER_SHUTDOWN_GRACE_MS ?? 30_000);
 
 async function serve(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' }, port: { type: 'string' }, 'grpc-port': { type: 'string' }, host: { type: 'string' }, config: { type: 'string' },
-      'served-model-name': { type: 'string' }, 'max-model-len': { type: 'string' }, 'default-max-tokens': { type: 'string' },
-      'max-tool-calls': { type: 'string' }, 'api-key': { type: 'string', multiple: true }, threads: { type: 'string' },
-      'log-level': { type: 'string' }, 'admin-token': { type: 'string' }, 'max-num-seqs': { type: 'string' },
-      'data-dir': { type: 'string' }, 'training-threads': { type: 'string' }, 'max-num-batched-tokens': { type: 'string' },
-      'no-enable-prefix-caching': { type: 'boolean' }, dtype: { type: 'string' }, 'model-cache': { type: 'string' },
-    },
-  });
-  const config = resolveConfig(
-    {
-      model: values.model, port: values.port, grpcPort: values['grpc-port'], host: values.host, servedModelName: values['served-model-name'],
-      maxModelLen: values['max-model-len'], defaultMaxTokens: values['default-max-tokens'], maxToolCalls: values['max-tool-calls'],
-      apiKeys: values['api-key'], threads: values.threads, logLevel: values['log-level'], adminToken: values['admin-token'],
-      maxNumSeqs: values['max-num-seqs'], dataDir: values['data-dir'], trainingThreads: values['training-threads'],
-      maxNumBatchedTokens: values['max-num-batched-tokens'], enablePrefixCaching: values['no-enable-prefix-caching'] ? false : undefined,
-      modelDtype: values.dtype, modelCache: values['model-cache'],
-    },
-    process.env,
-    values.config,
-  );
+  const { flags, configFile } = parseServeArgs(argv);
+  const config = resolveConfig(flags, process.env, configFile);
   const server = await startServer(config);
   let stopping = false;
   const stop = (signal: string) => {
@@ -79,7 +58,7 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'serve') return serve(rest);
   if (command === 'generate') {
-    const { values } = parseArgs({
+    const { values } = parseFlags({
       args: rest,
       options: {
         model: { type: 'string' }, image: { type: 'string', multiple: true }, 'video-frames': { type: 'string' }, prompt: { type: 'string' },
@@ -97,7 +76,7 @@ async function main(): Promise<void> {
   }
   if (command === 'eval') return runEval(parseEvalArgs(rest));
   if (command === 'train' && rest[0] === 'default') {
-    const { values } = parseArgs({ args: rest.slice(1), options: { recipe: { type: 'string' }, out: { type: 'string' }, bundle: { type: 'string' } } });
+    const { values } = parseFlags({ args: rest.slice(1), options: { recipe: { type: 'string' }, out: { type: 'string' }, bundle: { type: 'string' } } });
     const result = await runRecipe(
       await readRecipe(values.recipe ?? join(PACKAGE_ROOT, 'recipes/default.json')),
       values.out ?? join(PACKAGE_ROOT, 'runs/default'),
@@ -107,7 +86,7 @@ async function main(): Promise<void> {
     return;
   }
   if (command === 'train' && (rest[0] === 'sft' || rest[0] === 'rl')) {
-    const { values } = parseArgs({ args: rest.slice(1), options: { config: { type: 'string' } } });
+    const { values } = parseFlags({ args: rest.slice(1), options: { config: { type: 'string' } } });
     if (!values.config) throw new Error(`train ${rest[0]} needs --config FILE.json`);
     const raw = JSON.parse(await readFile(values.config, 'utf8')) as unknown;
     const result = rest[0] === 'sft' ? await runSft(raw) : await runRl(raw);
@@ -115,12 +94,12 @@ async function main(): Promise<void> {
     return;
   }
   if (command === 'tasks' && rest[0] === 'export') {
-    const { values } = parseArgs({ args: rest.slice(1), options: { suite: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } } });
+    const { values } = parseFlags({ args: rest.slice(1), options: { suite: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } } });
     if (!values.suite || !values.out) throw new Error('tasks export needs --suite NAME and --out DIR');
     return runTasksExport(values.suite, num(values.n) ?? 50, num(values.seed) ?? EVAL_SEED_BASE, values.out);
   }
   if (command === 'model' && rest[0] === 'import') {
-    const { values, positionals } = parseArgs({ args: rest.slice(1), allowPositionals: true, options: { out: { type: 'string' }, dtype: { type: 'string' } } });
+    const { values, positionals } = parseFlags({ args: rest.slice(1), allowPositionals: true, options: { out: { type: 'string' }, dtype: { type: 'string' } } });
     const snapshot = positionals[0];
     if (!snapshot || !values.out) throw new Error('model import needs SNAPSHOT and --out DIR');
     const dtype = parseWeightDtype(values.dtype) ?? DEFAULT_WEIGHT_DTYPE;
@@ -129,7 +108,7 @@ async function main(): Promise<void> {
     return;
   }
   if (command === 'model' && rest[0] === 'init') {
-    const { values } = parseArgs({ args: rest.slice(1), options: { out: { type: 'string' }, preset: { type: 'string' }, seed: { type: 'string' } } });
+    const { values } = parseFlags({ args: rest.slice(1), options: { out: { type: 'string' }, preset: { type: 'string' }, seed: { type: 'string' } } });
     if (!values.out) throw new Error('model init needs --out DIR');
     const preset = (values.preset ?? 'tiny') as 'tiny' | 'micro';
     if (!['tiny', 'micro'].includes(preset)) throw new Error(`unknown preset ${preset} (tiny, micro)`);

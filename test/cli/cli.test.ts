@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { testImagePng, testModel } from '../helpers.js';
@@ -27,4 +29,29 @@ test('pixelreasoner generate --json prints the result object on its last line', 
 
 test('unknown command prints usage and exits 2', async () => {
   await assert.rejects(run(process.execPath, [BIN, 'frobnicate']), (e: { code: number; stdout: string }) => e.code === 2 && e.stdout.includes('pixelreasoner <command>'));
+});
+
+test('pixelreasoner serve --grpc-port -1 serves HTTP without gRPC', async () => {
+  const model = await testModel('micro', 0);
+  const child = spawn(process.execPath, [BIN, 'serve', '--model', model, '--host', '127.0.0.1', '--port', '0', '--grpc-port', '-1', '--threads', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit');
+  try {
+    // The JSON log line `listening` carries the HTTP url and, when gRPC is on, grpc_port.
+    let listening: { url: string; grpc_port?: number } | undefined;
+    for await (const line of createInterface({ input: child.stdout })) {
+      const entry = JSON.parse(line) as { msg: string; url: string; grpc_port?: number };
+      if (entry.msg === 'listening') {
+        listening = entry;
+        break;
+      }
+    }
+    assert.ok(listening, `serve exited before listening: ${stderr}`);
+    assert.equal(listening.grpc_port, undefined);
+    assert.equal((await fetch(`${listening.url}/health`)).status, 200);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
 });
