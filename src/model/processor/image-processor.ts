@@ -1,8 +1,6 @@
 import type { ProcessorConfig } from '../config.js';
 import { resizeBicubic, type RgbImage } from '../../tools/image.js';
-import { resizeBicubicPil } from './pil-resize.js';
-
-const RESCALE = 1 / 255;
+import { runPreprocess } from './preprocess-pool.js';
 
 /** Python's round() (half to even): transformers' smart_resize and PIL's crop of float boxes use it. */
 export function roundHalfEven(x: number): number {
@@ -56,64 +54,14 @@ export function resizeTarget(img: { width: number; height: number }, p: Processo
 
 /**
  * Resizes, rescales, normalises and patchifies frames exactly as transformers.js's
- * Qwen2VLImageProcessor: one image is repeated temporal_patch_size times; video frames are
- * grouped in pairs (the last repeated if the count is odd). Rows follow
- * (t, h/m, w/m, m, m); each row is (channel, temporal, patch_y, patch_x).
+ * Qwen2VLImageProcessor (see preprocessSync). sharp's resize runs here (already off the event
+ * loop, in libuv's pool); the PIL resize and the patchify loops run in a worker thread.
  */
 export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, budget?: { min: number; max: number }): Promise<VisualInput> {
   const [width, height] = resizeTarget(frames[0]!, p, budget);
   // Transformers' processor (Pillow, numpy float32) for imported checkpoints; transformers.js's otherwise.
   const pil = p.resize_backend === 'pil';
-  const resize = pil ? async (f: RgbImage) => resizeBicubicPil(f, width, height) : (f: RgbImage) => resizeBicubic(f, width, height);
-  const resized = await Promise.all(frames.map(resize));
-  const tp = p.temporal_patch_size;
-  while (resized.length % tp !== 0) resized.push(resized[resized.length - 1]!);
-  const ps = p.patch_size;
-  const m = p.merge_size;
-  const gt = resized.length / tp;
-  const gh = height / ps;
-  const gw = width / ps;
-  const rowLen = 3 * tp * ps * ps;
-  const out = new Float32Array(gt * gh * gw * rowLen);
-  // (v/255 - mean)/std for each of the 256 byte values per channel, in the rounding order of the
-  // processor the model was trained with: transformers rounds every step to float32 (numpy), and
-  // transformers.js only the rescaled value.
-  const f = Math.fround;
-  const table = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (pil
-    ? f(f(f(v * RESCALE) - f(p.image_mean[c]!)) / f(p.image_std[c]!))
-    : (f(v * RESCALE) - p.image_mean[c]!) / p.image_std[c]!)));
-  // Normalised planes [frame][channel] (width*height each), so patch rows are copied as runs.
-  const planes = resized.map((img, f) => (f > 0 && img === resized[f - 1] ? undefined : [0, 1, 2].map((c) => {
-    const plane = new Float32Array(width * height);
-    const lut = table[c]!;
-    const src = img.data;
-    for (let i = 0, j = c; i < plane.length; i++, j += 3) plane[i] = lut[src[j]!]!;
-    return plane;
-  })));
-  for (let f = 1; f < planes.length; f++) planes[f] ??= planes[f - 1];
-  let row = 0;
-  for (let t = 0; t < gt; t++) {
-    for (let bh = 0; bh < gh / m; bh++) {
-      for (let bw = 0; bw < gw / m; bw++) {
-        for (let mh = 0; mh < m; mh++) {
-          for (let mw = 0; mw < m; mw++) {
-            const y0 = (bh * m + mh) * ps;
-            const x0 = (bw * m + mw) * ps;
-            let o = row * rowLen;
-            for (let c = 0; c < 3; c++) {
-              for (let tt = 0; tt < tp; tt++) {
-                const plane = planes[t * tp + tt]![c]!;
-                for (let py = 0; py < ps; py++, o += ps) {
-                  const at = (y0 + py) * width + x0;
-                  out.set(plane.subarray(at, at + ps), o);
-                }
-              }
-            }
-            row++;
-          }
-        }
-      }
-    }
-  }
-  return { pixelValues: out, grid: [gt, gh, gw], width, height, numTokens: (gt * gh * gw) / (m * m) };
+  const input = pil ? frames : await Promise.all(frames.map((f) => resizeBicubic(f, width, height)));
+  const { pixelValues, grid } = await runPreprocess({ frames: input, width, height, processor: p });
+  return { pixelValues, grid, width, height, numTokens: (grid[0] * grid[1] * grid[2]) / (p.merge_size * p.merge_size) };
 }

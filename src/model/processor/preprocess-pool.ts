@@ -1,0 +1,51 @@
+import { availableParallelism } from 'node:os';
+import type { TransferListItem } from 'node:worker_threads';
+import type { RgbImage } from '../../tools/image.js';
+import { preprocessSync, type PreprocessJob, type PreprocessResult } from './patchify.js';
+import { WorkerPool } from './worker-pool.js';
+
+/**
+ * Runs preprocessSync in worker threads so the event loop (HTTP, gRPC, streaming) is not blocked
+ * by the PIL resize and the patchify loops (~1 s for a large image). PIXELREASONER_PREPROCESS_WORKERS
+ * sets the pool size, read when the pool starts (first use); 0 runs inline on the calling thread,
+ * checked on every call so tests can compare both.
+ */
+export const WORKERS_ENV = 'PIXELREASONER_PREPROCESS_WORKERS';
+
+export function preprocessWorkerCount(): number {
+  const raw = process.env[WORKERS_ENV];
+  if (raw === undefined || raw === '') return Math.min(4, Math.max(1, availableParallelism() - 1));
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${WORKERS_ENV} must be a whole number of workers (0: inline), got "${raw}"`);
+  return n;
+}
+
+let pool: WorkerPool | undefined;
+
+export async function runPreprocess(job: PreprocessJob): Promise<PreprocessResult> {
+  const n = preprocessWorkerCount();
+  if (n === 0) return preprocessSync(job);
+  pool ??= new WorkerPool(new URL('./preprocess-worker.ts', import.meta.url), n);
+  // Callers keep their images (a request's images serve later crops), so the bytes go over as
+  // fresh copies, transferred; a frame listed twice is copied once.
+  const copies = new Map<RgbImage, RgbImage>();
+  const transfer: TransferListItem[] = [];
+  const frames = job.frames.map((f) => {
+    let c = copies.get(f);
+    if (!c) {
+      const data = new Uint8Array(f.data);
+      transfer.push(data.buffer);
+      c = { data, width: f.width, height: f.height };
+      copies.set(f, c);
+    }
+    return c;
+  });
+  return pool.run<PreprocessResult>({ ...job, frames }, transfer);
+}
+
+/** Stops the pool's workers (tests); the next call starts a new pool. */
+export async function closePreprocessPool(): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  await p?.close();
+}
