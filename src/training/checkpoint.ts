@@ -1,9 +1,9 @@
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Weights } from '../model/weights.js';
 import type { AdamState } from './optimizer.js';
-import { writeSynced } from '../util/files.js';
+import { syncDir, writeSynced } from '../util/files.js';
 
 /** Progress saved with the weights: the next step to run and where the data order stands. */
 export interface CheckpointMeta {
@@ -33,16 +33,6 @@ function pack(entries: [string, number[], Float32Array][]): { bytes: Uint8Array;
 /** The instants of a save, in order; a test stops the save at each one (a crash there). */
 export const SAVE_STEPS = ['temp-created', 'weights-written', 'optimizer-written', 'manifest-written', 'old-moved-aside', 'new-moved-in', 'old-removed'] as const;
 export type SaveStep = (typeof SAVE_STEPS)[number];
-
-/** Makes renames in `dir` durable: a directory's entries are on disk only once the directory itself is fsynced. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /**
  * Writes a checkpoint directory so that a crash at any instant leaves a complete checkpoint to

@@ -1,5 +1,5 @@
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { resolveDefaultModel } from '../model/default-model.js';
 import { loadWeights } from '../model/load-weights.js';
@@ -9,6 +9,7 @@ import type { Weights } from '../model/weights.js';
 import { loadCheckpoint, recoverCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { OPTIMIZER_DEFAULTS, type OptimizerOptions } from './optimizer.js';
 import { Trainer } from './trainer.js';
+import { syncDir, writeSynced } from '../util/files.js';
 
 /** Config fields every training stage shares (SFT and RL add their data and stage options). */
 export function runConfigFields(checkpointEvery: number) {
@@ -51,6 +52,40 @@ export interface RunHooks<Log> {
 }
 
 /**
+ * Before a run continues after `step` (0: from the start): keeps one line of metrics.jsonl per
+ * step up to `step`, in step order, and drops the rest. A run killed after its last checkpoint
+ * logged steps it will now log again; a line cut off by the kill does not parse and goes too; of
+ * a step logged twice (by a resume before this existed) the last line stays. The file is
+ * replaced atomically: a temp file, fsynced, renamed over it, the folder fsynced.
+ */
+export async function truncateMetrics(path: string, step: number): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  const lines = text.split('\n').filter(Boolean);
+  const byStep = new Map<number, string>();
+  for (const line of lines) {
+    let s: unknown;
+    try {
+      s = (JSON.parse(line) as { step?: unknown }).step;
+    } catch {
+      continue;
+    }
+    if (typeof s === 'number' && s <= step) byStep.set(s, line);
+  }
+  const kept = [...byStep.entries()].sort(([a], [b]) => a - b).map(([, line]) => `${line}\n`).join('');
+  if (kept === text) return;
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeSynced(tmp, kept);
+  await rename(tmp, path);
+  await syncDir(dirname(path));
+}
+
+/**
  * A run folder opened for training: the base model, its weights (or the checkpoint's, when the
  * folder has one: step count and data position continue), and a trainer over them.
  */
@@ -75,6 +110,8 @@ export class TrainingRun {
     const ckptDir = join(out, 'checkpoint');
     const resumed = (await recoverCheckpoint(ckptDir, log)) ? await loadCheckpoint(ckptDir) : undefined;
     if (resumed) log(`resuming from step ${resumed.meta.step}`);
+    // Steps logged after the checkpoint (the run was killed before its next save) are run again.
+    await truncateMetrics(join(out, 'metrics.jsonl'), resumed?.meta.step ?? 0);
     const weights = untieHeadCopy(files.config.text, resumed?.weights ?? (await loadWeights(files.dir)));
     const hp = config.hyperparameters;
     const options: OptimizerOptions = {

@@ -10,3 +10,13 @@ export async function writeSynced(path: string, data: Uint8Array | string): Prom
     await fh.close();
   }
 }
+
+/** Makes renames in `dir` durable: a directory's entries are on disk only once the directory itself is fsynced. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
