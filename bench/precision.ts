@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { Engine } from '../src/engine/engine.js';
-import { ModelRunner } from '../src/engine/model-runner.js';
+import { OnnxModel } from '../src/engine/onnx-model.js';
 import { GREEDY } from '../src/engine/sampler.js';
 import { ChatTokenizer } from '../src/model/chat-tokenizer.js';
 import { loadModelFiles } from '../src/model/model-dir.js';
@@ -56,7 +56,7 @@ interface Generation {
 
 async function run(dtype: (typeof DTYPES)[number]): Promise<Generation[]> {
   const files = await loadModelFiles(values.model!, { dtype, cacheDir: values['model-cache'], log });
-  const runner = await ModelRunner.load(files);
+  const runner = await OnnxModel.load(files);
   const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: 8192, maxNumSeqs: 4 });
   const out: Generation[] = [];
   const started = Date.now();

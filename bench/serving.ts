@@ -19,12 +19,12 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { AutoProcessor, Qwen2_5_VLForConditionalGeneration, RawImage, cat, env } from '@huggingface/transformers';
 import sharp from 'sharp';
-import { Engine } from '../src/engine/engine.js';
+import type { Engine } from '../src/engine/engine.js';
 import { KvPool } from '../src/engine/kv-pool.js';
-import { ModelRunner } from '../src/engine/model-runner.js';
+import { OnnxModel } from '../src/engine/onnx-model.js';
+import { openEngine } from '../src/engine/open-engine.js';
 import { GREEDY } from '../src/engine/sampler.js';
 import type { ChatMessage, GenerationRequest } from '../src/engine/types.js';
-import { ChatTokenizer } from '../src/model/chat-tokenizer.js';
 import { resolveDefaultModel } from '../src/model/default-model.js';
 import { loadModelFiles, ONNX_FILES, type ModelFiles } from '../src/model/model-dir.js';
 import { existsSync } from 'node:fs';
@@ -86,9 +86,8 @@ function requestFor(i: number, images: RgbImage[]): GenerationRequest {
 
 /** The one place the benchmark builds an engine. */
 async function openBenchEngine(files: ModelFiles, maxNumSeqs: number): Promise<{ engine: Engine; close: () => Promise<void> }> {
-  const runner = await ModelRunner.load(files, { threads: THREADS });
-  const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: 4096, maxNumSeqs });
-  return { engine, close: () => runner.release() };
+  const engine = await openEngine(files, { threads: THREADS, maxModelLen: 4096, maxNumSeqs });
+  return { engine, close: () => engine.release() };
 }
 
 /**
@@ -173,7 +172,7 @@ async function runTransformersJs(files: ModelFiles, pngs: Buffer[], images: RgbI
  * attention reads as many positions), then TOKENS-1 decode steps at batch N.
  */
 async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: number[], cachedTokens: number[]): Promise<Run> {
-  const runner = await ModelRunner.load(files, { threads: THREADS });
+  const runner = await OnnxModel.load(files, { threads: THREADS });
   const c = files.config.text;
   const crops = await Promise.all(images.map(async (img) => {
     const r = await executeToolCall({ name: 'crop_image_normalized', arguments: { bbox_2d: BOX, target_image: 1 }, raw: '' }, { images: [img], enabledTools: ['crop_image_normalized'], processor: files.config.processor });
@@ -182,16 +181,17 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: 
   }));
   const visuals = await Promise.all(Array.from({ length: N }, (_, i) => Promise.all([images[i % images.length]!, crops[i % crops.length]!].map((im) => preprocessFrames([im], files.config.processor)))));
   const work = async () => {
-    const pool = new KvPool(c, N, 4096, true);
+    const pool = new KvPool(c, N, 4096);
+    pool.ensureCapacity(Math.max(...promptTokens) + TOKENS);
     for (const v of visuals) for (const x of v) await runner.encodeVisual([x]);
     for (let i = 0; i < N; i++) {
-      pool.advance(i, cachedTokens[i]!);
       const s = promptTokens[i]! - cachedTokens[i]!;
-      await runner.runPooled(pool, i, 1, s, new Float32Array(s * c.hidden_size), new BigInt64Array(3 * s), [0]);
+      const feeds = { rows: 1, s, embeds: new Float32Array(s * c.hidden_size), positions: new BigInt64Array(3 * s), past: pool.views(i, 1) };
+      await runner.runPooled({ ...feeds, pastLengths: [cachedTokens[i]!] });
     }
-    const rows = Array.from({ length: N }, (_, r) => r);
     for (let step = 1; step < TOKENS; step++) {
-      await runner.runPooled(pool, 0, N, 1, new Float32Array(N * c.hidden_size), new BigInt64Array(3 * N), rows);
+      const pastLengths = promptTokens.map((p) => p + step - 1);
+      await runner.runPooled({ rows: N, s: 1, embeds: new Float32Array(N * c.hidden_size), positions: new BigInt64Array(3 * N), pastLengths, past: pool.views(0, N) });
     }
   };
   await work(); // warm-up

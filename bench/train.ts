@@ -12,7 +12,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { ModelRunner } from '../src/engine/model-runner.js';
+import { OnnxModel } from '../src/engine/onnx-model.js';
 import type { TextConfig } from '../src/model/config.js';
 import { resolveDefaultModel } from '../src/model/default-model.js';
 import { loadWeights } from '../src/model/load-weights.js';
@@ -61,7 +61,7 @@ async function matmulPeak(n: number): Promise<number> {
 
 const files = await loadModelFiles(values.model ?? (await resolveDefaultModel(log)));
 const c = files.config.text;
-const runner = TRAIN_VISION ? undefined : await ModelRunner.load(files, { threads: THREADS });
+const runner = TRAIN_VISION ? undefined : await OnnxModel.load(files, { threads: THREADS });
 const examples = await buildSftExamples({ suites: ['vstar-syn', 'tally-syn'], suite_options: {}, examples: EXAMPLES, seed: 0, mix: { direct: 0.2, zoom: 0.6, 'self-correction': 0.2, no_tools: 0, locate: 0, look: 0 } }, files, runner, log);
 await runner?.release();
 const trainer = await Trainer.create(files.config, await loadWeights(files.dir), { ...OPTIMIZER_DEFAULTS, totalSteps: STEPS + 2, warmupSteps: 1 }, { threads: THREADS, trainVision: TRAIN_VISION });

@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ModelRunner } from '../src/engine/model-runner.js';
+import { OnnxModel } from '../src/engine/onnx-model.js';
 import { loadModelFiles } from '../src/model/model-dir.js';
 import { preprocessFrames } from '../src/model/processor/image-processor.js';
 
@@ -28,7 +28,7 @@ function peakMiB(): number {
 async function child(size: string): Promise<void> {
   const [w, h] = size.split('x').map(Number) as [number, number];
   const files = await loadModelFiles(values.model!);
-  const runner = await ModelRunner.load(files);
+  const runner = await OnnxModel.load(files);
   const afterLoad = peakMiB();
   const data = new Uint8Array(w * h * 3);
   for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
-import { ModelRunner } from '../src/engine/model-runner.js';
+import { OnnxModel } from '../src/engine/onnx-model.js';
 import { appendChunk, buildPrompt, buildToolResultChunk, type PromptChunk } from '../src/engine/prompt.js';
 import { ChatTokenizer } from '../src/model/chat-tokenizer.js';
 import { loadWeights } from '../src/model/load-weights.js';
@@ -80,7 +80,7 @@ async function sftTrace(seed = 21, answer = 'It is red: \\boxed{red}<|im_end|>')
 
 test('SFT loss and gradients equal transformers + torch autograd on a trace with a masked failed call', async () => {
   const { chunk, weights, imagePaths } = await sftTrace();
-  const runner = await ModelRunner.load(files, { threads: 2 });
+  const runner = await OnnxModel.load(files, { threads: 2 });
   const example = await featurize({ ids: chunk.ids, positions: chunk.positions, weights, visuals: chunk.visuals }, runner);
   await runner.release();
   const batch = makeBatch([example], files.config.text.hidden_size);
@@ -106,7 +106,7 @@ test('a tied checkpoint (Qwen2.5-VL-3B style) trains its embedding as one tensor
   const tied = await loadModelFiles(tiedSnapshot, { dtype: 'fp32', cacheDir: join(dir, 'cache'), log: () => {} });
   assert.equal(tied.config.text.tie_word_embeddings, true);
   const { chunk, weights, imagePaths } = await sftTrace(41);
-  const runner = await ModelRunner.load(tied, { threads: 2 });
+  const runner = await OnnxModel.load(tied, { threads: 2 });
   const example = await featurize({ ids: chunk.ids, positions: chunk.positions, weights, visuals: chunk.visuals }, runner);
   await runner.release();
   const batch = makeBatch([example], tied.config.text.hidden_size);
@@ -149,7 +149,7 @@ test('RL policy-gradient loss with advantages and the KL term equals the DESIGN.
   const refFiles = await loadModelFiles(refSnapshot, { dtype: 'fp32', cacheDir: join(dir, 'cache'), log: () => {} });
   const traces = [await sftTrace(31, 'Red. \\boxed{red}<|im_end|>'), await sftTrace(32, 'I think it is blue: \\boxed{blue}<|im_end|>')];
   const advantages = [0.8, -1.3];
-  const runner = await ModelRunner.load(files, { threads: 2 });
+  const runner = await OnnxModel.load(files, { threads: 2 });
   const rollouts = await Promise.all(traces.map(async (t, i) => ({
     example: await featurize({ ids: t.chunk.ids, positions: t.chunk.positions, weights: t.weights, visuals: t.chunk.visuals }, runner),
     advantage: advantages[i]!,

@@ -1,11 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { Engine } from '../engine/engine.js';
-import { ModelRunner } from '../engine/model-runner.js';
+import { openEngine } from '../engine/open-engine.js';
 import { GREEDY } from '../engine/sampler.js';
 import type { ChatMessage, ContentPart } from '../engine/types.js';
-import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import { resolveDefaultModel } from '../model/default-model.js';
-import { loadModelFiles } from '../model/model-dir.js';
 import type { ModelCacheOptions } from '../model/hf/model-cache.js';
 import { decodeImage } from '../tools/image.js';
 import { publicStep } from '../server/request-conversion.js';
@@ -31,9 +28,7 @@ export interface GenerateArgs {
 
 /** `pixelreasoner generate`: one request through the engine, without a server. */
 export async function runGenerate(a: GenerateArgs): Promise<void> {
-  const files = await loadModelFiles(a.model ?? (await resolveDefaultModel((m) => console.error(m))), a.cache);
-  const runner = await ModelRunner.load(files);
-  const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: files.config.text.max_position_embeddings });
+  const engine = await openEngine(a.model ?? (await resolveDefaultModel((m) => console.error(m))), { cache: a.cache });
   const content: ContentPart[] = [];
   const decode = async (path: string) => decodeImage(await readFile(path), { maxPixels: 100_000_000 });
   for (const path of a.images) content.push({ type: 'image', image: await decode(path) });
@@ -53,7 +48,7 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
     },
     { onEvent: a.json ? undefined : (e) => (e.type === 'text' ? process.stdout.write(e.delta) : e.type === 'tool' ? process.stdout.write(`\n[tool] ${JSON.stringify(publicStep(e.step))}\n`) : undefined) },
   );
-  await runner.release();
+  await engine.release();
   if (a.json) {
     console.log(JSON.stringify({
       prompt_token_ids: result.promptTokenIds, token_ids: result.tokenIds, logprobs: result.logprobs?.map((l) => l.logprob), text: result.text,

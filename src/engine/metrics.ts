@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Sequence } from './sequence.js';
 
 /** Engine metrics, named after vLLM's (prefix `pixelreasoner_` instead of `vllm:`). */
 export class EngineMetrics {
@@ -38,5 +39,28 @@ export class EngineMetrics {
     this.toolCalls = new Counter({ name: 'pixelreasoner_tool_calls_total', help: 'Visual operations by tool and outcome.', labelNames: ['tool', 'outcome'], registers });
     this.toolLatency = new Histogram({ name: 'pixelreasoner_tool_latency_seconds', help: 'Time a sequence spent paused in a visual operation.', labelNames: ['tool'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers });
     this.requests = new Counter({ name: 'pixelreasoner_request_success_total', help: 'Finished requests by finish_reason.', labelNames: ['finished_reason'], registers });
+  }
+
+  /** A generated token: TTFT for the first, inter-token latency after. */
+  tokenGenerated(seq: Sequence): void {
+    const now = performance.now();
+    if (seq.firstTokenAt === undefined) {
+      seq.firstTokenAt = now;
+      this.ttft.observe((now - seq.arrivedAt) / 1000);
+    } else this.interToken.observe((now - seq.lastTokenAt!) / 1000);
+    seq.lastTokenAt = now;
+    this.generationTokens.inc();
+  }
+
+  finished(seq: Sequence): void {
+    this.e2e.observe((performance.now() - seq.arrivedAt) / 1000);
+    this.requests.inc({ finished_reason: seq.finishReason ?? 'stop' });
+  }
+
+  gauges(counts: { running: number; waiting: number; paused: number }, kvUsage: number): void {
+    this.running.set(counts.running);
+    this.waiting.set(counts.waiting);
+    this.paused.set(counts.paused);
+    this.kvUsage.set(kvUsage);
   }
 }

@@ -5,10 +5,10 @@ import type { ModelConfig } from '../model/config.js';
 import { ONNX_FILES, serializeModelGraph, type GraphFile, type ModelFiles } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
 import type { VisualInput } from '../model/processor/image-processor.js';
-import type { KvPool } from './kv-pool.js';
+import type { LayerViews } from './kv-pool.js';
 import { sessionOptions } from './session-options.js';
 
-export interface RunnerOptions {
+export interface OnnxModelOptions {
   /** Intra-op threads per session (default: all cores). */
   threads?: number;
   /** ONNX Runtime execution providers, e.g. ['cuda', 'cpu']. */
@@ -27,12 +27,32 @@ export interface KvCache {
 /** Embedding tables up to this many floats are read once into memory and gathered in JS. */
 const EMBED_TABLE_LIMIT = 32 * 1024 * 1024;
 
+/** One call of the pooled decoder: `rows` rows of `s` tokens each over their slots' past. */
+export interface PooledFeeds {
+  rows: number;
+  s: number;
+  embeds: Float32Array;
+  positions: BigInt64Array;
+  pastLengths: number[];
+  past: LayerViews[];
+  /** Index of each row's last real token (rows shorter than s are padded at the end); default s - 1. */
+  lastIndex?: number[];
+}
+
+/** The pooled decoder's outputs: per layer the new keys/values [rows, kvH, s, D], and each row's logits [rows * V]. */
+export interface PooledOutputs {
+  logits: Float32Array;
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
 /**
- * Owns the ONNX Runtime sessions of a model directory and runs them: the vision encoder, the
- * embedding, and the decoder (the fast pooled-KV variant when the model ships one,
- * else the standard transformers.js layout).
+ * The ONNX Runtime sessions of a model and single calls into them: the vision encoder, the
+ * embedding, and the decoder (the fast pooled-KV variant when the model ships one, else the
+ * standard transformers.js layout). Stateless between calls, so engines and tests can share one;
+ * the KV cache belongs to the engine's ModelRunner.
  */
-export class ModelRunner {
+export class OnnxModel {
   private embedTable?: Float32Array;
 
   private decoderSession?: Promise<ort.InferenceSession>;
@@ -58,29 +78,29 @@ export class ModelRunner {
     return this.decoderSession;
   }
 
-  static async load(files: ModelFiles, opts: RunnerOptions = {}): Promise<ModelRunner> {
+  static async load(files: ModelFiles, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const options = sessionOptions(opts);
     const hasPooled = !opts.forceStandard && existsSync(join(files.dir, ONNX_FILES.decoderKvPool));
-    return ModelRunner.open(files.config, (f) => ort.InferenceSession.create(join(files.dir, f), options), hasPooled);
+    return OnnxModel.open(files.config, (f) => ort.InferenceSession.create(join(files.dir, f), options), hasPooled);
   }
 
   /**
-   * A runner for other weights of the same architecture (an RL policy after a step, an ablation),
+   * A model for other weights of the same architecture (an RL policy after a step, an ablation),
    * each graph serialized in memory when its session opens (the standard decoder never is, next to
    * the pooled one): no model directory is written and read back.
    */
-  static async fromWeights(config: ModelConfig, weights: Weights, opts: RunnerOptions = {}): Promise<ModelRunner> {
+  static async fromWeights(config: ModelConfig, weights: Weights, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const options = sessionOptions(opts);
-    return ModelRunner.open(config, (f) => ort.InferenceSession.create(serializeModelGraph(config, weights, f), options), !opts.forceStandard);
+    return OnnxModel.open(config, (f) => ort.InferenceSession.create(serializeModelGraph(config, weights, f), options), !opts.forceStandard);
   }
 
-  private static async open(config: ModelConfig, open: (file: (typeof ONNX_FILES)[GraphFile]) => Promise<ort.InferenceSession>, pooled: boolean): Promise<ModelRunner> {
+  private static async open(config: ModelConfig, open: (file: (typeof ONNX_FILES)[GraphFile]) => Promise<ort.InferenceSession>, pooled: boolean): Promise<OnnxModel> {
     const [vision, embed, kvPool] = await Promise.all([open(ONNX_FILES.vision), open(ONNX_FILES.embed), pooled ? open(ONNX_FILES.decoderKvPool) : undefined]);
-    const runner = new ModelRunner(config, vision, embed, () => open(ONNX_FILES.decoder), kvPool);
-    if (!kvPool) await runner.decoder;
+    const model = new OnnxModel(config, vision, embed, () => open(ONNX_FILES.decoder), kvPool);
+    if (!kvPool) await model.decoder;
     const { vocab_size: v, hidden_size: h } = config.text;
-    if (v * h <= EMBED_TABLE_LIMIT) runner.embedTable = await runner.runEmbed(Array.from({ length: v }, (_, i) => i));
-    return runner;
+    if (v * h <= EMBED_TABLE_LIMIT) model.embedTable = await model.runEmbed(Array.from({ length: v }, (_, i) => i));
+    return model;
   }
 
   /** True when the fast decoder (in-place KV pool, batched ragged decode) is available. */
@@ -147,34 +167,34 @@ export class ModelRunner {
     return out;
   }
 
-  /**
-   * Fast decoder over slots [first, first + rows): each row feeds `s` new tokens after the
-   * positions already in its slot. The new keys/values of `writeRows` (row indices) are written
-   * into the pool; other rows are inert. Returns each row's last-position logits [rows * V].
-   */
-  async runPooled(pool: KvPool, first: number, rows: number, s: number, embeds: Float32Array, positions: BigInt64Array, writeRows: number[]): Promise<Float32Array> {
+  /** True when the pooled decoder takes rows of different lengths (padded, with `last_index`). */
+  get raggedPrefill(): boolean {
+    return this.pooled?.inputNames.includes('last_index') ?? false;
+  }
+
+  /** One call of the pooled decoder (the caller owns the pool and writes the new keys/values into it). */
+  async runPooled(f: PooledFeeds): Promise<PooledOutputs> {
     const c = this.config.text;
-    const lengths = Array.from({ length: rows }, (_, r) => pool.lengthOf(first + r));
-    pool.ensureCapacity(Math.max(...lengths) + s);
     const feeds: Record<string, ort.Tensor> = {
-      inputs_embeds: new ort.Tensor('float32', embeds, [rows, s, c.hidden_size]),
-      position_ids: new ort.Tensor('int64', positions, [3, rows, s]),
-      past_lengths: new ort.Tensor('int64', BigInt64Array.from(lengths.map(BigInt)), [rows]),
+      inputs_embeds: new ort.Tensor('float32', f.embeds, [f.rows, f.s, c.hidden_size]),
+      position_ids: new ort.Tensor('int64', f.positions, [3, f.rows, f.s]),
+      past_lengths: new ort.Tensor('int64', BigInt64Array.from(f.pastLengths.map(BigInt)), [f.rows]),
     };
-    pool.views(first, rows).forEach((v, i) => {
+    if (this.raggedPrefill) {
+      const last = f.lastIndex ?? new Array<number>(f.rows).fill(f.s - 1);
+      feeds.last_index = new ort.Tensor('int64', BigInt64Array.from(last.map(BigInt)), [f.rows]);
+    } else if (f.lastIndex?.some((i) => i !== f.s - 1)) throw new Error('this decoder graph has no last_index input (ragged rows)');
+    f.past.forEach((v, i) => {
       feeds[`past_key_values.${i}.key`] = v.key;
       feeds[`past_key_values.${i}.value`] = v.value;
     });
     const out = await this.pooled!.run(feeds);
-    const layers = c.num_hidden_layers;
-    pool.write(
-      first,
-      Array.from({ length: layers }, (_, i) => out[`new_key.${i}`]!.data as Float32Array),
-      Array.from({ length: layers }, (_, i) => out[`new_value.${i}`]!.data as Float32Array),
-      s,
-      writeRows,
-    );
-    return out.logits!.data as Float32Array;
+    const layers = Array.from({ length: c.num_hidden_layers }, (_, i) => i);
+    return {
+      logits: out.logits!.data as Float32Array,
+      keys: layers.map((i) => out[`new_key.${i}`]!.data as Float32Array),
+      values: layers.map((i) => out[`new_value.${i}`]!.data as Float32Array),
+    };
   }
 
   /** Standard decoder for one sequence: returns the last position's logits and the grown cache. */

@@ -48,8 +48,8 @@ export class PrefixCache {
    */
   restore(slot: number, ids: number[], limit: number): number {
     const found = this.walk(ids, limit, () => undefined);
-    this.pool.ensureCapacity(this.pool.lengthOf(slot) + found.length * BLOCK_TOKENS);
-    for (const block of found) this.pool.write(slot, block.keys, block.values, BLOCK_TOKENS, [0]);
+    this.pool.ensureCapacity(found.length * BLOCK_TOKENS);
+    found.forEach((block, b) => this.pool.write(slot, b * BLOCK_TOKENS, block.keys, block.values, 0, BLOCK_TOKENS, BLOCK_TOKENS));
     return found.length * BLOCK_TOKENS;
   }
 

@@ -1,18 +1,14 @@
-import type { KvPool } from './kv-pool.js';
+import type { EngineConfig } from './engine-config.js';
+import type { TokenOutcome } from './output-processor.js';
+import type { Chunk } from './model-runner.js';
 import type { Sequence } from './sequence.js';
-
-export interface SchedulerOptions {
-  /** Prompt/tool-result tokens prefilled per step, over all sequences (decode rows are extra). */
-  maxNumBatchedTokens: number;
-  /** Queued requests (without a slot) beyond which new ones are refused. */
-  maxWaiting: number;
-}
+import type { FinishReason } from './types.js';
 
 export interface StepPlan {
   /** Sequences feeding exactly their one pending token. */
   decode: Sequence[];
   /** Sequences feeding a chunk of their pending prompt / tool-result turn. */
-  prefill: { seq: Sequence; tokens: number }[];
+  prefill: Chunk[];
 }
 
 export class QueueFullError extends Error {
@@ -21,44 +17,47 @@ export class QueueFullError extends Error {
   }
 }
 
+/** More samples (n) than the engine has sequence slots: the group is admitted whole, so it could never start. */
+export class TooManySamplesError extends Error {
+  constructor(readonly n: number, readonly slots: number) {
+    super(`n = ${n} samples need ${n} sequence slots at once; this server has ${slots} (--max-num-seqs).`);
+  }
+}
+
 /**
- * Iteration-level scheduling (continuous batching). Each step: every running sequence decodes one
- * token, and prefilling sequences (new prompts, resumed tool-result turns) get chunks within the
- * token budget, oldest first. Admission is FIFO by free KV slot; a slot reserves maxModelLen
- * positions, so admitted sequences are never preempted.
+ * Owns the sequences' lifecycle: admission (FIFO by free KV slot), each step's plan (continuous
+ * batching), and every status change and finish decision. Each step, every running sequence
+ * decodes one token and prefilling sequences (new prompts, resumed tool-result turns) get chunks
+ * within the token budget, oldest first. A slot reserves maxModelLen positions, so admitted
+ * sequences are never preempted.
  */
 export class Scheduler {
   readonly waiting: Sequence[] = [];
   readonly active: Sequence[] = [];
+  private readonly freeSlots: number[];
 
-  constructor(private readonly pool: KvPool, private readonly opts: SchedulerOptions) {}
+  constructor(private readonly config: EngineConfig, private readonly onAdmit: (seq: Sequence) => void) {
+    this.freeSlots = Array.from({ length: config.maxNumSeqs }, (_, i) => i);
+  }
+
+  get slots(): { total: number; free: number } {
+    return { total: this.config.maxNumSeqs, free: this.freeSlots.length };
+  }
 
   add(seq: Sequence): void {
+    const group = 1 + seq.siblings.length;
+    if (group > this.config.maxNumSeqs) throw new TooManySamplesError(group, this.config.maxNumSeqs);
     // Refuse only a request that would have to wait for a slot while the queue is full.
-    const wouldWait = this.waiting.length > 0 || this.pool.freeSlots < 1 + seq.siblings.length;
-    if (wouldWait && this.waiting.length >= this.opts.maxWaiting) throw new QueueFullError(this.waiting.length);
+    const wouldWait = this.waiting.length > 0 || this.freeSlots.length < group;
+    if (wouldWait && this.waiting.length >= this.config.maxWaiting) throw new QueueFullError(this.waiting.length);
     this.waiting.push(seq);
   }
 
-  /** Gives free slots to waiting sequences in arrival order; an n > 1 group is admitted whole. */
-  admit(): Sequence[] {
-    const admitted: Sequence[] = [];
-    while (this.waiting.length > 0 && this.pool.freeSlots >= 1 + this.waiting[0]!.siblings.length) {
-      const seq = this.waiting.shift()!;
-      for (const s of [seq, ...seq.siblings]) {
-        s.slot = this.pool.allocate();
-        s.status = s === seq ? 'prefilling' : 'forked';
-        s.scheduledAt = performance.now();
-        this.active.push(s);
-        admitted.push(s);
-      }
-    }
-    return admitted;
-  }
-
+  /** Admits what fits, then plans this step. */
   schedule(): StepPlan {
+    this.admit();
     const plan: StepPlan = { decode: [], prefill: [] };
-    let budget = this.opts.maxNumBatchedTokens;
+    let budget = this.config.maxNumBatchedTokens;
     for (const seq of this.active) {
       if (seq.status === 'running' && seq.remainingPending === 1) plan.decode.push(seq);
     }
@@ -72,20 +71,87 @@ export class Scheduler {
     return plan;
   }
 
-  remove(seq: Sequence): void {
+  /**
+   * Gives free slots to waiting sequences in arrival order, lowest slot first so active slots stay
+   * packed at the front (a decode batch spans slots [0, max]); an n > 1 group is admitted whole.
+   */
+  private admit(): void {
+    while (this.waiting.length > 0 && this.freeSlots.length >= 1 + this.waiting[0]!.siblings.length) {
+      const seq = this.waiting.shift()!;
+      this.freeSlots.sort((a, b) => a - b);
+      for (const s of [seq, ...seq.siblings]) {
+        s.slot = this.freeSlots.shift();
+        s.status = s === seq ? 'prefilling' : 'forked';
+        s.scheduledAt = performance.now();
+        this.active.push(s);
+      }
+      this.onAdmit(seq);
+    }
+  }
+
+  /** A prompt is in the cache: the sequence runs, and its forked samples start from it (returned to be given its cache). */
+  promptDone(seq: Sequence): Sequence[] {
+    seq.status = 'running';
+    const forked = seq.siblings.splice(0).filter((s) => !s.finishReason);
+    for (const s of forked) s.adoptPromptOf(seq);
+    return forked;
+  }
+
+  /** The finish rules for a sampled token; 'pause' when a tool call is to run. */
+  afterToken(seq: Sequence, outcome: TokenOutcome): FinishReason | 'pause' | undefined {
+    const req = seq.request;
+    if (outcome === 'eos' || outcome === 'stop_string') return this.finish(seq, 'stop');
+    if (outcome === 'tool_call') {
+      if (seq.steps.length >= req.maxToolCalls) return this.finish(seq, 'tool_limit');
+      seq.status = 'paused';
+      return 'pause';
+    }
+    if (seq.generated.length >= req.maxTokens || seq.totalTokens >= this.config.maxModelLen) return this.finish(seq, 'length');
+    return undefined;
+  }
+
+  /** After its tool ran: the sequence prefills the result turn, or finishes when the turn leaves no room. */
+  resume(seq: Sequence): FinishReason | undefined {
+    if (seq.totalTokens >= this.config.maxModelLen) return this.finish(seq, 'length');
+    seq.status = 'prefilling';
+    return undefined;
+  }
+
+  /** Sequences whose caller gave up, finished as aborted (a queued group goes with its first sample). */
+  reapAborted(): Sequence[] {
+    const queued = this.waiting.filter((s) => s.hooks.signal?.aborted).flatMap((s) => [s, ...s.siblings]);
+    const aborted = [...this.active.filter((s) => s.hooks.signal?.aborted), ...queued].filter((s) => !s.finishReason);
+    for (const s of aborted) this.finish(s, 'abort');
+    return aborted;
+  }
+
+  /** Finishes a sequence and frees its slot. */
+  finish(seq: Sequence, reason: FinishReason): FinishReason {
+    seq.status = 'finished';
+    seq.finishReason = reason;
     const w = this.waiting.indexOf(seq);
     if (w >= 0) this.waiting.splice(w, 1);
     const a = this.active.indexOf(seq);
     if (a >= 0) this.active.splice(a, 1);
     if (seq.slot !== undefined) {
-      this.pool.release(seq.slot);
+      this.freeSlots.push(seq.slot);
       seq.slot = undefined;
     }
+    return reason;
+  }
+
+  get idle(): boolean {
+    return this.active.length === 0 && this.waiting.length === 0;
   }
 
   counts(): { running: number; waiting: number; paused: number } {
     const paused = this.active.filter((s) => s.status === 'paused').length;
     const waiting = this.waiting.reduce((n, s) => n + 1 + s.siblings.length, 0);
     return { running: this.active.length - paused, waiting, paused };
+  }
+
+  /** Fraction of the KV positions (slots x maxModelLen) in use (vLLM's kv_cache_usage_perc). */
+  kvUsage(): number {
+    return this.active.reduce((n, s) => n + s.cacheLength, 0) / (this.config.maxNumSeqs * this.config.maxModelLen);
   }
 }

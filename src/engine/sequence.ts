@@ -1,4 +1,3 @@
-import type { KvCache } from './model-runner.js';
 import { appendChunk, type PromptChunk } from './prompt.js';
 import type { RopePositions } from '../model/processor/rope-index.js';
 import type { VisualContext } from '../tools/operations.js';
@@ -29,8 +28,6 @@ export class Sequence {
   slot?: number;
   /** Positions already in the KV cache. */
   cacheLength = 0;
-  /** Standard-layout cache (when the model has no fast decoder). */
-  stdCache?: KvCache;
   pending: PendingChunk;
   readonly promptTokenIds: number[];
   /** Prompt tokens whose KV came from the prefix cache. */
@@ -87,9 +84,24 @@ export class Sequence {
     this.cacheLength = parent.cacheLength;
     this.cachedPromptTokens = parent.cachedPromptTokens;
     this.rope.next = parent.rope.next;
-    this.stdCache = parent.stdCache;
     this.pending = { ids: [], positions: [[], [], []], visuals: [], fed: 0 };
     this.status = 'running';
+  }
+
+  /**
+   * Takes over what the first sample's run of a client-supplied tool call produced (its step, the
+   * result turn, the added images), so all n samples start from the same conversation.
+   */
+  copyToolStateFrom(first: Sequence): void {
+    this.pending = { ...first.pending, fed: 0 };
+    this.steps.push(...first.steps);
+    this.visual.images.splice(0, this.visual.images.length, ...first.visual.images);
+    this.promptTokens = first.promptTokens;
+    this.turnIds.splice(0, this.turnIds.length, ...first.turnIds.map((t) => [...t]));
+    const t = first.trajectory;
+    if (this.trajectory && t) {
+      this.trajectory = { ids: [...t.ids], positions: [[...t.positions[0]], [...t.positions[1]], [...t.positions[2]]], sampled: [...t.sampled], visuals: [...t.visuals] };
+    }
   }
 
   /** Tokens in the cache plus those still to be fed. */
@@ -136,8 +148,4 @@ export class Sequence {
     this.readOffset = 0;
   }
 
-  finish(reason: FinishReason): void {
-    this.status = 'finished';
-    this.finishReason = reason;
-  }
 }

@@ -22,7 +22,7 @@ export const ONNX_FILES = {
 } as const;
 
 /** Bumped when buildKvPoolDecoderGraph changes, so a generated default model is re-exported. */
-export const KVPOOL_GRAPH_VERSION = '3';
+export const KVPOOL_GRAPH_VERSION = '4';
 
 export interface ModelFiles {
   dir: string;

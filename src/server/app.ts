@@ -91,7 +91,7 @@ export function createApp(deps: AppDeps): express.Express {
     app.use('/admin', adminAuth(config.adminToken), express.json({ limit: config.maxBodyBytes }));
     app.get('/admin/v1/models', (_req, res) => {
       const m = deps.model();
-      res.json({ data: [{ id: m.name, created: m.createdAt, fast_decoder: m.engine.runner.fast, ...m.engine.counts(), kv_cache_usage: m.engine.pool.usage() }] });
+      res.json({ data: [{ id: m.name, created: m.createdAt, fast_decoder: m.engine.model.fast, ...m.engine.counts(), kv_cache_usage: m.engine.kvUsage() }] });
     });
     if (deps.jobs) app.use('/admin/v1/training/jobs', trainingJobsRouter(deps.jobs));
     const activate = deps.activate;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { WEIGHT_DTYPES } from '../model/onnx/weight-precision.js';
+import { ENGINE_DEFAULTS } from '../engine/engine-config.js';
 
 /**
  * Server configuration. Precedence: CLI flags > environment (PIXELREASONER_*) > config file > defaults.
@@ -22,13 +23,13 @@ export const ServerConfigSchema = z.object({
   servedModelName: z.string().default(''),
   maxModelLen: z.coerce.number().int().positive().default(4096),
   /** KV slots: sequences decoding at once (continuous batching). */
-  maxNumSeqs: z.coerce.number().int().positive().default(16),
+  maxNumSeqs: z.coerce.number().int().positive().default(ENGINE_DEFAULTS.maxNumSeqs),
   /** Prompt / tool-result tokens prefilled per engine step. */
-  maxNumBatchedTokens: z.coerce.number().int().positive().default(512),
+  maxNumBatchedTokens: z.coerce.number().int().positive().default(ENGINE_DEFAULTS.maxNumBatchedTokens),
   /** Reuse the KV of prompt-opening text (system prompt, tool definitions) across requests. */
-  enablePrefixCaching: z.preprocess((v) => (typeof v === 'string' ? v !== 'false' && v !== '0' : v), z.boolean()).default(true),
+  enablePrefixCaching: z.preprocess((v) => (typeof v === 'string' ? v !== 'false' && v !== '0' : v), z.boolean()).default(ENGINE_DEFAULTS.enablePrefixCaching),
   /** Requests queued for a slot before new ones get 429. */
-  maxWaiting: z.coerce.number().int().min(0).default(256),
+  maxWaiting: z.coerce.number().int().min(0).default(ENGINE_DEFAULTS.maxWaiting),
   /** Per-request deadline in ms (0 = none); past it the request is aborted. */
   requestTimeoutMs: z.coerce.number().int().min(0).default(300_000),
   /** max_tokens when the request gives none. */

@@ -1,11 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
-import { Engine } from '../engine/engine.js';
 import { GREEDY } from '../engine/sampler.js';
 import { EngineMetrics } from '../engine/metrics.js';
-import { ModelRunner } from '../engine/model-runner.js';
-import { ChatTokenizer } from '../model/chat-tokenizer.js';
+import { openEngine } from '../engine/open-engine.js';
 import { resolveDefaultModel } from '../model/default-model.js';
 import { loadModelFiles } from '../model/model-dir.js';
 import type { ModelCacheOptions } from '../model/hf/model-cache.js';
@@ -31,11 +29,9 @@ export interface RunningServer {
 
 export async function loadServingModel(dir: string, config: ServerConfig, metrics?: EngineMetrics): Promise<ServingModel> {
   const files = await loadModelFiles(dir, modelCacheOptions(config));
-  const runner = await ModelRunner.load(files, { threads: config.threads });
-  const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
-  const maxModelLen = Math.min(config.maxModelLen, files.config.text.max_position_embeddings);
-  const engine = new Engine(runner, tokenizer, files.config, {
-    maxModelLen, maxNumSeqs: config.maxNumSeqs, maxNumBatchedTokens: config.maxNumBatchedTokens, maxWaiting: config.maxWaiting, enablePrefixCaching: config.enablePrefixCaching, metrics,
+  const engine = await openEngine(files, {
+    threads: config.threads, maxModelLen: config.maxModelLen, maxNumSeqs: config.maxNumSeqs, maxNumBatchedTokens: config.maxNumBatchedTokens,
+    maxWaiting: config.maxWaiting, enablePrefixCaching: config.enablePrefixCaching, metrics,
   });
   return { engine, name: config.servedModelName || files.name, createdAt: Math.floor(Date.now() / 1000) };
 }
@@ -61,7 +57,7 @@ async function retireWhenIdle(model: ServingModel, logger: Logger): Promise<void
     idle = c.running + c.waiting + c.paused === 0 ? idle + 1 : 0;
     await new Promise((r) => setTimeout(r, 100));
   }
-  await model.engine.runner.release();
+  await model.engine.release();
   logger.info({ model: model.name }, 'previous model released');
 }
 
@@ -71,7 +67,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const registry = createMetricsRegistry();
   const metrics = new EngineMetrics(registry);
   let current = await loadServingModel(dir, config, metrics);
-  logger.info({ model: current.name, dir, fast_decoder: current.engine.runner.fast }, 'model loaded');
+  logger.info({ model: current.name, dir, fast_decoder: current.engine.model.fast }, 'model loaded');
   let ready = false;
   const jobs = config.adminToken
     ? await JobManager.open({ dataDir: config.dataDir, threads: config.trainingThreads, maxConcurrent: config.maxConcurrentJobs, log: (o, m) => logger.info(o, m) })

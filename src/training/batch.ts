@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import type { ModelRunner } from '../engine/model-runner.js';
+import type { OnnxModel } from '../engine/onnx-model.js';
 import type { VisualInput } from '../model/processor/image-processor.js';
 import type { TokenizedTrace } from './traces.js';
 
@@ -13,7 +13,7 @@ export interface TrainingExample {
 }
 
 /** Runs the served vision encoder once per example: with a frozen vision tower the features never change. */
-export async function featurize(trace: TokenizedTrace, runner: ModelRunner): Promise<TrainingExample> {
+export async function featurize(trace: TokenizedTrace, runner: OnnxModel): Promise<TrainingExample> {
   const features = await runner.encodeVisual(trace.visuals.map((v) => v.input));
   return {
     ids: trace.ids, positions: trace.positions, weights: trace.weights,

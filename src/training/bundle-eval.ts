@@ -1,9 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Engine } from '../engine/engine.js';
-import { ModelRunner } from '../engine/model-runner.js';
-import { ChatTokenizer } from '../model/chat-tokenizer.js';
+import type { Engine } from '../engine/engine.js';
+import { openEngine } from '../engine/open-engine.js';
 import type { ModelFiles } from '../model/model-dir.js';
 import { readSafetensors } from '../model/safetensors.js';
 import { evaluateTasks, summarize, type SuiteScore } from './eval.js';
@@ -41,8 +40,7 @@ async function plan(files: ModelFiles, opts: EvaluateModelOptions): Promise<RowP
   ];
 }
 
-async function evaluateRow(row: RowPlan, runner: ModelRunner, files: ModelFiles, tokenizer: ChatTokenizer, tasks: Task[], maxTokens: number): Promise<EvalRow> {
-  const engine = new Engine(runner, tokenizer, files.config, { maxModelLen: files.config.text.max_position_embeddings, maxNumSeqs: 16 });
+async function evaluateRow(row: RowPlan, engine: Engine, tasks: Task[], maxTokens: number): Promise<EvalRow> {
   const outcomes = await evaluateTasks(engine, tasks, { tools: row.tools, maxTokens });
   return { name: row.name, tools: row.tools, suites: summarize(tasks, outcomes) };
 }
@@ -68,22 +66,21 @@ export interface EvaluateModelOptions {
 
 /** Scores a model directory on the tasks: one row, or the ablation rows of a bundle. */
 export async function evaluateModel(files: ModelFiles, tasks: Task[], opts: EvaluateModelOptions): Promise<EvalRow[]> {
-  const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   // The model's own weights serve both its rows (without tools, full recipe): loaded once.
-  let own: ModelRunner | undefined;
+  let own: Engine | undefined;
   const rows: EvalRow[] = [];
   try {
     for (const row of await plan(files, opts)) {
       if (row.weights) {
-        const runner = await ModelRunner.fromWeights(files.config, await readSafetensors(row.weights));
+        const engine = await openEngine(files, { weights: await readSafetensors(row.weights) });
         try {
-          rows.push(await evaluateRow(row, runner, files, tokenizer, tasks, opts.maxTokens));
+          rows.push(await evaluateRow(row, engine, tasks, opts.maxTokens));
         } finally {
-          await runner.release();
+          await engine.release();
         }
       } else {
-        own ??= await ModelRunner.load(files);
-        rows.push(await evaluateRow(row, own, files, tokenizer, tasks, opts.maxTokens));
+        own ??= await openEngine(files);
+        rows.push(await evaluateRow(row, own, tasks, opts.maxTokens));
       }
       opts.onRow?.(rows.at(-1)!);
     }

@@ -1,10 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Engine } from '../engine/engine.js';
-import { ModelRunner } from '../engine/model-runner.js';
+import { openEngine } from '../engine/open-engine.js';
 import type { GenerationResult } from '../engine/types.js';
-import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import { loadWeights } from '../model/load-weights.js';
 import { featurize, withoutFeatures, type TrainingExample } from './batch.js';
 import { policyGradientBatch } from './policy-gradient.js';
@@ -121,7 +119,6 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
   const log = hooks.log ?? ((m: string) => console.error(m));
   const run = await TrainingRun.open(config, 'rl', log);
   const { files, weights, trainer } = run;
-  const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   const hp = config.hyperparameters;
   // The starting policy, for the KL term: the base model's weights (also after a resume).
   const reference = hp.kl_coef > 0 ? new Map([...(await loadWeights(files.dir))].filter(([n]) => trainer.params.has(n)).map(([n, w]) => [n, w.data])) : undefined;
@@ -134,7 +131,6 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
   try {
     while (step < hp.steps) {
       // Rollouts with the current policy.
-      const runner = await ModelRunner.fromWeights(files.config, weights, { threads: config.threads });
       const { group_size: G, temperature, max_tokens: maxTokens, max_tool_calls: maxToolCalls } = config.rollouts;
       const tasks = await tasksForStep(config, step);
       const rolloutStart = performance.now();
@@ -144,8 +140,8 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
       const parts = { correctness: [] as number[], curiosity: [] as number[], penalty: [] as number[], total: [] as number[] };
       let groupsKept = 0;
       let sampledTokens = 0;
+      const engine = await openEngine(files, { weights, threads: config.threads, maxNumSeqs: Math.min(64, G * tasks.length) });
       try {
-        const engine = new Engine(runner, tokenizer, files.config, { maxModelLen: files.config.text.max_position_embeddings, maxNumSeqs: Math.min(64, G * tasks.length) });
         groups = await Promise.all(tasks.map(async (task, j) => ({
           task,
           results: await engine.generateMany(taskRequest(task, {
@@ -170,12 +166,12 @@ export async function runRl(raw: unknown, hooks: RlHooks = {}): Promise<RlResult
             const t = r.trajectory!;
             sampledTokens += t.sampled.reduce((a, b) => a + b, 0);
             const trace = { ids: t.ids, positions: t.positions, weights: t.sampled, visuals: t.visuals };
-            const example = config.train_vision ? withoutFeatures(trace, files.config.text.hidden_size) : await featurize(trace, runner);
+            const example = config.train_vision ? withoutFeatures(trace, files.config.text.hidden_size) : await featurize(trace, engine.model);
             examples.push({ example, advantage: advantages[i]! });
           }
         }
       } finally {
-        await runner.release();
+        await engine.release();
       }
       const rolloutSeconds = (performance.now() - rolloutStart) / 1000;
       const rolloutTokens = groups.flatMap((g) => g.results).reduce((a, r) => a + r.usage.completion_tokens, 0);

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ModelRunner } from '../engine/model-runner.js';
+import { OnnxModel } from '../engine/onnx-model.js';
 import { ChatTokenizer } from '../model/chat-tokenizer.js';
 import type { ModelFiles } from '../model/model-dir.js';
 import { Rng } from '../util/random.js';
@@ -78,7 +78,7 @@ function kindFor(rng: Rng, mix: SftConfig['data']['mix']): MixKind {
  * zoom trace wastes two thirds of its step). Without a runner the visual features are left for the
  * trainable vision tower to compute.
  */
-async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: ChatTokenizer, files: ModelFiles, runner: ModelRunner | undefined, kindAt = i): Promise<TrainingExample> {
+async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: ChatTokenizer, files: ModelFiles, runner: OnnxModel | undefined, kindAt = i): Promise<TrainingExample> {
   const suite = data.suites[i % data.suites.length]! as SuiteName;
   const seed = data.seed + i;
   const drawn = kindFor(new Rng((data.seed + kindAt) * 31 + 5), data.mix);
@@ -88,7 +88,7 @@ async function synthesizeExample(data: SftConfig['data'], i: number, tokenizer: 
   return runner ? featurize(tokens, runner) : withoutFeatures(tokens, files.config.text.hidden_size);
 }
 
-export async function buildSftExamples(data: SftConfig['data'] & { examples: number }, files: ModelFiles, runner: ModelRunner | undefined, log: (m: string) => void): Promise<TrainingExample[]> {
+export async function buildSftExamples(data: SftConfig['data'] & { examples: number }, files: ModelFiles, runner: OnnxModel | undefined, log: (m: string) => void): Promise<TrainingExample[]> {
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   const examples: TrainingExample[] = [];
   const bar = new ProgressBar(data.examples, 'data');
@@ -108,7 +108,7 @@ interface BatchSource {
 
 async function batchSource(config: SftConfig, files: ModelFiles, log: (m: string) => void): Promise<BatchSource> {
   // A frozen vision tower encodes each example once, here; a trained one recomputes every step.
-  const runner = config.train_vision ? undefined : await ModelRunner.load(files, { threads: config.threads });
+  const runner = config.train_vision ? undefined : await OnnxModel.load(files, { threads: config.threads });
   const { data } = config;
   if (data.examples !== undefined) {
     const examples = await buildSftExamples({ ...data, examples: data.examples }, files, runner, log).finally(() => runner?.release());

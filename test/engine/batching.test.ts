@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
-import { ModelRunner } from '../../src/engine/model-runner.js';
+import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { ChatMessage, GenerationRequest } from '../../src/engine/types.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
@@ -10,16 +10,16 @@ import { decodeImage, type RgbImage } from '../../src/tools/image.js';
 import { testImagePng, testModel, until } from '../helpers.js';
 
 let files: ModelFiles;
-let fast: ModelRunner;
-let standard: ModelRunner;
+let fast: OnnxModel;
+let standard: OnnxModel;
 let tokenizer: ChatTokenizer;
 const images: RgbImage[] = [];
 const SIZES: [number, number][] = [[640, 480], [300, 900], [1600, 1000], [200, 200]];
 
 before(async () => {
   files = await loadModelFiles(await testModel('tiny', 4));
-  fast = await ModelRunner.load(files, { threads: 2 });
-  standard = await ModelRunner.load(files, { threads: 2, forceStandard: true });
+  fast = await OnnxModel.load(files, { threads: 2 });
+  standard = await OnnxModel.load(files, { threads: 2, forceStandard: true });
   tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   for (const [w, h] of SIZES) images.push(await decodeImage(await testImagePng(w, h, w), { maxPixels: 1e8 }));
 });
@@ -28,7 +28,7 @@ after(async () => {
   await standard.release();
 });
 
-const engineOf = (runner: ModelRunner, maxNumSeqs = 16) => new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs, maxNumBatchedTokens: 256 });
+const engineOf = (runner: OnnxModel, maxNumSeqs = 16) => new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs, maxNumBatchedTokens: 256 });
 const CALL = '<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [0.2, 0.2, 0.6, 0.7], "target_image": 1}}\n</tool_call>';
 
 function request(i: number): GenerationRequest {
@@ -45,7 +45,7 @@ test('batching changes no output: 16 concurrent greedy requests equal each run a
   together.forEach((r, i) => assert.deepEqual(r.tokenIds, alone[i], `request ${i} differs when batched`));
   assert.ok(together.some((r) => r.steps.length > 0), 'some requests ran a tool');
   assert.deepEqual(engine.counts(), { running: 0, waiting: 0, paused: 0 });
-  assert.equal(engine.pool.freeSlots, 16);
+  assert.equal(engine.slots.free, 16);
 });
 
 test('fast decoder logits equal the standard layout within 1e-4 over 200 tokens with two tool pauses', async () => {
@@ -55,7 +55,7 @@ test('fast decoder logits equal the standard layout within 1e-4 over 200 tokens 
   // Every other token is forced too (plain text), so a random model's own tool call cannot add a third pause.
   const filler = tokenizer.encode(' ok')[0]!;
   for (let i = 0; i < 200; i++) if (!forced.has(i)) forced.set(i, filler);
-  const run = async (runner: ModelRunner) => {
+  const run = async (runner: OnnxModel) => {
     const logits: Float32Array[] = [];
     const r = await engineOf(runner).generate(
       { ...request(1), maxTokens: 200, maxToolCalls: 4 },
@@ -122,7 +122,7 @@ test('an aborted request stops streaming at once and frees its slot', async () =
   // Counted in streamed events, not tokens: a byte token is held back until its character completes.
   assert.ok(afterAbort <= 1, `${afterAbort} tokens streamed after abort`);
   assert.ok(r.tokenIds.length <= 8, `${r.tokenIds.length} tokens in all`);
-  assert.equal(engine.pool.freeSlots, 4);
+  assert.equal(engine.slots.free, 4);
   assert.deepEqual(engine.counts(), { running: 0, waiting: 0, paused: 0 });
 });
 
@@ -154,5 +154,5 @@ test('n > 1 samples share one prompt prefill and each continues on its own', asy
   const greedy = await engine.generateMany({ ...request(3), maxTokens: 10 }, 2);
   assert.deepEqual(greedy[0]!.tokenIds, greedy[1]!.tokenIds);
   assert.deepEqual(greedy[0]!.tokenIds, (await engine.generate({ ...request(3), maxTokens: 10 })).tokenIds);
-  assert.equal(engine.pool.freeSlots, 8);
+  assert.equal(engine.slots.free, 8);
 });

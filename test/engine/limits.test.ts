@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
-import { ModelRunner } from '../../src/engine/model-runner.js';
+import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { GenerationRequest } from '../../src/engine/types.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
@@ -11,13 +11,13 @@ import { testImagePng, testModel, until } from '../helpers.js';
 
 /** The engine's limits and cancellations at their boundaries, each pinned to the rule it checks. */
 let files: ModelFiles;
-let runner: ModelRunner;
+let runner: OnnxModel;
 let tokenizer: ChatTokenizer;
 let image: RgbImage;
 
 before(async () => {
   files = await loadModelFiles(await testModel('micro', 7));
-  runner = await ModelRunner.load(files, { threads: 2 });
+  runner = await OnnxModel.load(files, { threads: 2 });
   tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   image = await decodeImage(await testImagePng(448, 336, 7), { maxPixels: 1e8 });
 });
@@ -87,7 +87,7 @@ test('aborting a request paused in its tool ends it as abort and frees its slot'
   const r = await pending;
   assert.equal(r.finishReason, 'abort');
   await until(() => e.counts().paused === 0);
-  assert.equal(e.pool.freeSlots, 4);
+  assert.equal(e.slots.free, 4);
 });
 
 test('aborting a request still queued for a slot ends it as abort without running it', async () => {
@@ -114,7 +114,7 @@ test('an n > 1 request waits for as many free slots as samples, then runs them t
   await held.release();
   const results = await group;
   assert.deepEqual(results.map((r) => r.tokenIds.length), [6, 6, 6]);
-  assert.equal(e.pool.freeSlots, 3);
+  assert.equal(e.slots.free, 3);
 });
 
 test('an n larger than the engine\'s slots is refused at once (it could never be admitted whole)', async () => {

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { Engine } from '../../src/engine/engine.js';
 import { EngineMetrics } from '../../src/engine/metrics.js';
-import { ModelRunner } from '../../src/engine/model-runner.js';
+import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { BLOCK_TOKENS } from '../../src/engine/prefix-cache.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { GenerationRequest } from '../../src/engine/types.js';
@@ -13,13 +13,13 @@ import { decodeImage, type RgbImage } from '../../src/tools/image.js';
 import { testImagePng, testModel } from '../helpers.js';
 
 let files: ModelFiles;
-let runner: ModelRunner;
+let runner: OnnxModel;
 let tokenizer: ChatTokenizer;
 let image: RgbImage;
 
 before(async () => {
   files = await loadModelFiles(await testModel('tiny', 4));
-  runner = await ModelRunner.load(files, { threads: 2 });
+  runner = await OnnxModel.load(files, { threads: 2 });
   tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   image = await decodeImage(await testImagePng(400, 300, 7), { maxPixels: 1e8 });
 });
@@ -58,7 +58,7 @@ test('the tool system prompt is prefilled once: later requests reuse its KV and 
   assert.ok((await metric('pixelreasoner_prefix_cache_queries_total')) >= 2 * hit);
   // vLLM counts cached prompt tokens as prompt tokens too.
   assert.equal(await metric('pixelreasoner_prompt_tokens_total'), first.r.usage.prompt_tokens + second.r.usage.prompt_tokens);
-  assert.equal(cached.pool.freeSlots, cached.pool.slots);
+  assert.equal(cached.slots.free, cached.slots.total);
 });
 
 test('a prompt without cacheable text, and one that is a cached prefix exactly, still generate', async () => {

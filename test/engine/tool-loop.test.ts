@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { Engine } from '../../src/engine/engine.js';
-import { ModelRunner } from '../../src/engine/model-runner.js';
+import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { ChatMessage } from '../../src/engine/types.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
@@ -12,14 +12,14 @@ import { smartResize } from '../../src/model/processor/image-processor.js';
 import { testImagePng, testModel } from '../helpers.js';
 
 let engine: Engine;
-let runner: ModelRunner;
+let runner: OnnxModel;
 let tokenizer: ChatTokenizer;
 let png: Buffer;
 let original: RgbImage;
 
 before(async () => {
   const files = await loadModelFiles(await testModel('micro', 0));
-  runner = await ModelRunner.load(files, { threads: 1 });
+  runner = await OnnxModel.load(files, { threads: 1 });
   tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   engine = new Engine(runner, tokenizer, files.config, { maxModelLen: 4096 });
   png = await testImagePng(1600, 1100, 3);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AutoProcessor, Qwen2_5_VLForConditionalGeneration, RawImage, env } from '@huggingface/transformers';
 import { Engine } from '../../src/engine/engine.js';
-import { ModelRunner } from '../../src/engine/model-runner.js';
+import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
@@ -18,7 +18,7 @@ for (const seed of [1, 2, 3]) {
   test(`transformers.js generates the same 32 greedy tokens as our engine (tiny, seed ${seed})`, async () => {
     const dir = await testModel('tiny', seed);
     const files = await loadModelFiles(dir);
-    const runner = await ModelRunner.load(files, { threads: 1 });
+    const runner = await OnnxModel.load(files, { threads: 1 });
     const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: 4096 });
     const processor = await AutoProcessor.from_pretrained(dir);
     const model = await Qwen2_5_VLForConditionalGeneration.from_pretrained(dir, { dtype: 'fp32' });

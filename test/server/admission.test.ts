@@ -26,7 +26,7 @@ before(async () => {
   model = await loadServingModel(config.model, config);
   app = createApp({ config, logger: createLogger('silent'), model: () => model, registry: new Registry(), ready: () => true });
 });
-after(() => model.engine.runner.release());
+after(() => model.engine.release());
 
 const ROUTES: { method: 'get' | 'post'; path: string; body?: unknown }[] = [
   { method: 'get', path: '/v1/models' },
@@ -139,7 +139,7 @@ test('requestTimeoutMs: a request past its deadline ends with finish_reason abor
     });
     const body = (await res.json()) as { choices: { finish_reason: string }[] };
     assert.equal(body.choices[0]!.finish_reason, 'abort');
-    assert.equal(s.model().engine.pool.freeSlots, 2);
+    assert.equal(s.model().engine.slots.free, 2);
   } finally {
     await s.close();
   }

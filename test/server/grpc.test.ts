@@ -87,5 +87,5 @@ test('a client that cancels mid-stream frees its engine slot', async () => {
   call.on('error', () => {});
   call.cancel();
   await until(() => engine.counts().running === 0);
-  assert.equal(engine.pool.freeSlots, engine.pool.slots);
+  assert.equal(engine.slots.free, engine.slots.total);
 });

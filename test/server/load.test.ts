@@ -52,7 +52,7 @@ test('200 requests at concurrency 32: no errors, gauges back to 0, KV pool free,
     assert.equal(await gauge(server, 'pixelreasoner_num_requests_waiting'), 0);
     assert.equal(await gauge(server, 'pixelreasoner_num_requests_paused'), 0);
     assert.equal(await gauge(server, 'pixelreasoner_kv_cache_usage_perc'), 0);
-    assert.equal(server.model().engine.pool.freeSlots, 16);
+    assert.equal(server.model().engine.slots.free, 16);
     // Every fourth request continues a crop call, so at least 50 crops ran; the counter counts each one the responses show.
     assert.ok(okCrops >= 50, `${okCrops} successful crops in the responses`);
     assert.equal(await counter(server, 'pixelreasoner_tool_calls_total{tool="crop_image_normalized",outcome="ok"}') - before, okCrops);
@@ -83,7 +83,7 @@ test('a client that disconnects mid-stream frees its slot', async () => {
     abort.abort();
     // Waits for the slot to be freed (a hang fails on the runner's per-test timeout, not on a clock).
     await until(() => server.model().engine.counts().running === 0);
-    assert.equal(server.model().engine.pool.freeSlots, 4);
+    assert.equal(server.model().engine.slots.free, 4);
   } finally {
     await server.close();
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { Engine } from '../../src/engine/engine.js';
-import { ModelRunner } from '../../src/engine/model-runner.js';
+import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
 import { exportTasks, readDataset } from '../../src/training/dataset.js';
@@ -16,7 +16,7 @@ import { testModel } from '../helpers.js';
 
 test('a dataset written by tasks export scores exactly like the suite on the same seeds', async () => {
   const files = await loadModelFiles(await testModel('micro', 0));
-  const runner = await ModelRunner.load(files, { threads: 1 });
+  const runner = await OnnxModel.load(files, { threads: 1 });
   const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: 4096 });
   try {
     const tasks = [...(await generateSuite('vstar-syn', 3, 500)), ...(await generateSuite('tally-syn', 3, 500))];
@@ -36,7 +36,7 @@ test('a dataset written by tasks export scores exactly like the suite on the sam
 
 test('evaluateTasks runs more tasks than the engine queues at once, each outcome in task order', async () => {
   const files = await loadModelFiles(await testModel('micro', 0));
-  const runner = await ModelRunner.load(files, { threads: 1 });
+  const runner = await OnnxModel.load(files, { threads: 1 });
   const tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   const tight = new Engine(runner, tokenizer, files.config, { maxModelLen: 4096, maxNumSeqs: 1, maxWaiting: 1 });
   try {

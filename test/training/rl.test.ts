@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
-import { ModelRunner } from '../../src/engine/model-runner.js';
+import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadWeights } from '../../src/model/load-weights.js';
@@ -23,7 +23,7 @@ const quiet = { log: () => {}, progress: false };
 test('a rollout trajectory (with a tool turn) gets the same log-probs from the training graph as the engine sampled with', async () => {
   const files = await loadModelFiles(await testModel('micro', 5));
   const tok = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
-  const runner = await ModelRunner.load(files, { threads: 1 });
+  const runner = await OnnxModel.load(files, { threads: 1 });
   const engine = new Engine(runner, tok, files.config, { maxModelLen: 4096 });
   const task = await vstarTask(9);
   const call = tok.encode('Zoom.\n<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [0.2, 0.2, 0.6, 0.6], "target_image": 1}}\n</tool_call>');

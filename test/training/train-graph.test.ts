@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { ModelRunner } from '../../src/engine/model-runner.js';
+import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { buildPrompt } from '../../src/engine/prompt.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadWeights } from '../../src/model/load-weights.js';
@@ -16,7 +16,7 @@ import { testImagePng, testModel } from '../helpers.js';
 
 test('the training graph forward gives the served decoder logits (image prompt, several prefix lengths)', async () => {
   const files = await loadModelFiles(await testModel('micro', 3));
-  const runner = await ModelRunner.load(files, { threads: 1, forceStandard: true });
+  const runner = await OnnxModel.load(files, { threads: 1, forceStandard: true });
   const tok = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
   const image = await decodeImage(await testImagePng(300, 200, 1), { maxPixels: 1e7 });
   const prompt = await buildPrompt([{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'What is here?' }] }], ['crop_image_normalized'], tok, files.config, new RopePositions());

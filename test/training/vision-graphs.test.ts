@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ModelRunner } from '../../src/engine/model-runner.js';
+import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { loadWeights } from '../../src/model/load-weights.js';
 import { loadModelFiles } from '../../src/model/model-dir.js';
 import { decodeImage } from '../../src/tools/image.js';
@@ -14,7 +14,7 @@ test('vision tower in training: forward equals the served encoder, and its VJP m
   const weights = await loadWeights(files.dir);
   const input = await preprocessFrames([await decodeImage(await testImagePng(120, 90, 2), { maxPixels: 1e7 })], files.config.processor);
   const vision = await VisionTrainer.create(files.config.vision, 1);
-  const runner = await ModelRunner.load(files, { threads: 1 });
+  const runner = await OnnxModel.load(files, { threads: 1 });
   const served = (await runner.encodeVisual([input]))[0]!;
   const features = await vision.features(input, weights);
   assert.equal(features.length, served.length);

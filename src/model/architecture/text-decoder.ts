@@ -101,13 +101,23 @@ function selfAttention(
   return { out: linear(g, merged, `${prefix}.o_proj`, nh * d, h, false), presentKey, presentValue };
 }
 
+/** Row b's hidden state at position index[b]: x [B,S,H], index [B] -> [B,1,H]. */
+function gatherRows(g: Graph, x: string, index: string, h: number): string {
+  const shape = g.op('Shape', [x]);
+  const batch = g.op('Slice', [shape, g.int64([0]), g.int64([1])]);
+  const seqLen = g.op('Slice', [shape, g.int64([1]), g.int64([2])]);
+  const rowStart = g.op('Mul', [g.op('Range', [g.scalarInt64(0), g.op('Squeeze', [batch, g.int64([0])]), g.scalarInt64(1)]), seqLen]);
+  const flat = g.op('Gather', [reshape(g, x, [-1, h]), g.op('Add', [rowStart, index])], { axis: { i: 0 } }); // [B,H]
+  return unsqueeze(g, flat, [1]);
+}
+
 /**
  * The decoder layers and LM head over `embeds`, with one attention core per layer. `tiedHead`
  * reads the LM head as the transposed embedding itself (training a tied model, so one tensor gets
  * both gradients); serving graphs keep `lm_head.weight`, which a conversion fills from the embedding.
  */
 function decoderBody(
-  g: Graph, c: TextConfig, embeds: string, positionIds: string, cores: (cos: string, sin: string) => AttentionCore[], lastOnly: boolean, tiedHead = false,
+  g: Graph, c: TextConfig, embeds: string, positionIds: string, cores: (cos: string, sin: string) => AttentionCore[], lastOnly: boolean | { lastIndex: string }, tiedHead = false,
 ) {
   const [cos, sin] = mropeCosSin(g, positionIds, c);
   const layerCores = cores(cos, sin);
@@ -120,7 +130,8 @@ function decoderBody(
     x = g.op('Add', [x, swiglu(g, rmsNorm(g, x, `${p}.post_attention_layernorm`, c.hidden_size, c.rms_norm_eps), `${p}.mlp`, c.hidden_size, c.intermediate_size, false)]);
     presents.push({ key: attn.presentKey, value: attn.presentValue });
   }
-  if (lastOnly) x = g.op('Slice', [x, g.int64([-1]), g.int64([2 ** 31]), g.int64([1])]);
+  if (lastOnly === true) x = g.op('Slice', [x, g.int64([-1]), g.int64([2 ** 31]), g.int64([1])]);
+  else if (lastOnly) x = gatherRows(g, x, lastOnly.lastIndex, c.hidden_size);
   const normed = rmsNorm(g, x, 'model.norm', c.hidden_size, c.rms_norm_eps);
   const logits = tiedHead
     ? g.op('MatMul', [normed, transpose(g, g.param('model.embed_tokens.weight', [c.vocab_size, c.hidden_size]), [1, 0])])
@@ -161,13 +172,16 @@ export function buildDecoderGraph(c: TextConfig, floatType: 'float32' | 'float64
  * tokens' keys/values [B, kvH, S, D], which the engine writes into the pool at each row's own
  * length, so a step copies no cache. (GroupQueryAttention's shared past/present buffer was
  * measured to cost time proportional to the whole buffer from Node: preallocated outputs are
- * copied back, at ~0.3-0.5 GB/s.) Logits are returned for the last position of each row.
+ * copied back, at ~0.3-0.5 GB/s.) Logits are returned for each row's position last_index[b].
  */
 export function buildKvPoolDecoderGraph(c: TextConfig): Graph {
   const g = new Graph('decoder_kvpool', 'float32');
   const embeds = g.input('inputs_embeds', 'float32', ['batch_size', 'sequence_length', c.hidden_size]);
   const positionIds = g.input('position_ids', 'int64', [3, 'batch_size', 'sequence_length']);
   const pastLengths = g.input('past_lengths', 'int64', ['batch_size']);
+  // Rows of a batched prefill have different lengths: each is padded at its end, and its logits are
+  // read at its last real token. Padding comes after every real token, so no real query sees it.
+  const lastIndex = g.input('last_index', 'int64', ['batch_size']);
   const kvShape = ['batch_size', c.num_key_value_heads, 'capacity', c.head_dim];
   const past = Array.from({ length: c.num_hidden_layers }, (_, i) => ({
     pastKey: g.input(`past_key_values.${i}.key`, 'float32', kvShape),
@@ -185,7 +199,7 @@ export function buildKvPoolDecoderGraph(c: TextConfig): Graph {
   // Query rows are (group, position) pairs, g*S + i: the causal mask repeats once per group.
   const groups = c.num_attention_heads / c.num_key_value_heads;
   const newBias = g.op('Tile', [maskToBias(g, causal), g.int64([groups, 1])]); // [G*S,S]
-  const { logits, presents } = decoderBody(g, c, embeds, positionIds, () => past.map((p) => ({ kind: 'pool' as const, pastBias, newBias, ...p })), true);
+  const { logits, presents } = decoderBody(g, c, embeds, positionIds, () => past.map((p) => ({ kind: 'pool' as const, pastBias, newBias, ...p })), { lastIndex });
   g.output(logits, 'logits', 'float32', ['batch_size', 1, c.vocab_size]);
   const newShape = ['batch_size', c.num_key_value_heads, 'sequence_length', c.head_dim];
   presents.forEach((p, i) => {

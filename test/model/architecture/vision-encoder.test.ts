@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ModelRunner } from '../../../src/engine/model-runner.js';
+import { OnnxModel } from '../../../src/engine/onnx-model.js';
 import { loadWeights } from '../../../src/model/load-weights.js';
 import { loadModelFiles, writeModelDir } from '../../../src/model/model-dir.js';
 import { preprocessFrames } from '../../../src/model/processor/image-processor.js';
@@ -28,7 +28,7 @@ async function withFeaturesOff(dir: string, key: keyof typeof FEATURE_WEIGHTS): 
 /** Largest distance of any image token's features from the first token's, for a flat grey image. */
 async function spreadOnFlatImage(dir: string): Promise<number> {
   const files = await loadModelFiles(dir);
-  const runner = await ModelRunner.load(files, { threads: 1 });
+  const runner = await OnnxModel.load(files, { threads: 1 });
   const grey = { data: new Uint8Array(224 * 168 * 3).fill(128), width: 224, height: 168 };
   const [f] = await runner.encodeVisual([await preprocessFrames([grey], files.config.processor)]);
   await runner.release();
@@ -52,7 +52,7 @@ test('coordinate features tell image tokens apart by position; without them a fl
 /** Largest feature distance between the first and the last temporal patch of a clip of identical grey frames, token by token. */
 async function spreadOverTime(dir: string): Promise<number> {
   const files = await loadModelFiles(dir);
-  const runner = await ModelRunner.load(files, { threads: 1 });
+  const runner = await OnnxModel.load(files, { threads: 1 });
   const grey = { data: new Uint8Array(112 * 112 * 3).fill(128), width: 112, height: 112 };
   const input = await preprocessFrames([grey, grey, grey, grey], files.config.processor);
   const [f] = await runner.encodeVisual([input]);
@@ -65,7 +65,7 @@ async function spreadOverTime(dir: string): Promise<number> {
 
 async function imageFeatures(dir: string): Promise<Float32Array> {
   const files = await loadModelFiles(dir);
-  const runner = await ModelRunner.load(files, { threads: 1 });
+  const runner = await OnnxModel.load(files, { threads: 1 });
   const data = new Uint8Array(112 * 84 * 3).map((_, i) => (i * 37) % 251);
   const [f] = await runner.encodeVisual([await preprocessFrames([{ data, width: 112, height: 84 }], files.config.processor)]);
   await runner.release();

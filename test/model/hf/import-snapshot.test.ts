@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Engine } from '../../../src/engine/engine.js';
-import { ModelRunner } from '../../../src/engine/model-runner.js';
+import { OnnxModel } from '../../../src/engine/onnx-model.js';
 import { GREEDY } from '../../../src/engine/sampler.js';
 import { ChatTokenizer } from '../../../src/model/chat-tokenizer.js';
 import { fromConfigJson } from '../../../src/model/config.js';
@@ -21,7 +21,7 @@ const root = mkdtempSync(join(tmpdir(), 'prs-hf-import-'));
 const QUESTION = 'What color is the small circle?';
 
 /** Greedy tokens and their log-probabilities for one image prompt (224x168: no resize, so both preprocessors agree). */
-async function generate(runner: ModelRunner, files: { tokenizerJson: Record<string, unknown>; tokenizerConfigJson: Record<string, unknown>; config: any }) {
+async function generate(runner: OnnxModel, files: { tokenizerJson: Record<string, unknown>; tokenizerConfigJson: Record<string, unknown>; config: any }) {
   const engine = new Engine(runner, new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson), files.config, { maxModelLen: 1024 });
   const image = await decodeImage(await testImagePng(224, 168, 3), { maxPixels: 1e8 });
   const r = await engine.generate({
@@ -43,8 +43,8 @@ describe('a Hugging Face snapshot of our own model, imported, computes what our 
     test(`${opts.layout} config, ${opts.dtype}, ${opts.shards} shard(s): same greedy tokens, log-probabilities within 1e-4`, async () => {
       const { dir, reference } = await imported(`${opts.layout}-${opts.dtype}`, 'fp32', opts);
       const files = await loadModelFiles(dir);
-      const ours = await ModelRunner.load(files, { threads: 1 });
-      const theirs = await ModelRunner.fromWeights(reference.config, reference.weights, { threads: 1 });
+      const ours = await OnnxModel.load(files, { threads: 1 });
+      const theirs = await OnnxModel.fromWeights(reference.config, reference.weights, { threads: 1 });
       try {
         const a = await generate(ours, files);
         const b = await generate(theirs, { ...files, config: reference.config });
@@ -128,7 +128,7 @@ describe('weight precision: fp16, q8 and q4 stay close to fp32 on the same promp
       if (!existsSync(snapshot)) await writeHfSnapshot(snapshot);
       const dir = await resolveModelDir(snapshot, { cacheDir: join(root, 'cache-precision'), dtype, log: () => {} });
       const files = await loadModelFiles(dir);
-      const runner = await ModelRunner.load(files, { threads: 1 });
+      const runner = await OnnxModel.load(files, { threads: 1 });
       results[dtype] = await generate(runner, files);
       await runner.release();
     }

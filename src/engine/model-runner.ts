@@ -1,0 +1,201 @@
+import type { EngineConfig } from './engine-config.js';
+import { KvPool } from './kv-pool.js';
+import type { KvCache, OnnxModel } from './onnx-model.js';
+import { BLOCK_TOKENS, PrefixCache } from './prefix-cache.js';
+import type { Sequence } from './sequence.js';
+
+/** `tokens` pending tokens of one sequence to feed this step. */
+export interface Chunk {
+  seq: Sequence;
+  tokens: number;
+}
+
+/**
+ * A batched prefill pads every row to the longest chunk, and rows of slots between the chunks'
+ * slots ride along inert: chunks share a call only while the padded work stays within this factor
+ * of the real tokens.
+ */
+const MAX_PADDED_WORK = 1.25;
+
+/**
+ * Owns the KV cache (the slot pool of the pooled decoder, or per-sequence caches in the standard
+ * layout) and the prefix cache, builds the model's inputs from the scheduled sequences and runs
+ * them. Feeding tokens advances a sequence's `pending.fed` and `cacheLength` together with its KV.
+ */
+export class ModelRunner {
+  private readonly kv?: KvPool;
+  private readonly prefixCache?: PrefixCache;
+  private readonly standardCaches = new Map<Sequence, KvCache>();
+
+  constructor(readonly model: OnnxModel, private readonly config: EngineConfig) {
+    if (!model.fast) return;
+    this.kv = new KvPool(model.config.text, config.maxNumSeqs, config.maxModelLen);
+    if (config.enablePrefixCaching) this.prefixCache = new PrefixCache(this.kv, config.prefixCacheBlocks);
+  }
+
+  /** Tokens of the prompt's opening text (before any visual token) that may be cached. */
+  private cacheablePrefix(seq: Sequence): number {
+    const p = seq.pending;
+    // At least one token is left to feed: its logits give the first sample.
+    return Math.min(p.visuals[0]?.start ?? p.ids.length, p.ids.length - 1);
+  }
+
+  /** Starts a newly admitted sequence from the cached KV of its prompt's opening text, if any. */
+  restorePrefix(seq: Sequence): { queried: number; hit: number } {
+    if (!this.prefixCache || seq.cacheLength > 0) return { queried: 0, hit: 0 };
+    const limit = this.cacheablePrefix(seq);
+    const hit = this.prefixCache.restore(seq.slot!, seq.pending.ids, limit);
+    seq.pending.fed = hit;
+    seq.cacheLength = hit;
+    seq.cachedPromptTokens = hit;
+    return { queried: limit - (limit % BLOCK_TOKENS), hit };
+  }
+
+  /** Gives a forked sample its parent's prompt cache. */
+  fork(parent: Sequence, child: Sequence): void {
+    if (this.kv) this.kv.copy(parent.slot!, child.slot!, parent.cacheLength);
+    else this.standardCaches.set(child, this.standardCaches.get(parent)!);
+  }
+
+  /** Drops a finished sequence's cache (a pool slot is simply reused). */
+  free(seq: Sequence): void {
+    this.standardCaches.delete(seq);
+  }
+
+  /**
+   * Encodes the visual inputs pending in these sequences, small ones several per vision-encoder
+   * call (up to visionPatchesPerCall patches).
+   */
+  async encodeVisuals(seqs: Sequence[]): Promise<void> {
+    const todo = seqs.filter((s) => s.pending.visuals.length > 0 && !s.pending.features);
+    if (todo.length === 0) return;
+    const inputs = todo.flatMap((s) => s.pending.visuals.map((v) => v.input));
+    const features: Float32Array[] = [];
+    const patches = (x: (typeof inputs)[number]) => x.grid[0] * x.grid[1] * x.grid[2];
+    for (let i = 0; i < inputs.length; ) {
+      let j = i + 1;
+      let total = patches(inputs[i]!);
+      while (j < inputs.length && total + patches(inputs[j]!) <= this.config.visionPatchesPerCall) total += patches(inputs[j++]!);
+      features.push(...(await this.model.encodeVisual(inputs.slice(i, j))));
+      i = j;
+    }
+    let k = 0;
+    for (const s of todo) s.pending.features = s.pending.visuals.map(() => features[k++]!);
+  }
+
+  /** One token for each sequence in one batched call; returns each one's logits. */
+  async decode(seqs: Sequence[]): Promise<Float32Array[]> {
+    return this.kv ? this.runRows(seqs.map((seq) => ({ seq, tokens: 1 }))) : this.runStandard(seqs.map((seq) => ({ seq, tokens: 1 })));
+  }
+
+  /** Prompt and tool-result chunks, batched where padding stays cheap; returns each chunk's last-token logits. */
+  async prefill(chunks: Chunk[]): Promise<Float32Array[]> {
+    if (!this.kv) return this.runStandard(chunks);
+    const groups = this.model.raggedPrefill ? groupBySlot(chunks) : chunks.map((c) => [c]);
+    const logits = new Map<Chunk, Float32Array>();
+    for (const group of groups) (await this.runRows(group)).forEach((l, i) => logits.set(group[i]!, l));
+    return chunks.map((c) => logits.get(c)!);
+  }
+
+  /**
+   * One pooled-decoder call over slots [first, last] of the chunks: rows padded to the longest
+   * chunk; rows of other slots are inert (no past, outputs ignored, nothing written).
+   */
+  private async runRows(chunks: Chunk[]): Promise<Float32Array[]> {
+    const kv = this.kv!;
+    const { hidden_size: h, vocab_size: v } = this.model.config.text;
+    const first = Math.min(...chunks.map((c) => c.seq.slot!));
+    const rows = Math.max(...chunks.map((c) => c.seq.slot!)) - first + 1;
+    const s = Math.max(...chunks.map((c) => c.tokens));
+    const embeds = new Float32Array(rows * s * h);
+    const positions = new BigInt64Array(3 * rows * s);
+    const pastLengths = new Array<number>(rows).fill(0);
+    const lastIndex = new Array<number>(rows).fill(0);
+    const rowEmbeds = await this.embedChunks(chunks);
+    chunks.forEach((c, i) => {
+      const r = c.seq.slot! - first;
+      const p = c.seq.pending;
+      embeds.set(rowEmbeds[i]!, r * s * h);
+      for (let a = 0; a < 3; a++) {
+        const axis = p.positions[a]!;
+        for (let t = 0; t < c.tokens; t++) positions[(a * rows + r) * s + t] = BigInt(axis[p.fed + t]!);
+      }
+      pastLengths[r] = c.seq.cacheLength;
+      lastIndex[r] = c.tokens - 1;
+    });
+    kv.ensureCapacity(Math.max(...chunks.map((c) => c.seq.cacheLength + c.tokens)));
+    const out = await this.model.runPooled({ rows, s, embeds, positions, pastLengths, past: kv.views(first, rows), lastIndex });
+    return chunks.map((c) => {
+      const r = c.seq.slot! - first;
+      kv.write(c.seq.slot!, c.seq.cacheLength, out.keys, out.values, r, s, c.tokens);
+      this.advance(c);
+      return out.logits.subarray(r * v, (r + 1) * v);
+    });
+  }
+
+  /** The standard-layout decoder: one call per chunk, each sequence with its own growing cache. */
+  private async runStandard(chunks: Chunk[]): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (const [i, embeds] of (await this.embedChunks(chunks)).entries()) {
+      const c = chunks[i]!;
+      const p = c.seq.pending;
+      const positions = BigInt64Array.from(p.positions.flatMap((axis) => axis.slice(p.fed, p.fed + c.tokens)).map(BigInt));
+      const r = await this.model.forward(embeds, positions, this.standardCaches.get(c.seq) ?? this.model.emptyCache());
+      this.standardCaches.set(c.seq, r.cache);
+      this.advance(c);
+      out.push(r.logits);
+    }
+    return out;
+  }
+
+  /** Marks a chunk fed; a chunk fed from position 0 (a prompt) offers its opening text's blocks to the prefix cache. */
+  private advance(c: Chunk): void {
+    const seq = c.seq;
+    seq.pending.fed += c.tokens;
+    seq.cacheLength += c.tokens;
+    if (this.prefixCache && seq.cacheLength === seq.pending.fed) {
+      this.prefixCache.store(seq.slot!, seq.pending.ids, Math.min(seq.pending.fed, this.cacheablePrefix(seq)));
+    }
+  }
+
+  /** Each chunk's input embeddings [tokens * hidden] (one embedding call for all), visual rows replaced by their features. */
+  private async embedChunks(chunks: Chunk[]): Promise<Float32Array[]> {
+    const h = this.model.config.text.hidden_size;
+    const all = await this.model.embed(chunks.flatMap((c) => c.seq.pending.ids.slice(c.seq.pending.fed, c.seq.pending.fed + c.tokens)));
+    let offset = 0;
+    return chunks.map((c) => {
+      const p = c.seq.pending;
+      const start = p.fed;
+      const embeds = all.subarray(offset * h, (offset + c.tokens) * h);
+      offset += c.tokens;
+      p.visuals.forEach((vis, k) => {
+        const lo = Math.max(start, vis.start);
+        const hi = Math.min(start + c.tokens, vis.start + vis.input.numTokens);
+        if (lo < hi) embeds.set(p.features![k]!.subarray((lo - vis.start) * h, (hi - vis.start) * h), (lo - start) * h);
+      });
+      return embeds;
+    });
+  }
+}
+
+/**
+ * Groups chunks (by slot order) into calls whose padded work (rows spanned x longest chunk) stays
+ * within MAX_PADDED_WORK of their real tokens.
+ */
+function groupBySlot(chunks: Chunk[]): Chunk[][] {
+  const sorted = [...chunks].sort((a, b) => a.seq.slot! - b.seq.slot!);
+  const groups: Chunk[][] = [];
+  let group: Chunk[] = [];
+  for (const c of sorted) {
+    const next = [...group, c];
+    const span = c.seq.slot! - next[0]!.seq.slot! + 1;
+    const work = span * Math.max(...next.map((x) => x.tokens));
+    const real = next.reduce((a, x) => a + x.tokens, 0);
+    if (group.length > 0 && work > MAX_PADDED_WORK * real) {
+      groups.push(group);
+      group = [c];
+    } else group = next;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
