@@ -186,12 +186,12 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: 
     for (const v of visuals) for (const x of v) await runner.encodeVisual([x]);
     for (let i = 0; i < N; i++) {
       const s = promptTokens[i]! - cachedTokens[i]!;
-      const feeds = { rows: 1, s, embeds: new Float32Array(s * c.hidden_size), positions: new BigInt64Array(3 * s), past: pool.views(i, 1) };
+      const feeds = { rows: 1, s, embeds: new Float32Array(s * c.hidden_size), positions: new BigInt64Array(3 * s), pool, first: i };
       await runner.runPooled({ ...feeds, pastLengths: [cachedTokens[i]!] });
     }
     for (let step = 1; step < TOKENS; step++) {
       const pastLengths = promptTokens.map((p) => p + step - 1);
-      await runner.runPooled({ rows: N, s: 1, embeds: new Float32Array(N * c.hidden_size), positions: new BigInt64Array(3 * N), pastLengths, past: pool.views(0, N) });
+      await runner.runPooled({ rows: N, s: 1, embeds: new Float32Array(N * c.hidden_size), positions: new BigInt64Array(3 * N), pastLengths, pool, first: 0 });
     }
   };
   await work(); // warm-up

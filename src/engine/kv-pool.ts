@@ -57,6 +57,20 @@ export class KvPool {
     }
   }
 
+  /**
+   * The pool's memory, lent to the ONNX Runtime thread for one decoder call (moved, not copied:
+   * onnxruntime-node refuses shared memory); `adopt` takes it back when the call returns.
+   */
+  buffers(): ArrayBuffer[] {
+    return [...this.keys, ...this.values].map((b) => b.buffer as ArrayBuffer);
+  }
+
+  adopt(buffers: ArrayBuffer[]): void {
+    const layers = this.keys.length;
+    this.keys = buffers.slice(0, layers).map((b) => new Float32Array(b));
+    this.values = buffers.slice(layers).map((b) => new Float32Array(b));
+  }
+
   /** Views of slots [first, first + count) for every layer, shaped [count, kvH, capacity, D]. */
   views(first: number, count: number): LayerViews[] {
     const shape = [count, this.text.num_key_value_heads, this.capacity, this.text.head_dim];

@@ -124,7 +124,7 @@ export class ModelRunner {
       lastIndex[r] = c.tokens - 1;
     });
     kv.ensureCapacity(Math.max(...chunks.map((c) => c.seq.cacheLength + c.tokens)));
-    const out = await this.model.runPooled({ rows, s, embeds, positions, pastLengths, past: kv.views(first, rows), lastIndex });
+    const out = await this.model.runPooled({ rows, s, embeds, positions, pastLengths, pool: kv, first, lastIndex });
     return chunks.map((c) => {
       const r = c.seq.slot! - first;
       kv.write(c.seq.slot!, c.seq.cacheLength, out.keys, out.values, r, s, c.tokens);

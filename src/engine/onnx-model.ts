@@ -5,7 +5,8 @@ import type { ModelConfig } from '../model/config.js';
 import { ONNX_FILES, serializeModelGraph, type GraphFile, type ModelFiles } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
 import type { VisualInput } from '../model/processor/image-processor.js';
-import type { LayerViews } from './kv-pool.js';
+import type { KvPool } from './kv-pool.js';
+import { sessionHost, type ModelSession, type SessionHost } from './onnx-thread.js';
 import { sessionOptions } from './session-options.js';
 
 export interface OnnxModelOptions {
@@ -34,7 +35,9 @@ export interface PooledFeeds {
   embeds: Float32Array;
   positions: BigInt64Array;
   pastLengths: number[];
-  past: LayerViews[];
+  /** The KV pool, whose slots [first, first + rows) are the rows' past (read in place). */
+  pool: KvPool;
+  first: number;
   /** Index of each row's last real token (rows shorter than s are padded at the end); default s - 1. */
   lastIndex?: number[];
 }
@@ -55,21 +58,22 @@ export interface PooledOutputs {
 export class OnnxModel {
   private embedTable?: Float32Array;
 
-  private decoderSession?: Promise<ort.InferenceSession>;
+  private decoderSession?: Promise<ModelSession>;
 
   private constructor(
     readonly config: ModelConfig,
-    private readonly vision: ort.InferenceSession,
-    private readonly embedder: ort.InferenceSession,
-    private readonly openDecoder: () => Promise<ort.InferenceSession>,
-    private readonly pooled: ort.InferenceSession | undefined,
+    private readonly host: SessionHost,
+    private readonly vision: ModelSession,
+    private readonly embedder: ModelSession,
+    private readonly openDecoder: () => Promise<ModelSession>,
+    private readonly pooled: ModelSession | undefined,
   ) {}
 
   /**
    * The standard-layout decoder, opened on first use: with the pooled decoder it is never needed,
    * and a second session over the same weights would hold a second copy of them.
    */
-  private get decoder(): Promise<ort.InferenceSession> {
+  private get decoder(): Promise<ModelSession> {
     // A failed open is not kept: the next use tries again, and release() does not rethrow it.
     this.decoderSession ??= this.openDecoder().catch((e: unknown) => {
       this.decoderSession = undefined;
@@ -81,7 +85,8 @@ export class OnnxModel {
   static async load(files: ModelFiles, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const options = sessionOptions(opts);
     const hasPooled = !opts.forceStandard && existsSync(join(files.dir, ONNX_FILES.decoderKvPool));
-    return OnnxModel.open(files.config, (f) => ort.InferenceSession.create(join(files.dir, f), options), hasPooled);
+    const host = sessionHost();
+    return OnnxModel.open(files.config, host, (f) => host.open(join(files.dir, f), options), hasPooled);
   }
 
   /**
@@ -91,12 +96,19 @@ export class OnnxModel {
    */
   static async fromWeights(config: ModelConfig, weights: Weights, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const options = sessionOptions(opts);
-    return OnnxModel.open(config, (f) => ort.InferenceSession.create(serializeModelGraph(config, weights, f), options), !opts.forceStandard);
+    const host = sessionHost();
+    return OnnxModel.open(config, host, (f) => host.open(serializeModelGraph(config, weights, f), options), !opts.forceStandard);
   }
 
-  private static async open(config: ModelConfig, open: (file: (typeof ONNX_FILES)[GraphFile]) => Promise<ort.InferenceSession>, pooled: boolean): Promise<OnnxModel> {
-    const [vision, embed, kvPool] = await Promise.all([open(ONNX_FILES.vision), open(ONNX_FILES.embed), pooled ? open(ONNX_FILES.decoderKvPool) : undefined]);
-    const model = new OnnxModel(config, vision, embed, () => open(ONNX_FILES.decoder), kvPool);
+  private static async open(
+    config: ModelConfig, host: SessionHost, open: (file: (typeof ONNX_FILES)[GraphFile]) => Promise<ModelSession>, pooled: boolean,
+  ): Promise<OnnxModel> {
+    const sessions = Promise.all([open(ONNX_FILES.vision), open(ONNX_FILES.embed), pooled ? open(ONNX_FILES.decoderKvPool) : undefined]);
+    const [vision, embed, kvPool] = await sessions.catch(async (e: unknown) => {
+      await host.close();
+      throw e;
+    });
+    const model = new OnnxModel(config, host, vision, embed, () => open(ONNX_FILES.decoder), kvPool);
     if (!kvPool) await model.decoder;
     const { vocab_size: v, hidden_size: h } = config.text;
     if (v * h <= EMBED_TABLE_LIMIT) model.embedTable = await model.runEmbed(Array.from({ length: v }, (_, i) => i));
@@ -184,11 +196,20 @@ export class OnnxModel {
       const last = f.lastIndex ?? new Array<number>(f.rows).fill(f.s - 1);
       feeds.last_index = new ort.Tensor('int64', BigInt64Array.from(last.map(BigInt)), [f.rows]);
     } else if (f.lastIndex?.some((i) => i !== f.s - 1)) throw new Error('this decoder graph has no last_index input (ragged rows)');
-    f.past.forEach((v, i) => {
+    f.pool.views(f.first, f.rows).forEach((v, i) => {
       feeds[`past_key_values.${i}.key`] = v.key;
       feeds[`past_key_values.${i}.value`] = v.value;
     });
-    const out = await this.pooled!.run(feeds);
+    let out: Record<string, ort.Tensor>;
+    try {
+      const r = await this.pooled!.runLending(feeds, f.pool.buffers());
+      f.pool.adopt(r.lent);
+      out = r.outputs;
+    } catch (e) {
+      const lent = (e as { lent?: ArrayBuffer[] }).lent;
+      if (lent) f.pool.adopt(lent);
+      throw e;
+    }
     const layers = Array.from({ length: c.num_hidden_layers }, (_, i) => i);
     return {
       logits: out.logits!.data as Float32Array,
@@ -227,5 +248,6 @@ export class OnnxModel {
   async release(): Promise<void> {
     const decoder = this.decoderSession ? await this.decoderSession.catch(() => undefined) : undefined;
     await Promise.all([this.vision.release(), this.embedder.release(), decoder?.release(), this.pooled?.release()]);
+    await this.host.close();
   }
 }
