@@ -1,15 +1,13 @@
 # Pixel Reasoner Server: CPU image. For CUDA, build FROM an nvidia/cuda runtime base with Node 20
 # and, after `npm ci`, run ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install
-# (see README, "GPU").
+# (see README, "GPU"; .npmrc's ignore-scripts keeps `npm ci` itself from downloading anything).
 FROM node:20-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg fonts-dejavu-core ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-# Node 20's npm 10 ignores package.json's allowScripts: the variable keeps onnxruntime-node's install
-# script from downloading the CUDA libraries.
-RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund
 COPY bin ./bin
 COPY src ./src
 COPY proto ./proto

@@ -4,7 +4,8 @@
 #   scripts/gpu-bench.sh [bench args]        e.g. --model DIR --concurrency 16 --tokens 64
 #
 # Needs no network: node (>= 20) and a node_modules installed beforehand with the CUDA EP
-# (ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci), an NVIDIA driver, CUDA 12 and cuDNN 9.
+# (npm ci, then ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install:
+# .npmrc's ignore-scripts keeps npm from running it), an NVIDIA driver, CUDA 12 and cuDNN 9.
 # Writes to $OUT (default artifacts/gpu-bench): gpu.txt, bench.json (the bench's JSON line),
 # bench.log, nvidia-smi.csv (1 s samples during the bench), io-probe-<ep>.txt.
 # Env: PIXELREASONER_EXECUTION_PROVIDERS (default cuda,cpu), GPU_BENCH_TIMEOUT (s, default 480),
@@ -25,13 +26,15 @@ node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)
   || die "Node >= 20 is needed, found $(node --version)"
 [[ -d node_modules/onnxruntime-node && -d node_modules/tsx ]] \
   || die "no node_modules here, and this script installs nothing: on a machine with network run
-  ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci   and bring node_modules along"
+  npm ci && ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install
+  and bring node_modules along"
 command -v nvidia-smi >/dev/null || die "nvidia-smi not found: no NVIDIA driver on this machine"
 nvidia-smi -L >/dev/null || die "nvidia-smi sees no GPU"
 if [[ $eps == *,cuda,* ]]; then
   for lib in libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so; do
-    [[ -f $ort_bin/$lib ]] || die "$ort_bin/$lib missing (.npmrc skips the CUDA EP download); on a machine
-  with network run   ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node"
+    [[ -f $ort_bin/$lib ]] || die "$ort_bin/$lib missing (.npmrc's ignore-scripts skips the CUDA EP download);
+  on a machine with network run
+  ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install"
   done
   missing=$(ldd "$ort_bin/libonnxruntime_providers_cuda.so" | awk '/not found/ && $1 !~ /^libonnxruntime/ {print $1}' | tr '\n' ' ')
   [[ -z $missing ]] || die "the CUDA EP cannot load: $missing(put CUDA 12 and cuDNN 9 on LD_LIBRARY_PATH)"
