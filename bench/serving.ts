@@ -9,7 +9,7 @@
  * conversation), one request after another over the first --hf-requests requests.
  * Prints tokens/s, TTFT p50/p95 and the ratios; with --json the last line is one JSON object.
  *
- *   npm run bench -- [--json] [--concurrency 16] [--tokens 64] [--model DIR|SNAPSHOT] [--dtype D] [--model-cache DIR] [--skip-transformersjs]
+ *   npm run bench -- [--json] [--concurrency 16] [--tokens 64] [--model DIR|SNAPSHOT] [--dtype D] [--model-cache DIR] [--skip-transformersjs] [--skip-sequential] [--max-num-batched-tokens T]
  *                    [--threads N] [--hf-python PATH] [--hf-requests 4] [--hf-threads N]
  */
 import { availableParallelism } from 'node:os';
@@ -20,9 +20,9 @@ import { runInNewContext } from 'node:vm';
 import { AutoProcessor, Qwen2_5_VLForConditionalGeneration, RawImage, cat, env } from '@huggingface/transformers';
 import sharp from 'sharp';
 import type { Engine } from '../src/engine/engine.js';
-import { KvPool } from '../src/engine/kv-pool.js';
 import { OnnxModel } from '../src/engine/onnx-model.js';
 import { openEngine } from '../src/engine/open-engine.js';
+import { ENGINE_DEFAULTS } from '../src/engine/engine-config.js';
 import { GREEDY } from '../src/engine/sampler.js';
 import type { ChatMessage, GenerationRequest } from '../src/engine/types.js';
 import { resolveDefaultModel } from '../src/model/default-model.js';
@@ -40,12 +40,13 @@ env.allowRemoteModels = false;
 const { values } = parseArgs({
   options: {
     json: { type: 'boolean' }, concurrency: { type: 'string' }, tokens: { type: 'string' }, model: { type: 'string' },
-    'skip-transformersjs': { type: 'boolean' }, threads: { type: 'string' }, dtype: { type: 'string' }, 'model-cache': { type: 'string' },
+    'skip-transformersjs': { type: 'boolean' }, 'skip-sequential': { type: 'boolean' }, 'max-num-batched-tokens': { type: 'string' }, threads: { type: 'string' }, dtype: { type: 'string' }, 'model-cache': { type: 'string' },
     'hf-python': { type: 'string' }, 'hf-requests': { type: 'string' }, 'hf-threads': { type: 'string' },
   },
 });
 const N = Number(values.concurrency ?? 16);
 const TOKENS = Number(values.tokens ?? 64);
+const BATCHED_TOKENS = Number(values['max-num-batched-tokens'] ?? ENGINE_DEFAULTS.maxNumBatchedTokens);
 const THREADS = values.threads ? Number(values.threads) : undefined;
 const HF_REQUESTS = Math.min(N, Number(values['hf-requests'] ?? 4));
 const HF_THREADS = Number(values['hf-threads'] ?? THREADS ?? availableParallelism());
@@ -86,7 +87,7 @@ function requestFor(i: number, images: RgbImage[]): GenerationRequest {
 
 /** The one place the benchmark builds an engine. */
 async function openBenchEngine(files: ModelFiles, maxNumSeqs: number): Promise<{ engine: Engine; close: () => Promise<void> }> {
-  const engine = await openEngine(files, { threads: THREADS, maxModelLen: 4096, maxNumSeqs });
+  const engine = await openEngine(files, { threads: THREADS, maxModelLen: 4096, maxNumSeqs, maxNumBatchedTokens: BATCHED_TOKENS });
   return { engine, close: () => engine.release() };
 }
 
@@ -98,7 +99,7 @@ async function runEngine(
   files: ModelFiles, images: RgbImage[], maxNumSeqs: number, measureLag = false,
 ): Promise<Run & { promptTokens: number[]; cachedTokens: number[]; lagP99Ms?: number }> {
   const { engine, close } = await openBenchEngine(files, maxNumSeqs);
-  await engine.generate(requestFor(0, images)); // warm-up
+  await engine.generate({ ...requestFor(0, images), maxTokens: 2 }); // warm-up: sessions, and the prefix cache's system prompt
   const lag = measureLag ? monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS }) : undefined;
   lag?.enable();
   const t0 = performance.now();
@@ -168,8 +169,9 @@ async function runTransformersJs(files: ModelFiles, pngs: Buffer[], images: RgbI
 
 /**
  * The same model work on the raw graphs: vision encodes, one prefill per request of the prompt
- * tokens the engine did not take from its prefix cache (the cached positions are marked used, so
- * attention reads as many positions), then TOKENS-1 decode steps at batch N.
+ * tokens the engine did not take from its prefix cache (past lengths include the cached positions,
+ * so attention reads as many), then TOKENS-1 decode steps at batch N, new keys written to the pool
+ * as the engine's are.
  */
 async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: number[], cachedTokens: number[]): Promise<Run> {
   const runner = await OnnxModel.load(files, { threads: THREADS });
@@ -180,23 +182,26 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: 
     return r.images[0]!;
   }));
   const visuals = await Promise.all(Array.from({ length: N }, (_, i) => Promise.all([images[i % images.length]!, crops[i % crops.length]!].map((im) => preprocessFrames([im], files.config.processor)))));
-  const work = async () => {
-    const pool = new KvPool(c, N, 4096);
-    pool.ensureCapacity(Math.max(...promptTokens) + TOKENS);
-    for (const v of visuals) for (const x of v) await runner.encodeVisual([x]);
-    for (let i = 0; i < N; i++) {
+  // The warm-up opens the sessions with one request's work; the timed run does all of it.
+  const work = async (warmUp: boolean) => {
+    const n = warmUp ? 1 : N;
+    const pool = runner.createPool(N, 4096);
+    for (const v of visuals.slice(0, n)) for (const x of v) await runner.encodeVisual([x]);
+    for (let i = 0; i < n; i++) {
       const s = promptTokens[i]! - cachedTokens[i]!;
-      const feeds = { rows: 1, s, embeds: new Float32Array(s * c.hidden_size), positions: new BigInt64Array(3 * s), pool, first: i };
-      await runner.runPooled({ ...feeds, pastLengths: [cachedTokens[i]!] });
+      const writes = [{ row: 0, slot: i, at: cachedTokens[i]!, n: s }];
+      await runner.runPooled(pool, { rows: 1, s, first: i, embeds: new Float32Array(s * c.hidden_size), positions: new BigInt64Array(3 * s), pastLengths: [cachedTokens[i]!], writes });
     }
-    for (let step = 1; step < TOKENS; step++) {
+    for (let step = 1; step < (warmUp ? 2 : TOKENS); step++) {
       const pastLengths = promptTokens.map((p) => p + step - 1);
-      await runner.runPooled({ rows: N, s: 1, embeds: new Float32Array(N * c.hidden_size), positions: new BigInt64Array(3 * N), pastLengths, pool, first: 0 });
+      const writes = pastLengths.map((at, r) => ({ row: r, slot: r, at, n: 1 }));
+      await runner.runPooled(pool, { rows: N, s: 1, first: 0, embeds: new Float32Array(N * c.hidden_size), positions: new BigInt64Array(3 * N), pastLengths, writes });
     }
+    await pool.release();
   };
-  await work(); // warm-up
+  await work(true);
   const t0 = performance.now();
-  await work();
+  await work(false);
   const seconds = (performance.now() - t0) / 1000;
   await runner.release();
   return { seconds, tokens: N * TOKENS, ttft: [] };
@@ -246,8 +251,8 @@ collect();
 const heapBefore = process.memoryUsage().heapUsed;
 const a = await runEngine(files, images, N, true);
 log(`(a) engine               ${(a.tokens / a.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(a.ttft, 50).toFixed(0)} ms  p95 ${pct(a.ttft, 95).toFixed(0)} ms  (${a.seconds.toFixed(2)} s)  event-loop lag p99 ${a.lagP99Ms!.toFixed(1)} ms`);
-const b = await runEngine(files, images, 1);
-log(`(b) engine maxNumSeqs=1  ${(b.tokens / b.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(b.ttft, 50).toFixed(0)} ms  p95 ${pct(b.ttft, 95).toFixed(0)} ms  (${b.seconds.toFixed(2)} s)`);
+const b = values['skip-sequential'] ? undefined : await runEngine(files, images, 1);
+if (b) log(`(b) engine maxNumSeqs=1  ${(b.tokens / b.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(b.ttft, 50).toFixed(0)} ms  p95 ${pct(b.ttft, 95).toFixed(0)} ms  (${b.seconds.toFixed(2)} s)`);
 collect();
 const heapGrowthMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
 log(`heap after both engine runs: ${heapGrowthMiB >= 0 ? '+' : ''}${heapGrowthMiB.toFixed(1)} MiB`);
@@ -259,26 +264,31 @@ const e = hfTarget && 'snapshot' in hfTarget ? await runTransformers(values['hf-
 
 const tps = (r: Run) => r.tokens / r.seconds;
 const ratios = {
-  vs_sequential: tps(a) / tps(b),
+  vs_sequential: b ? tps(a) / tps(b) : null,
   vs_transformersjs: c ? tps(a) / tps(c) : null,
   vs_raw_graph: tps(a) / tps(d),
   vs_transformers: e ? tps(a) / tps(e) : null,
 };
-log(`ratios: vs_sequential ${ratios.vs_sequential.toFixed(2)}x, vs_transformersjs ${ratios.vs_transformersjs?.toFixed(2) ?? 'n/a'}x, vs_raw_graph ${(100 * ratios.vs_raw_graph).toFixed(1)}%, vs_transformers ${ratios.vs_transformers?.toFixed(2) ?? 'n/a'}x`);
+log(`ratios: vs_sequential ${ratios.vs_sequential?.toFixed(2) ?? 'n/a'}x, vs_transformersjs ${ratios.vs_transformersjs?.toFixed(2) ?? 'n/a'}x, vs_raw_graph ${(100 * ratios.vs_raw_graph).toFixed(1)}%, vs_transformers ${ratios.vs_transformers?.toFixed(2) ?? 'n/a'}x`);
 const summary = {
   ratios,
   concurrency: N,
   model: files.name,
+  model_shape: {
+    text_layers: files.config.text.num_hidden_layers, hidden: files.config.text.hidden_size, vocab: files.config.text.vocab_size,
+    vision_blocks: files.config.vision.depth, dtype: values.dtype ?? null,
+  },
+  max_num_batched_tokens: BATCHED_TOKENS,
   heap_growth_mib: heapGrowthMiB,
   tokens_per_request: TOKENS,
   prompt_tokens_per_request: a.promptTokens.reduce((x, y) => x + y, 0) / N,
   cached_prompt_tokens_per_request: a.cachedTokens.reduce((x, y) => x + y, 0) / N,
   event_loop_lag_p99_ms: a.lagP99Ms,
   transformers_requests: e ? e.requests : null,
-  tokens_per_s: { engine: tps(a), sequential: tps(b), transformersjs: c ? tps(c) : null, raw_graph: tps(d), transformers: e ? tps(e) : null },
+  tokens_per_s: { engine: tps(a), sequential: b ? tps(b) : null, transformersjs: c ? tps(c) : null, raw_graph: tps(d), transformers: e ? tps(e) : null },
   ttft_ms: {
     engine: { p50: pct(a.ttft, 50), p95: pct(a.ttft, 95) },
-    sequential: { p50: pct(b.ttft, 50), p95: pct(b.ttft, 95) },
+    sequential: b ? { p50: pct(b.ttft, 50), p95: pct(b.ttft, 95) } : null,
     transformersjs: c ? { p50: pct(c.ttft, 50), p95: pct(c.ttft, 95) } : null,
     transformers: e ? { p50: pct(e.ttft, 50), p95: pct(e.ttft, 95) } : null,
   },

@@ -45,7 +45,7 @@ export class Engine {
   constructor(readonly model: OnnxModel, readonly tokenizer: ChatTokenizer, readonly modelConfig: ModelConfig, options: EngineOptions) {
     this.config = resolveEngineConfig(options);
     this.runner = new ModelRunner(model, this.config);
-    this.scheduler = new Scheduler(this.config, (seq) => this.admitted(seq));
+    this.scheduler = new Scheduler(this.config);
     this.output = new OutputProcessor(tokenizer, modelConfig.eos_token_ids);
     this.tools = new ToolLoop(tokenizer, modelConfig, this.config.metrics);
   }
@@ -75,8 +75,9 @@ export class Engine {
     return this.scheduler.kvUsage();
   }
 
-  /** Releases the model's sessions (an engine from openEngine owns its model). */
+  /** Releases the KV pool and the model's sessions (an engine from openEngine owns its model). */
   async release(): Promise<void> {
+    await this.runner.release();
     await this.model.release();
   }
 
@@ -147,6 +148,7 @@ export class Engine {
 
   /** One iteration: plan, encode new visual inputs, decode one token for each running sequence, prefill chunks. */
   private async step(): Promise<boolean> {
+    for (const seq of this.scheduler.admit()) await this.admitted(seq);
     const plan = this.scheduler.schedule();
     this.updateGauges();
     if (plan.decode.length === 0 && plan.prefill.length === 0) return false;
@@ -154,24 +156,24 @@ export class Engine {
     await this.runner.encodeVisuals([...plan.prefill.map((p) => p.seq), ...plan.decode]);
     if (plan.decode.length > 0) (await this.runner.decode(plan.decode)).forEach((logits, i) => this.accept(plan.decode[i]!, logits));
     const chunks = plan.prefill.filter((p) => !p.seq.finishReason);
-    (await this.runner.prefill(chunks)).forEach((logits, i) => this.prefilled(chunks[i]!, logits));
+    for (const [i, logits] of (await this.runner.prefill(chunks)).entries()) await this.prefilled(chunks[i]!, logits);
     return true;
   }
 
-  private admitted(seq: Sequence): void {
+  private async admitted(seq: Sequence): Promise<void> {
     this.config.metrics?.queueTime.observe((seq.scheduledAt! - seq.arrivedAt) / 1000);
-    const { queried, hit } = this.runner.restorePrefix(seq);
+    const { queried, hit } = await this.runner.restorePrefix(seq);
     this.config.metrics?.prefixQueries.inc(queried);
     this.config.metrics?.prefixHits.inc(hit);
     this.config.metrics?.promptTokens.inc(hit);
   }
 
   /** After a prefill chunk: once the whole pending turn is in, sample (and give forked samples the prompt). */
-  private prefilled({ seq, tokens }: Chunk, logits: Float32Array): void {
+  private async prefilled({ seq, tokens }: Chunk, logits: Float32Array): Promise<void> {
     if (seq.status === 'prefilling') this.config.metrics?.promptTokens.inc(tokens);
     if (seq.remainingPending > 0) return;
     for (const sibling of this.scheduler.promptDone(seq)) {
-      this.runner.fork(seq, sibling);
+      await this.runner.fork(seq, sibling);
       this.accept(sibling, logits);
     }
     this.accept(seq, logits);

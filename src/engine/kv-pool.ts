@@ -14,7 +14,8 @@ const GROWTH_STEP = 128;
 
 /**
  * The KV cache of the pooled decoder: per layer one preallocated [slots, kvH, capacity, D] buffer
- * for keys and one for values, read by the decoder as zero-copy inputs. It holds data only: how
+ * for keys and one for values, read by the decoder as zero-copy inputs. It lives where the sessions
+ * run (RuntimeCore, on the ONNX Runtime thread) and holds data only: how
  * many positions of a slot are valid is the sequence's `cacheLength`, which callers pass in.
  * Capacity starts small and grows (one copy) when a sequence outgrows it, so a step's attention
  * reads about as many positions as the longest live sequence needs.
@@ -55,20 +56,6 @@ export class KvPool {
         }
       });
     }
-  }
-
-  /**
-   * The pool's memory, lent to the ONNX Runtime thread for one decoder call (moved, not copied:
-   * onnxruntime-node refuses shared memory); `adopt` takes it back when the call returns.
-   */
-  buffers(): ArrayBuffer[] {
-    return [...this.keys, ...this.values].map((b) => b.buffer as ArrayBuffer);
-  }
-
-  adopt(buffers: ArrayBuffer[]): void {
-    const layers = this.keys.length;
-    this.keys = buffers.slice(0, layers).map((b) => new Float32Array(b));
-    this.values = buffers.slice(layers).map((b) => new Float32Array(b));
   }
 
   /** Views of slots [first, first + count) for every layer, shaped [count, kvH, capacity, D]. */

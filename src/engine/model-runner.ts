@@ -1,6 +1,5 @@
 import type { EngineConfig } from './engine-config.js';
-import { KvPool } from './kv-pool.js';
-import type { KvCache, OnnxModel } from './onnx-model.js';
+import type { KvCache, KvPoolHandle, OnnxModel } from './onnx-model.js';
 import { BLOCK_TOKENS, PrefixCache } from './prefix-cache.js';
 import type { Sequence } from './sequence.js';
 
@@ -18,18 +17,18 @@ export interface Chunk {
 const MAX_PADDED_WORK = 1.25;
 
 /**
- * Owns the KV cache (the slot pool of the pooled decoder, or per-sequence caches in the standard
- * layout) and the prefix cache, builds the model's inputs from the scheduled sequences and runs
+ * Owns the KV cache (the slot pool of the pooled decoder, kept on the model's runtime, or
+ * per-sequence caches in the standard layout) and the prefix cache, builds the model's inputs from the scheduled sequences and runs
  * them. Feeding tokens advances a sequence's `pending.fed` and `cacheLength` together with its KV.
  */
 export class ModelRunner {
-  private readonly kv?: KvPool;
+  private readonly kv?: KvPoolHandle;
   private readonly prefixCache?: PrefixCache;
   private readonly standardCaches = new Map<Sequence, KvCache>();
 
   constructor(readonly model: OnnxModel, private readonly config: EngineConfig) {
     if (!model.fast) return;
-    this.kv = new KvPool(model.config.text, config.maxNumSeqs, config.maxModelLen);
+    this.kv = model.createPool(config.maxNumSeqs, config.maxModelLen);
     if (config.enablePrefixCaching) this.prefixCache = new PrefixCache(this.kv, config.prefixCacheBlocks);
   }
 
@@ -41,10 +40,10 @@ export class ModelRunner {
   }
 
   /** Starts a newly admitted sequence from the cached KV of its prompt's opening text, if any. */
-  restorePrefix(seq: Sequence): { queried: number; hit: number } {
+  async restorePrefix(seq: Sequence): Promise<{ queried: number; hit: number }> {
     if (!this.prefixCache || seq.cacheLength > 0) return { queried: 0, hit: 0 };
     const limit = this.cacheablePrefix(seq);
-    const hit = this.prefixCache.restore(seq.slot!, seq.pending.ids, limit);
+    const hit = await this.prefixCache.restore(seq.slot!, seq.pending.ids, limit);
     seq.pending.fed = hit;
     seq.cacheLength = hit;
     seq.cachedPromptTokens = hit;
@@ -52,14 +51,19 @@ export class ModelRunner {
   }
 
   /** Gives a forked sample its parent's prompt cache. */
-  fork(parent: Sequence, child: Sequence): void {
-    if (this.kv) this.kv.copy(parent.slot!, child.slot!, parent.cacheLength);
+  async fork(parent: Sequence, child: Sequence): Promise<void> {
+    if (this.kv) await this.kv.copy(parent.slot!, child.slot!, parent.cacheLength);
     else this.standardCaches.set(child, this.standardCaches.get(parent)!);
   }
 
   /** Drops a finished sequence's cache (a pool slot is simply reused). */
   free(seq: Sequence): void {
     this.standardCaches.delete(seq);
+  }
+
+  /** Drops the KV pool (the model itself may serve other engines). */
+  async release(): Promise<void> {
+    await this.kv?.release();
   }
 
   /**
@@ -102,7 +106,6 @@ export class ModelRunner {
    * chunk; rows of other slots are inert (no past, outputs ignored, nothing written).
    */
   private async runRows(chunks: Chunk[]): Promise<Float32Array[]> {
-    const kv = this.kv!;
     const { hidden_size: h, vocab_size: v } = this.model.config.text;
     const first = Math.min(...chunks.map((c) => c.seq.slot!));
     const rows = Math.max(...chunks.map((c) => c.seq.slot!)) - first + 1;
@@ -123,14 +126,15 @@ export class ModelRunner {
       pastLengths[r] = c.seq.cacheLength;
       lastIndex[r] = c.tokens - 1;
     });
-    kv.ensureCapacity(Math.max(...chunks.map((c) => c.seq.cacheLength + c.tokens)));
-    const out = await this.model.runPooled({ rows, s, embeds, positions, pastLengths, pool: kv, first, lastIndex });
-    return chunks.map((c) => {
+    const writes = chunks.map((c) => ({ row: c.seq.slot! - first, slot: c.seq.slot!, at: c.seq.cacheLength, n: c.tokens }));
+    const logits = await this.model.runPooled(this.kv!, { rows, s, first, embeds, positions, pastLengths, lastIndex, writes });
+    const out: Float32Array[] = [];
+    for (const c of chunks) {
       const r = c.seq.slot! - first;
-      kv.write(c.seq.slot!, c.seq.cacheLength, out.keys, out.values, r, s, c.tokens);
-      this.advance(c);
-      return out.logits.subarray(r * v, (r + 1) * v);
-    });
+      await this.advance(c);
+      out.push(logits.subarray(r * v, (r + 1) * v));
+    }
+    return out;
   }
 
   /** The standard-layout decoder: one call per chunk, each sequence with its own growing cache. */
@@ -142,19 +146,19 @@ export class ModelRunner {
       const positions = BigInt64Array.from(p.positions.flatMap((axis) => axis.slice(p.fed, p.fed + c.tokens)).map(BigInt));
       const r = await this.model.forward(embeds, positions, this.standardCaches.get(c.seq) ?? this.model.emptyCache());
       this.standardCaches.set(c.seq, r.cache);
-      this.advance(c);
+      await this.advance(c);
       out.push(r.logits);
     }
     return out;
   }
 
   /** Marks a chunk fed; a chunk fed from position 0 (a prompt) offers its opening text's blocks to the prefix cache. */
-  private advance(c: Chunk): void {
+  private async advance(c: Chunk): Promise<void> {
     const seq = c.seq;
     seq.pending.fed += c.tokens;
     seq.cacheLength += c.tokens;
     if (this.prefixCache && seq.cacheLength === seq.pending.fed) {
-      this.prefixCache.store(seq.slot!, seq.pending.ids, Math.min(seq.pending.fed, this.cacheablePrefix(seq)));
+      await this.prefixCache.store(seq.slot!, seq.pending.ids, Math.min(seq.pending.fed, this.cacheablePrefix(seq)));
     }
   }
 

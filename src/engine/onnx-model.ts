@@ -5,8 +5,8 @@ import type { ModelConfig } from '../model/config.js';
 import { ONNX_FILES, serializeModelGraph, type GraphFile, type ModelFiles } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
 import type { VisualInput } from '../model/processor/image-processor.js';
-import type { KvPool } from './kv-pool.js';
-import { sessionHost, type ModelSession, type SessionHost } from './onnx-thread.js';
+import { createRuntime, type Runtime } from './onnx-thread.js';
+import type { PooledCall, WireTensor } from './runtime-core.js';
 import { sessionOptions } from './session-options.js';
 
 export interface OnnxModelOptions {
@@ -28,32 +28,65 @@ export interface KvCache {
 /** Embedding tables up to this many floats are read once into memory and gathered in JS. */
 const EMBED_TABLE_LIMIT = 32 * 1024 * 1024;
 
-/** One call of the pooled decoder: `rows` rows of `s` tokens each over their slots' past. */
-export interface PooledFeeds {
-  rows: number;
-  s: number;
-  embeds: Float32Array;
-  positions: BigInt64Array;
-  pastLengths: number[];
-  /** The KV pool, whose slots [first, first + rows) are the rows' past (read in place). */
-  pool: KvPool;
-  first: number;
-  /** Index of each row's last real token (rows shorter than s are padded at the end); default s - 1. */
-  lastIndex?: number[];
+/** A session on the model's runtime (the ONNX Runtime thread). */
+class ModelSession {
+  constructor(private readonly runtime: Runtime, readonly id: number, readonly inputNames: readonly string[]) {}
+
+  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    const wire = Object.fromEntries(Object.entries(feeds).map(([k, t]): [string, WireTensor] => [k, { type: t.type, data: t.data, dims: t.dims }]));
+    const out = await this.runtime.call('run', [this.id, wire]);
+    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
+  }
+
+  async release(): Promise<void> {
+    await this.runtime.call('release', [this.id]);
+  }
 }
 
-/** The pooled decoder's outputs: per layer the new keys/values [rows, kvH, s, D], and each row's logits [rows * V]. */
-export interface PooledOutputs {
-  logits: Float32Array;
-  keys: Float32Array[];
-  values: Float32Array[];
+/**
+ * An engine's KV pool, kept on the model's runtime next to the sessions that read it; this side
+ * only names it. The decoder writes each call's new keys there (see runPooled).
+ */
+export class KvPoolHandle {
+  private static nextId = 0;
+  readonly id = KvPoolHandle.nextId++;
+  private readonly created: Promise<void>;
+
+  constructor(private readonly runtime: Runtime, text: ModelConfig['text'], slots: number, maxLen: number) {
+    this.created = runtime.call('createPool', [this.id, text, slots, maxLen]);
+    this.created.catch(() => {}); // reported by the first use
+  }
+
+  async copy(from: number, to: number, length: number): Promise<void> {
+    await this.created;
+    await this.runtime.call('copySlot', [this.id, from, to, length]);
+  }
+
+  async read(slot: number, from: number, n: number): Promise<{ keys: Float32Array[]; values: Float32Array[] }> {
+    await this.created;
+    return this.runtime.call('readSlot', [this.id, slot, from, n]);
+  }
+
+  async write(slot: number, at: number, keys: Float32Array[], values: Float32Array[], n: number): Promise<void> {
+    await this.created;
+    await this.runtime.call('writeSlot', [this.id, slot, at, keys, values, n]);
+  }
+
+  async run(call: Omit<PooledCall, 'pool'>): Promise<Float32Array> {
+    await this.created;
+    return this.runtime.call('runPooled', [{ ...call, pool: this.id }], [call.embeds.buffer as ArrayBuffer, call.positions.buffer as ArrayBuffer]);
+  }
+
+  async release(): Promise<void> {
+    await this.runtime.call('dropPool', [this.id]).catch(() => {});
+  }
 }
 
 /**
  * The ONNX Runtime sessions of a model and single calls into them: the vision encoder, the
  * embedding, and the decoder (the fast pooled-KV variant when the model ships one, else the
- * standard transformers.js layout). Stateless between calls, so engines and tests can share one;
- * the KV cache belongs to the engine's ModelRunner.
+ * standard transformers.js layout). The sessions run on the model's runtime (its own thread); engines
+ * and tests can share one model, each engine with a KV pool of its own (createPool).
  */
 export class OnnxModel {
   private embedTable?: Float32Array;
@@ -62,7 +95,7 @@ export class OnnxModel {
 
   private constructor(
     readonly config: ModelConfig,
-    private readonly host: SessionHost,
+    private readonly runtime: Runtime,
     private readonly vision: ModelSession,
     private readonly embedder: ModelSession,
     private readonly openDecoder: () => Promise<ModelSession>,
@@ -85,8 +118,7 @@ export class OnnxModel {
   static async load(files: ModelFiles, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const options = sessionOptions(opts);
     const hasPooled = !opts.forceStandard && existsSync(join(files.dir, ONNX_FILES.decoderKvPool));
-    const host = sessionHost();
-    return OnnxModel.open(files.config, host, (f) => host.open(join(files.dir, f), options), hasPooled);
+    return OnnxModel.open(files.config, (runtime, f) => openSession(runtime, join(files.dir, f), options), hasPooled);
   }
 
   /**
@@ -96,19 +128,20 @@ export class OnnxModel {
    */
   static async fromWeights(config: ModelConfig, weights: Weights, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const options = sessionOptions(opts);
-    const host = sessionHost();
-    return OnnxModel.open(config, host, (f) => host.open(serializeModelGraph(config, weights, f), options), !opts.forceStandard);
+    return OnnxModel.open(config, (runtime, f) => openSession(runtime, serializeModelGraph(config, weights, f), options), !opts.forceStandard);
   }
 
   private static async open(
-    config: ModelConfig, host: SessionHost, open: (file: (typeof ONNX_FILES)[GraphFile]) => Promise<ModelSession>, pooled: boolean,
+    config: ModelConfig, openOn: (runtime: Runtime, file: (typeof ONNX_FILES)[GraphFile]) => Promise<ModelSession>, pooled: boolean,
   ): Promise<OnnxModel> {
+    const runtime = createRuntime();
+    const open = (file: (typeof ONNX_FILES)[GraphFile]) => openOn(runtime, file);
     const sessions = Promise.all([open(ONNX_FILES.vision), open(ONNX_FILES.embed), pooled ? open(ONNX_FILES.decoderKvPool) : undefined]);
     const [vision, embed, kvPool] = await sessions.catch(async (e: unknown) => {
-      await host.close();
+      await runtime.close();
       throw e;
     });
-    const model = new OnnxModel(config, host, vision, embed, () => open(ONNX_FILES.decoder), kvPool);
+    const model = new OnnxModel(config, runtime, vision, embed, () => open(ONNX_FILES.decoder), kvPool);
     if (!kvPool) await model.decoder;
     const { vocab_size: v, hidden_size: h } = config.text;
     if (v * h <= EMBED_TABLE_LIMIT) model.embedTable = await model.runEmbed(Array.from({ length: v }, (_, i) => i));
@@ -184,38 +217,15 @@ export class OnnxModel {
     return this.pooled?.inputNames.includes('last_index') ?? false;
   }
 
-  /** One call of the pooled decoder (the caller owns the pool and writes the new keys/values into it). */
-  async runPooled(f: PooledFeeds): Promise<PooledOutputs> {
-    const c = this.config.text;
-    const feeds: Record<string, ort.Tensor> = {
-      inputs_embeds: new ort.Tensor('float32', f.embeds, [f.rows, f.s, c.hidden_size]),
-      position_ids: new ort.Tensor('int64', f.positions, [3, f.rows, f.s]),
-      past_lengths: new ort.Tensor('int64', BigInt64Array.from(f.pastLengths.map(BigInt)), [f.rows]),
-    };
-    if (this.raggedPrefill) {
-      const last = f.lastIndex ?? new Array<number>(f.rows).fill(f.s - 1);
-      feeds.last_index = new ort.Tensor('int64', BigInt64Array.from(last.map(BigInt)), [f.rows]);
-    } else if (f.lastIndex?.some((i) => i !== f.s - 1)) throw new Error('this decoder graph has no last_index input (ragged rows)');
-    f.pool.views(f.first, f.rows).forEach((v, i) => {
-      feeds[`past_key_values.${i}.key`] = v.key;
-      feeds[`past_key_values.${i}.value`] = v.value;
-    });
-    let out: Record<string, ort.Tensor>;
-    try {
-      const r = await this.pooled!.runLending(feeds, f.pool.buffers());
-      f.pool.adopt(r.lent);
-      out = r.outputs;
-    } catch (e) {
-      const lent = (e as { lent?: ArrayBuffer[] }).lent;
-      if (lent) f.pool.adopt(lent);
-      throw e;
-    }
-    const layers = Array.from({ length: c.num_hidden_layers }, (_, i) => i);
-    return {
-      logits: out.logits!.data as Float32Array,
-      keys: layers.map((i) => out[`new_key.${i}`]!.data as Float32Array),
-      values: layers.map((i) => out[`new_value.${i}`]!.data as Float32Array),
-    };
+  /** A KV pool for an engine, on this model's runtime. */
+  createPool(slots: number, maxLen: number): KvPoolHandle {
+    if (!this.pooled) throw new Error('this model has no pooled decoder');
+    return new KvPoolHandle(this.runtime, this.config.text, slots, maxLen);
+  }
+
+  /** One pooled-decoder call over a pool's slots; returns each row's logits [rows * V]. */
+  async runPooled(pool: KvPoolHandle, call: Omit<PooledCall, 'pool' | 'session'>): Promise<Float32Array> {
+    return pool.run({ ...call, session: this.pooled!.id });
   }
 
   /** Standard decoder for one sequence: returns the last position's logits and the grown cache. */
@@ -248,6 +258,16 @@ export class OnnxModel {
   async release(): Promise<void> {
     const decoder = this.decoderSession ? await this.decoderSession.catch(() => undefined) : undefined;
     await Promise.all([this.vision.release(), this.embedder.release(), decoder?.release(), this.pooled?.release()]);
-    await this.host.close();
+    await this.runtime.close();
   }
+}
+
+let nextSession = 0;
+
+async function openSession(runtime: Runtime, source: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ModelSession> {
+  const id = nextSession++;
+  // Bytes (a graph serialized in memory) are handed over, not copied.
+  const transfer = typeof source === 'string' ? [] : [source.buffer as ArrayBuffer];
+  const { inputNames } = await runtime.call('open', [id, source, options], transfer);
+  return new ModelSession(runtime, id, inputNames);
 }

@@ -1,4 +1,4 @@
-import type { KvPool } from './kv-pool.js';
+import type { KvPoolHandle } from './onnx-model.js';
 
 /** One cached block: per layer the keys and values of BLOCK_TOKENS positions, [kvH, BLOCK_TOKENS, D]. */
 interface Block {
@@ -20,7 +20,7 @@ export class PrefixCache {
   private readonly blocks = new Map<string, Block>();
   private nextId = 1;
 
-  constructor(private readonly pool: KvPool, readonly maxBlocks: number) {}
+  constructor(private readonly pool: KvPoolHandle, readonly maxBlocks: number) {}
 
   /**
    * Walks the chain of `ids`' whole blocks up to `upTo` tokens, marking each as most recently used.
@@ -46,15 +46,20 @@ export class PrefixCache {
    * Writes the longest cached prefix of `ids` (at most `limit` tokens) into an empty slot and
    * returns how many tokens it covers.
    */
-  restore(slot: number, ids: number[], limit: number): number {
+  async restore(slot: number, ids: number[], limit: number): Promise<number> {
     const found = this.walk(ids, limit, () => undefined);
-    this.pool.ensureCapacity(found.length * BLOCK_TOKENS);
-    found.forEach((block, b) => this.pool.write(slot, b * BLOCK_TOKENS, block.keys, block.values, 0, BLOCK_TOKENS, BLOCK_TOKENS));
+    for (const [b, block] of found.entries()) await this.pool.write(slot, b * BLOCK_TOKENS, block.keys, block.values, BLOCK_TOKENS);
     return found.length * BLOCK_TOKENS;
   }
 
-  /** Caches the whole blocks of `ids` [0, upTo) that a slot now holds. */
-  store(slot: number, ids: number[], upTo: number): void {
-    this.walk(ids, upTo, (b) => ({ id: this.nextId++, ...this.pool.read(slot, b * BLOCK_TOKENS, BLOCK_TOKENS) }));
+  /** Caches the whole blocks of `ids` [0, upTo) that a slot now holds (reading only the blocks not cached yet). */
+  async store(slot: number, ids: number[], upTo: number): Promise<void> {
+    const have = this.walk(ids, upTo, () => undefined).length;
+    const read = new Map<number, { keys: Float32Array[]; values: Float32Array[] }>();
+    for (let b = have; (b + 1) * BLOCK_TOKENS <= upTo; b++) read.set(b, await this.pool.read(slot, b * BLOCK_TOKENS, BLOCK_TOKENS));
+    this.walk(ids, upTo, (b) => {
+      const kv = read.get(b);
+      return kv && { id: this.nextId++, ...kv };
+    });
   }
 }

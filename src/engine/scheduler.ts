@@ -36,7 +36,7 @@ export class Scheduler {
   readonly active: Sequence[] = [];
   private readonly freeSlots: number[];
 
-  constructor(private readonly config: EngineConfig, private readonly onAdmit: (seq: Sequence) => void) {
+  constructor(private readonly config: EngineConfig) {
     this.freeSlots = Array.from({ length: config.maxNumSeqs }, (_, i) => i);
   }
 
@@ -53,9 +53,8 @@ export class Scheduler {
     this.waiting.push(seq);
   }
 
-  /** Admits what fits, then plans this step. */
+  /** This step's plan over the admitted sequences. */
   schedule(): StepPlan {
-    this.admit();
     const plan: StepPlan = { decode: [], prefill: [] };
     let budget = this.config.maxNumBatchedTokens;
     for (const seq of this.active) {
@@ -74,8 +73,10 @@ export class Scheduler {
   /**
    * Gives free slots to waiting sequences in arrival order, lowest slot first so active slots stay
    * packed at the front (a decode batch spans slots [0, max]); an n > 1 group is admitted whole.
+   * Returns the first sequence of each admitted group.
    */
-  private admit(): void {
+  admit(): Sequence[] {
+    const admitted: Sequence[] = [];
     while (this.waiting.length > 0 && this.freeSlots.length >= 1 + this.waiting[0]!.siblings.length) {
       const seq = this.waiting.shift()!;
       this.freeSlots.sort((a, b) => a - b);
@@ -85,8 +86,9 @@ export class Scheduler {
         s.scheduledAt = performance.now();
         this.active.push(s);
       }
-      this.onAdmit(seq);
+      admitted.push(seq);
     }
+    return admitted;
   }
 
   /** A prompt is in the cache: the sequence runs, and its forked samples start from it (returned to be given its cache). */

@@ -22,7 +22,7 @@ interface Slot {
 }
 
 /** Workers load `.ts` sources through this plain-JS entry, which registers tsx in the thread. */
-const BOOT = new URL('./worker-boot.mjs', import.meta.url);
+const BOOT = new URL('../../util/worker-boot.mjs', import.meta.url);
 
 export class WorkerPool {
   private readonly slots = new Set<Slot>();

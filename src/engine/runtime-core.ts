@@ -1,0 +1,116 @@
+import * as ort from 'onnxruntime-node';
+import type { TextConfig } from '../model/config.js';
+import { KvPool } from './kv-pool.js';
+
+/** A tensor as it crosses between threads. */
+export interface WireTensor {
+  type: ort.Tensor.Type;
+  data: ort.Tensor.DataType;
+  dims: readonly number[];
+}
+
+/** One pooled-decoder call: `rows` rows of `s` tokens over pool slots [first, first + rows), and where the new keys go. */
+export interface PooledCall {
+  session: number;
+  pool: number;
+  rows: number;
+  s: number;
+  first: number;
+  embeds: Float32Array;
+  positions: BigInt64Array;
+  pastLengths: number[];
+  /** Index of each row's last real token (rows padded at the end), when the graph takes it. */
+  lastIndex?: number[];
+  /** Row `row`'s first `n` new positions are written into `slot` from position `at`. */
+  writes: { row: number; slot: number; at: number; n: number }[];
+}
+
+/**
+ * What runs where the sessions are: the ONNX Runtime sessions of a model and the KV pools its
+ * engines decode over. The pools never leave this place: a decoder call takes embeddings and
+ * positions in and gives logits back, and the new keys/values are written here.
+ */
+export class RuntimeCore {
+  private readonly sessions = new Map<number, ort.InferenceSession>();
+  private readonly pools = new Map<number, KvPool>();
+
+  async open(session: number, source: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<{ inputNames: readonly string[] }> {
+    const s = typeof source === 'string' ? await ort.InferenceSession.create(source, options) : await ort.InferenceSession.create(source, options);
+    this.sessions.set(session, s);
+    return { inputNames: s.inputNames };
+  }
+
+  async run(session: number, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
+    const inputs = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
+    const out = await this.sessionOf(session).run(inputs);
+    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { type: t.type, data: t.data, dims: t.dims }]));
+  }
+
+  async release(session: number): Promise<void> {
+    await this.sessions.get(session)?.release();
+    this.sessions.delete(session);
+  }
+
+  createPool(pool: number, text: TextConfig, slots: number, maxLen: number): void {
+    this.pools.set(pool, new KvPool(text, slots, maxLen));
+  }
+
+  dropPool(pool: number): void {
+    this.pools.delete(pool);
+  }
+
+  async runPooled(c: PooledCall): Promise<Float32Array> {
+    const pool = this.poolOf(c.pool);
+    const text = pool.text;
+    pool.ensureCapacity(Math.max(...c.writes.map((w) => w.at + w.n), ...c.pastLengths.map((p) => p + 1)));
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: new ort.Tensor('float32', c.embeds, [c.rows, c.s, text.hidden_size]),
+      position_ids: new ort.Tensor('int64', c.positions, [3, c.rows, c.s]),
+      past_lengths: new ort.Tensor('int64', BigInt64Array.from(c.pastLengths.map(BigInt)), [c.rows]),
+    };
+    const session = this.sessionOf(c.session);
+    if (session.inputNames.includes('last_index')) {
+      const last = c.lastIndex ?? new Array<number>(c.rows).fill(c.s - 1);
+      feeds.last_index = new ort.Tensor('int64', BigInt64Array.from(last.map(BigInt)), [c.rows]);
+    } else if (c.lastIndex?.some((i) => i !== c.s - 1)) throw new Error('this decoder graph has no last_index input (ragged rows)');
+    pool.views(c.first, c.rows).forEach((v, i) => {
+      feeds[`past_key_values.${i}.key`] = v.key;
+      feeds[`past_key_values.${i}.value`] = v.value;
+    });
+    const out = await session.run(feeds);
+    const layers = Array.from({ length: text.num_hidden_layers }, (_, i) => i);
+    const keys = layers.map((i) => out[`new_key.${i}`]!.data as Float32Array);
+    const values = layers.map((i) => out[`new_value.${i}`]!.data as Float32Array);
+    for (const w of c.writes) pool.write(w.slot, w.at, keys, values, w.row, c.s, w.n);
+    return out.logits!.data as Float32Array;
+  }
+
+  copySlot(pool: number, from: number, to: number, length: number): void {
+    this.poolOf(pool).copy(from, to, length);
+  }
+
+  readSlot(pool: number, slot: number, from: number, n: number): { keys: Float32Array[]; values: Float32Array[] } {
+    return this.poolOf(pool).read(slot, from, n);
+  }
+
+  /** Writes per-layer [kvH, n, D] keys/values (a prefix-cache block) into a slot from `at`. */
+  writeSlot(pool: number, slot: number, at: number, keys: Float32Array[], values: Float32Array[], n: number): void {
+    const p = this.poolOf(pool);
+    p.ensureCapacity(at + n);
+    p.write(slot, at, keys, values, 0, n, n);
+  }
+
+  private sessionOf(id: number): ort.InferenceSession {
+    const s = this.sessions.get(id);
+    if (!s) throw new Error(`no session ${id}`);
+    return s;
+  }
+
+  private poolOf(id: number): KvPool {
+    const p = this.pools.get(id);
+    if (!p) throw new Error(`no KV pool ${id}`);
+    return p;
+  }
+}
+
+export type RuntimeMethod = keyof RuntimeCore & ('open' | 'run' | 'release' | 'createPool' | 'dropPool' | 'runPooled' | 'copySlot' | 'readSlot' | 'writeSlot');
