@@ -10,7 +10,7 @@ import { buildPrompt } from './prompt.js';
 import { sampleToken } from './sampler.js';
 import { Scheduler } from './scheduler.js';
 import { Sequence } from './sequence.js';
-import { ToolLoop } from './tool-loop.js';
+import { ToolLoop, type PreparedTurn } from './tool-loop.js';
 import type { GenerateOptions, GenerationRequest, GenerationResult } from './types.js';
 
 export type { GenerateOptions } from './types.js';
@@ -104,22 +104,18 @@ export class Engine {
     }));
     const [first, ...siblings] = seqs as [Sequence, ...Sequence[]];
     first.siblings = siblings;
-    const fail = (e: unknown) => seqs.forEach((s) => s.hooks.reject(e));
-    const enqueue = () => {
-      try {
-        this.scheduler.add(first);
-        this.kick();
-      } catch (e) {
-        fail(e);
-      }
-    };
     if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
-      // The client's partial assistant message ends in a call: run it before generating (once for all samples).
-      this.tools.run(first, prompt.continuedText).then(() => {
-        for (const s of siblings) s.copyToolStateFrom(first);
-        enqueue();
-      }, fail);
-    } else enqueue();
+      // The client's partial assistant message ends in a call: it runs while the prompt prefills
+      // (once for all samples), and its result turn is queued once the prompt is in the cache.
+      first.openingTurn = this.tools.prepare(first, prompt.continuedText);
+      first.openingTurn.catch(() => {}); // handled when the prompt is in
+    }
+    try {
+      this.scheduler.add(first);
+      this.kick();
+    } catch (e) {
+      seqs.forEach((s) => s.hooks.reject(e));
+    }
     return Promise.all(results);
   }
 
@@ -172,6 +168,7 @@ export class Engine {
   private async prefilled({ seq, tokens }: Chunk, logits: Float32Array): Promise<void> {
     if (seq.status === 'prefilling') this.config.metrics?.promptTokens.inc(tokens);
     if (seq.remainingPending > 0) return;
+    if (seq.openingTurn) return this.resumeWith(seq, seq.openingTurn.finally(() => (seq.openingTurn = undefined)));
     for (const sibling of this.scheduler.promptDone(seq)) {
       await this.runner.fork(seq, sibling);
       this.accept(sibling, logits);
@@ -193,20 +190,30 @@ export class Engine {
 
   /** Runs a paused sequence's tool call, then resumes it (see tool-loop.ts). */
   private pause(seq: Sequence): void {
-    this.tools.run(seq, seq.turnText).then(() => {
+    this.resumeWith(seq, this.tools.prepare(seq, seq.turnText));
+  }
+
+  /** Holds a sequence (slot kept, no batch row) until its result turn is ready, queues the turn, and resumes it. */
+  private resumeWith(seq: Sequence, turn: Promise<PreparedTurn>): void {
+    this.scheduler.pause(seq);
+    turn.then((prepared) => {
       if (seq.finishReason) return; // aborted while paused: already completed
+      this.tools.apply(seq, prepared);
       if (this.scheduler.resume(seq)) this.complete(seq);
       this.kick();
     }, (e: unknown) => {
-      this.fail(seq, e);
+      if (!seq.finishReason) this.fail(seq, e);
       this.kick();
     });
   }
 
+  /** Ends a sequence (and the samples still waiting to fork from it) with an error. */
   private fail(seq: Sequence, e: unknown): void {
-    this.scheduler.finish(seq, 'error');
-    this.runner.free(seq);
-    seq.hooks.reject(e);
+    for (const s of [seq, ...seq.siblings.splice(0)]) {
+      this.scheduler.finish(s, 'error');
+      this.runner.free(s);
+      s.hooks.reject(e);
+    }
   }
 
   /** Resolves a finished sequence's request. */

@@ -95,8 +95,16 @@ export class Scheduler {
   promptDone(seq: Sequence): Sequence[] {
     seq.status = 'running';
     const forked = seq.siblings.splice(0).filter((s) => !s.finishReason);
-    for (const s of forked) s.adoptPromptOf(seq);
+    for (const s of forked) {
+      s.copyToolStateFrom(seq);
+      s.adoptPromptOf(seq);
+    }
     return forked;
+  }
+
+  /** Waits, holding its slot, for a tool result that is still being prepared (no batch row meanwhile). */
+  pause(seq: Sequence): void {
+    seq.status = 'paused';
   }
 
   /** The finish rules for a sampled token; 'pause' when a tool call is to run. */

@@ -1,6 +1,7 @@
 import { appendChunk, type PromptChunk } from './prompt.js';
 import type { RopePositions } from '../model/processor/rope-index.js';
 import type { VisualContext } from '../tools/operations.js';
+import type { PreparedTurn } from './tool-loop.js';
 import type { FinishReason, GenerateOptions, GenerationRequest, GenerationResult, ToolStep, TokenLogprob, Trajectory } from './types.js';
 import { Rng } from '../util/random.js';
 
@@ -48,6 +49,8 @@ export class Sequence {
   prefixOffset = 0;
   readOffset = 0;
   readonly rng: Rng;
+  /** The result turn of a call that ends the client's prompt, being prepared while the prompt prefills. */
+  openingTurn?: Promise<PreparedTurn>;
   /** n > 1: the siblings that copy this sequence's prompt cache instead of prefilling it. */
   siblings: Sequence[] = [];
   readonly arrivedAt = performance.now();
@@ -90,10 +93,9 @@ export class Sequence {
 
   /**
    * Takes over what the first sample's run of a client-supplied tool call produced (its step, the
-   * result turn, the added images), so all n samples start from the same conversation.
+   * added images, the result turn's tokens), so all n samples continue the same conversation.
    */
   copyToolStateFrom(first: Sequence): void {
-    this.pending = { ...first.pending, fed: 0 };
     this.steps.push(...first.steps);
     this.visual.images.splice(0, this.visual.images.length, ...first.visual.images);
     this.promptTokens = first.promptTokens;

@@ -4,9 +4,15 @@ import type { RgbImage } from '../tools/image.js';
 import { errorTurnText, executeToolCall } from '../tools/operations.js';
 import { parseLastToolCall } from '../tools/tool-call.js';
 import type { EngineMetrics } from './metrics.js';
-import { buildToolResultChunk } from './prompt.js';
+import { buildToolResultChunk, type PromptChunk } from './prompt.js';
 import type { Sequence } from './sequence.js';
 import type { ToolStep } from './types.js';
+
+/** A tool call's outcome and its result turn, ready to be queued on the sequence. */
+export interface PreparedTurn {
+  step: ToolStep;
+  chunk: PromptChunk;
+}
 
 /**
  * The pixel-reasoning tool loop. When a sequence samples `</tool_call>`:
@@ -18,24 +24,39 @@ import type { ToolStep } from './types.js';
  *    placeholders and M-RoPE positions continuing the sequence's own;
  * 4. resume: the turn is queued as the sequence's pending tokens and the scheduler prefills only
  *    it, on top of the kept cache, then decoding goes on.
- * The engine calls `run` between pause and resume; this class owns steps 2 and 3.
+ * The engine calls `run` between pause and resume; this class owns steps 2 and 3. A call that ends
+ * the client's own prompt runs (`prepare`) while the prompt is prefilled, and its turn is queued
+ * (`apply`) once the prompt is in the cache.
  */
 export class ToolLoop {
   constructor(private readonly tokenizer: ChatTokenizer, private readonly config: ModelConfig, private readonly metrics?: EngineMetrics) {}
 
   /** Executes the last tool call of `turnText` and queues the result (or error) turn on the sequence. */
   async run(seq: Sequence, turnText: string): Promise<ToolStep> {
+    return this.apply(seq, await this.prepare(seq, turnText));
+  }
+
+  /**
+   * Runs the call and builds its result turn without touching the sequence's pending tokens, so it
+   * may overlap a prefill of the sequence (a client's call at the end of its prompt): `apply` then
+   * queues the turn between steps.
+   */
+  async prepare(seq: Sequence, turnText: string): Promise<PreparedTurn> {
     const started = performance.now();
     await seq.hooks.beforeTool?.();
     const { step, text, images } = await this.execute(seq, turnText);
     const chunk = await buildToolResultChunk(text, images, this.tokenizer, this.config, seq.rope);
     step.result_text = text;
     step.added_tokens = chunk.ids.length;
-    seq.steps.push(step);
-    seq.appendInserted(chunk);
     const tool = step.name || 'invalid';
     this.metrics?.toolCalls.inc({ tool, outcome: step.ok ? 'ok' : 'error' });
     this.metrics?.toolLatency.observe({ tool }, (performance.now() - started) / 1000);
+    return { step, chunk };
+  }
+
+  apply(seq: Sequence, { step, chunk }: PreparedTurn): ToolStep {
+    seq.steps.push(step);
+    seq.appendInserted(chunk);
     seq.hooks.onEvent?.({ type: 'tool', step });
     return step;
   }
