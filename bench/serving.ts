@@ -107,7 +107,8 @@ async function runEngine(
   const results = await Promise.all(
     Array.from({ length: N }, (_, i) => {
       let first = true;
-      return engine.generate(requestFor(i, images), { onEvent: (e) => { if (e.type === 'text' && first) { first = false; ttft.push(performance.now() - t0); } } });
+      // The first generated token, whether or not it decodes to text (random checkpoints often give special tokens).
+      return engine.generate(requestFor(i, images), { onLogits: () => { if (first) { first = false; ttft.push(performance.now() - t0); } } });
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
