@@ -33,6 +33,10 @@ try:
     from PIL import Image
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
     from transformers.generation.streamers import BaseStreamer
+
+    # The reference's crop and the snapshot's template, as the transformers oracle of the system tests has them.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "test-system", "hf"))
+    from oracle import reference_crop, snapshot_template
 except ImportError as e:  # the wrapper turns this into an install hint
     print(json.dumps({"missing": e.name or str(e)}))
     sys.exit(3)
@@ -40,25 +44,6 @@ except ImportError as e:  # the wrapper turns this into an install hint
 
 def log(s):
     print(f"[transformers] {s}", file=sys.stderr, flush=True)
-
-
-def reference_crop(img, bbox):
-    """The reference's crop_image_normalized: pad 0.1 around the box, clamp to the image, PIL crop."""
-    x1, y1, x2, y2 = bbox
-    if not all(v < 1 for v in bbox):
-        x1, x2, y1, y2 = x1 / img.width, x2 / img.width, y1 / img.height, y2 / img.height
-    pad = 0.1
-    box = [max(0.0, x1 - pad) * img.width, max(0.0, y1 - pad) * img.height, min(1.0, x2 + pad) * img.width, min(1.0, y2 + pad) * img.height]
-    # PIL rounds a float box half to even, as Python's round does.
-    return img.crop(box), [round(v) for v in box]
-
-
-def snapshot_template(model_dir):
-    if os.path.exists(f"{model_dir}/chat_template.jinja"):
-        return open(f"{model_dir}/chat_template.jinja").read()
-    if os.path.exists(f"{model_dir}/chat_template.json"):
-        return json.load(open(f"{model_dir}/chat_template.json"))["chat_template"]
-    return json.load(open(f"{model_dir}/tokenizer_config.json"))["chat_template"]
 
 
 class Inputs:

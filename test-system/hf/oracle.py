@@ -98,12 +98,14 @@ def reference_messages(question_parts):
 
 
 def reference_crop(img, bbox):
+    """The reference's crop_image_normalized: pad 0.1 around the box, clamp to the image, PIL crop; also the pixel box."""
     x1, y1, x2, y2 = bbox
     if not all(v < 1 for v in bbox):
         x1, x2, y1, y2 = x1 / img.width, x2 / img.width, y1 / img.height, y2 / img.height
     pad = 0.1
     box = [max(0.0, x1 - pad) * img.width, max(0.0, y1 - pad) * img.height, min(1.0, x2 + pad) * img.width, min(1.0, y2 + pad) * img.height]
-    return img.crop(box)
+    # PIL rounds a float box half to even, as Python's round does.
+    return img.crop(box), [round(v) for v in box]
 
 
 def snapshot_template(model_dir):
@@ -266,7 +268,7 @@ def pixels(req):
 
 
 def crop(req):
-    img = reference_crop(Image.open(req["image"]).convert("RGB"), req["bbox"])
+    img, _ = reference_crop(Image.open(req["image"]).convert("RGB"), req["bbox"])
     img.save(req["out"])
     pre = json.load(open(f"{req['model']}/preprocessor_config.json"))
     h, w = smart_resize(img.height, img.width, factor=pre["patch_size"] * pre["merge_size"], min_pixels=pre["min_pixels"], max_pixels=pre["max_pixels"])
