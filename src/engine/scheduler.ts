@@ -98,6 +98,7 @@ export class Scheduler {
     for (const s of forked) {
       s.copyToolStateFrom(seq);
       s.adoptPromptOf(seq);
+      s.status = 'running';
     }
     return forked;
   }

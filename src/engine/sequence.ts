@@ -88,7 +88,6 @@ export class Sequence {
     this.cachedPromptTokens = parent.cachedPromptTokens;
     this.rope.next = parent.rope.next;
     this.pending = { ids: [], positions: [[], [], []], visuals: [], fed: 0 };
-    this.status = 'running';
   }
 
   /**
