@@ -48,10 +48,9 @@ test('SIGKILL the server during a job: after restart it is interrupted, resume c
     assert.equal(done.state, 'succeeded', done.error);
     assert.equal(done.step, 30);
     const steps = readFileSync(join(jobDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
-    const resumedAt = steps.findIndex((s, i) => i > 0 && s <= steps[i - 1]!);
-    console.log(`killed with checkpoint at step ${saved.meta.step}; resumed run's first step ${steps[resumedAt]}, last ${steps.at(-1)}`);
-    assert.equal(steps[resumedAt], saved.meta.step + 1, 'the resumed run continues after the checkpoint step');
-    assert.equal(steps.at(-1), 30);
+    console.log(`killed with checkpoint at step ${saved.meta.step}; metrics.jsonl steps ${steps[0]}..${steps.at(-1)} (${steps.length} lines)`);
+    // The steps redone after the checkpoint replace the killed run's lines: one line per step (#27).
+    assert.deepEqual(steps, Array.from({ length: 30 }, (_, i) => i + 1));
     const final = await loadCheckpoint(join(jobDir, 'checkpoint'));
     assert.equal(final.meta.step, 30);
   } finally {
