@@ -1,5 +1,5 @@
 // The ONNX Runtime thread's entry (loaded through src/util/worker-boot.mjs): serves RuntimeCore's methods to the engine's thread.
-import { parentPort } from 'node:worker_threads';
+import { serveTasks } from '../util/worker-pool.js';
 import { RuntimeCore, type RuntimeMethod } from './runtime-core.js';
 
 const core = new RuntimeCore();
@@ -14,15 +14,7 @@ function buffersOf(value: unknown, out = new Set<ArrayBuffer>(), depth = 0): Set
   return out;
 }
 
-parentPort!.on('message', async (m: { id: number; method: RuntimeMethod; args: unknown[] }) => {
-  try {
-    const value = await (core[m.method] as (...a: unknown[]) => unknown)(...m.args);
-    try {
-      parentPort!.postMessage({ id: m.id, ok: true, value }, [...buffersOf(value)]);
-    } catch {
-      parentPort!.postMessage({ id: m.id, ok: true, value }); // a buffer that cannot be transferred is copied
-    }
-  } catch (e) {
-    parentPort!.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) });
-  }
+serveTasks(async (m: { method: RuntimeMethod; args: unknown[] }) => {
+  const value = await (core[m.method] as (...a: unknown[]) => unknown)(...m.args);
+  return { value, transfer: [...buffersOf(value)] };
 });

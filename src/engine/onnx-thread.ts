@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { WorkerPool } from '../util/worker-pool.js';
 import { RuntimeCore, type RuntimeMethod } from './runtime-core.js';
 
 type Args<M extends RuntimeMethod> = Parameters<RuntimeCore[M]>;
@@ -10,52 +10,22 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-const BOOT = new URL('../util/worker-boot.mjs', import.meta.url);
-const ENTRY = new URL('./onnx-thread-entry.ts', import.meta.url);
-
 /**
  * The ONNX Runtime thread. onnxruntime-node's `run` is synchronous on the calling thread, so on the
  * event loop's thread a 3B prefill would stall HTTP, gRPC and streaming for seconds. The sessions
- * and the KV pools live on this thread instead: a decoder call posts embeddings and positions and
- * gets logits back. One thread per model, ended by close().
+ * and the KV pools live on this thread instead (a pool of one worker: calls run in order): a
+ * decoder call posts embeddings and positions and gets logits back. One thread per model, ended by
+ * close(); if it crashes, calls fail (the sessions of a replacement thread would be missing).
  */
 class ThreadRuntime implements Runtime {
-  private readonly worker = new Worker(BOOT, { workerData: { entry: ENTRY.href } });
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private nextId = 0;
-  private failure?: Error;
-
-  constructor() {
-    this.worker.unref();
-    this.worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: string }) => {
-      const call = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (this.pending.size === 0) this.worker.unref();
-      if (m.ok) call?.resolve(m.value);
-      else call?.reject(new Error(m.error));
-    });
-    const fail = (e: Error) => {
-      this.failure = e;
-      for (const call of this.pending.values()) call.reject(e);
-      this.pending.clear();
-    };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`the ONNX Runtime thread exited (code ${code})`)));
-  }
+  private readonly thread = new WorkerPool(new URL('./onnx-thread-entry.ts', import.meta.url), 1);
 
   call<M extends RuntimeMethod>(method: M, args: Args<M>, transfer: ArrayBuffer[] = []): Promise<Result<M>> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    // Referenced while a call is out, so a process awaiting the model does not exit under it.
-    this.worker.ref();
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, method, args }, transfer);
-    });
+    return this.thread.run<Result<M>>({ method, args }, transfer);
   }
 
   async close(): Promise<void> {
-    await this.worker.terminate();
+    await this.thread.close();
   }
 }
 

@@ -33,10 +33,13 @@ export interface PooledCall {
 export class RuntimeCore {
   private readonly sessions = new Map<number, ort.InferenceSession>();
   private readonly pools = new Map<number, KvPool>();
+  /** Pooled decoders that read logits at `last_index` (graph version 4 on). */
+  private readonly takesLastIndex = new Set<number>();
 
   async open(session: number, source: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<{ inputNames: readonly string[] }> {
     const s = typeof source === 'string' ? await ort.InferenceSession.create(source, options) : await ort.InferenceSession.create(source, options);
     this.sessions.set(session, s);
+    if (s.inputNames.includes('last_index')) this.takesLastIndex.add(session);
     return { inputNames: s.inputNames };
   }
 
@@ -49,6 +52,7 @@ export class RuntimeCore {
   async release(session: number): Promise<void> {
     await this.sessions.get(session)?.release();
     this.sessions.delete(session);
+    this.takesLastIndex.delete(session);
   }
 
   createPool(pool: number, text: TextConfig, slots: number, maxLen: number): void {
@@ -69,7 +73,7 @@ export class RuntimeCore {
       past_lengths: new ort.Tensor('int64', BigInt64Array.from(c.pastLengths.map(BigInt)), [c.rows]),
     };
     const session = this.sessionOf(c.session);
-    if (session.inputNames.includes('last_index')) {
+    if (this.takesLastIndex.has(c.session)) {
       const last = c.lastIndex ?? new Array<number>(c.rows).fill(c.s - 1);
       feeds.last_index = new ort.Tensor('int64', BigInt64Array.from(last.map(BigInt)), [c.rows]);
     } else if (c.lastIndex?.some((i) => i !== c.s - 1)) throw new Error('this decoder graph has no last_index input (ragged rows)');

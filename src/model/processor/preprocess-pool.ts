@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { TransferListItem } from 'node:worker_threads';
 import type { RgbImage } from '../../tools/image.js';
 import { preprocessSync, type PreprocessJob, type PreprocessResult } from './patchify.js';
-import { WorkerPool } from './worker-pool.js';
+import { WorkerPool } from '../../util/worker-pool.js';
 
 /**
  * Runs preprocessSync in worker threads so the event loop (HTTP, gRPC, streaming) is not blocked

@@ -1,6 +1,6 @@
 // Worker entry of the preprocessing pool: runs preprocessSync and hands the pixel values back by transfer.
 import { preprocessSync, type PreprocessJob } from './patchify.js';
-import { serveTasks } from './worker-pool.js';
+import { serveTasks } from '../../util/worker-pool.js';
 
 serveTasks((job: PreprocessJob) => {
   const value = preprocessSync(job);

@@ -7,7 +7,7 @@ import type { ProcessorConfig } from '../../../src/model/config.js';
 import type { RgbImage } from '../../../src/tools/image.js';
 import { preprocessFrames, type VisualInput } from '../../../src/model/processor/image-processor.js';
 import { closePreprocessPool, WORKERS_ENV } from '../../../src/model/processor/preprocess-pool.js';
-import { WorkerPool } from '../../../src/model/processor/worker-pool.js';
+import { WorkerPool } from '../../../src/util/worker-pool.js';
 import { until } from '../../helpers.js';
 
 const MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];

@@ -1,7 +1,8 @@
 import { parentPort, Worker, type TransferListItem } from 'node:worker_threads';
 
 /**
- * A small pool of worker threads, one task at a time per worker. Hand-written rather than a
+ * A small pool of worker threads, one task at a time per worker (the preprocessing pool; with one
+ * worker, the ONNX Runtime thread, whose tasks then run in order). Hand-written rather than a
  * library (none is a dependency): it needs lazy start, unref'd idle workers, and one failed task
  * per crash, which is about a hundred lines here.
  */
@@ -22,7 +23,7 @@ interface Slot {
 }
 
 /** Workers load `.ts` sources through this plain-JS entry, which registers tsx in the thread. */
-const BOOT = new URL('../../util/worker-boot.mjs', import.meta.url);
+const BOOT = new URL('./worker-boot.mjs', import.meta.url);
 
 export class WorkerPool {
   private readonly slots = new Set<Slot>();
@@ -102,13 +103,15 @@ export class WorkerPool {
   }
 }
 
-/** Worker side: answers each message with handler's value (sent with its transfer list) or error. */
-export function serveTasks(handler: (payload: any) => { value: unknown; transfer?: TransferListItem[] }): void {
+type Answer = { value: unknown; transfer?: TransferListItem[] };
+
+/** Worker side: answers each message with handler's value (sent with its transfer list) or error; the handler may be async. */
+export function serveTasks(handler: (payload: any) => Answer | Promise<Answer>): void {
   if (!parentPort) throw new Error('serveTasks runs in a worker thread');
   const port = parentPort;
-  port.on('message', (payload) => {
+  port.on('message', async (payload) => {
     try {
-      const r = handler(payload);
+      const r = await handler(payload);
       // A value that cannot be cloned throws here, before anything is sent: answered as the task's error.
       port.postMessage({ ok: true, value: r.value } satisfies Reply, r.transfer ?? []);
     } catch (e) {
