@@ -19,7 +19,6 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { AutoProcessor, Qwen2_5_VLForConditionalGeneration, RawImage, cat, env } from '@huggingface/transformers';
 import sharp from 'sharp';
-import type { Engine } from '../src/engine/engine.js';
 import { OnnxModel } from '../src/engine/onnx-model.js';
 import { openEngine } from '../src/engine/open-engine.js';
 import { ENGINE_DEFAULTS } from '../src/engine/engine-config.js';
@@ -85,11 +84,6 @@ function requestFor(i: number, images: RgbImage[]): GenerationRequest {
   return { messages, sampling: GREEDY, maxTokens: TOKENS, ignoreEos: true, tools: ['crop_image_normalized'], maxToolCalls: 4, stop: [] };
 }
 
-/** The one place the benchmark builds an engine. */
-async function openBenchEngine(files: ModelFiles, maxNumSeqs: number): Promise<{ engine: Engine; close: () => Promise<void> }> {
-  const engine = await openEngine(files, { threads: THREADS, maxModelLen: 4096, maxNumSeqs, maxNumBatchedTokens: BATCHED_TOKENS });
-  return { engine, close: () => engine.release() };
-}
 
 /**
  * With `measureLag`, the event loop's delay over the timed run (its p99 beyond the histogram's
@@ -98,7 +92,7 @@ async function openBenchEngine(files: ModelFiles, maxNumSeqs: number): Promise<{
 async function runEngine(
   files: ModelFiles, images: RgbImage[], maxNumSeqs: number, measureLag = false,
 ): Promise<Run & { promptTokens: number[]; cachedTokens: number[]; lagP99Ms?: number }> {
-  const { engine, close } = await openBenchEngine(files, maxNumSeqs);
+  const engine = await openEngine(files, { threads: THREADS, maxModelLen: 4096, maxNumSeqs, maxNumBatchedTokens: BATCHED_TOKENS });
   await engine.generate({ ...requestFor(0, images), maxTokens: 2 }); // warm-up: sessions, and the prefix cache's system prompt
   const lag = measureLag ? monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS }) : undefined;
   lag?.enable();
@@ -113,7 +107,7 @@ async function runEngine(
   );
   const seconds = (performance.now() - t0) / 1000;
   lag?.disable();
-  await close();
+  await engine.release();
   if (results.some((r) => r.steps[0]?.ok !== true)) throw new Error('a benchmark request did not run its crop');
   return {
     seconds, tokens: results.reduce((a, r) => a + r.tokenIds.length, 0), ttft,
