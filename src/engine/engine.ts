@@ -149,7 +149,7 @@ export class Engine {
     this.updateGauges();
     if (plan.decode.length === 0 && plan.prefill.length === 0) return false;
     this.config.metrics?.batchSize.observe(plan.decode.length + plan.prefill.length);
-    await this.runner.encodeVisuals([...plan.prefill.map((p) => p.seq), ...plan.decode]);
+    await this.runner.encodeVisuals(plan.prefill.map((p) => p.seq)); // a decode row's one token is never visual
     if (plan.decode.length > 0) (await this.runner.decode(plan.decode)).forEach((logits, i) => this.accept(plan.decode[i]!, logits));
     const chunks = plan.prefill.filter((p) => !p.seq.finishReason);
     for (const [i, logits] of (await this.runner.prefill(chunks)).entries()) await this.prefilled(chunks[i]!, logits);

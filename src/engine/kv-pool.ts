@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { TextConfig } from '../model/config.js';
 
-export interface LayerViews {
+interface LayerViews {
   key: ort.Tensor;
   value: ort.Tensor;
 }

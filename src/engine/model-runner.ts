@@ -157,7 +157,8 @@ export class ModelRunner {
     const seq = c.seq;
     seq.pending.fed += c.tokens;
     seq.cacheLength += c.tokens;
-    if (this.prefixCache && seq.cacheLength === seq.pending.fed) {
+    // Only a chunk that covered some of the prompt's cacheable opening text has blocks to offer.
+    if (this.prefixCache && seq.cacheLength === seq.pending.fed && seq.pending.fed - c.tokens < this.cacheablePrefix(seq)) {
       await this.prefixCache.store(seq.slot!, seq.pending.ids, Math.min(seq.pending.fed, this.cacheablePrefix(seq)));
     }
   }

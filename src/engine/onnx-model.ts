@@ -100,7 +100,11 @@ export class OnnxModel {
     private readonly embedder: ModelSession,
     private readonly openDecoder: () => Promise<ModelSession>,
     private readonly pooled: ModelSession | undefined,
-  ) {}
+  ) {
+    this.takesLastIndex = pooled?.inputNames.includes('last_index') ?? false;
+  }
+
+  private readonly takesLastIndex: boolean;
 
   /**
    * The standard-layout decoder, opened on first use: with the pooled decoder it is never needed,
@@ -214,7 +218,7 @@ export class OnnxModel {
 
   /** True when the pooled decoder takes rows of different lengths (padded, with `last_index`). */
   get raggedPrefill(): boolean {
-    return this.pooled?.inputNames.includes('last_index') ?? false;
+    return this.takesLastIndex;
   }
 
   /** A KV pool for an engine, on this model's runtime. */

@@ -70,12 +70,10 @@ export async function tokenizeWithVisuals(
   for (const id of raw) {
     if (id === config.image_token_id || id === config.video_token_id) {
       const input = inputs[next];
-      const kind = media[next]?.kind;
-      if (!input || (kind === 'image') !== (id === config.image_token_id)) throw new Error('visual placeholders and inputs do not match');
-      next++;
+      const medium = media[next++];
+      if (!input || !medium || (medium.kind === 'image') !== (id === config.image_token_id)) throw new Error('visual placeholders and inputs do not match');
       chunk.visuals.push({ start: chunk.ids.length, input });
       for (let i = 0; i < input.numTokens; i++) chunk.ids.push(id);
-      const medium = media[next - 1]!;
       rope.visual(input.grid[0], input.grid[1] / merge, input.grid[2] / merge, chunk.positions, medium.kind === 'video' ? videoTimeInterval(config, medium.fps) : undefined);
     } else {
       chunk.ids.push(id);

@@ -114,7 +114,6 @@ export class Scheduler {
     if (outcome === 'eos' || outcome === 'stop_string') return this.finish(seq, 'stop');
     if (outcome === 'tool_call') {
       if (seq.steps.length >= req.maxToolCalls) return this.finish(seq, 'tool_limit');
-      seq.status = 'paused';
       return 'pause';
     }
     if (seq.generated.length >= req.maxTokens || seq.totalTokens >= this.config.maxModelLen) return this.finish(seq, 'length');

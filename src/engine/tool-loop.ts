@@ -24,17 +24,12 @@ export interface PreparedTurn {
  *    placeholders and M-RoPE positions continuing the sequence's own;
  * 4. resume: the turn is queued as the sequence's pending tokens and the scheduler prefills only
  *    it, on top of the kept cache, then decoding goes on.
- * The engine calls `run` between pause and resume; this class owns steps 2 and 3. A call that ends
+ * The engine calls `prepare` and `apply` between pause and resume; this class owns steps 2 and 3. A call that ends
  * the client's own prompt runs (`prepare`) while the prompt is prefilled, and its turn is queued
  * (`apply`) once the prompt is in the cache.
  */
 export class ToolLoop {
   constructor(private readonly tokenizer: ChatTokenizer, private readonly config: ModelConfig, private readonly metrics?: EngineMetrics) {}
-
-  /** Executes the last tool call of `turnText` and queues the result (or error) turn on the sequence. */
-  async run(seq: Sequence, turnText: string): Promise<ToolStep> {
-    return this.apply(seq, await this.prepare(seq, turnText));
-  }
 
   /**
    * Runs the call and builds its result turn without touching the sequence's pending tokens, so it
