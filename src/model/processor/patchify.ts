@@ -47,16 +47,10 @@ export function preprocessSync({ frames, width, height, processor: p }: Preproce
   const table = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (pil
     ? f(f(f(v * RESCALE) - f(p.image_mean[c]!)) / f(p.image_std[c]!))
     : (f(v * RESCALE) - p.image_mean[c]!) / p.image_std[c]!)));
-  // Normalised planes [frame][channel] (width*height each), so patch rows are copied as runs.
-  const planes = resized.map((img, f) => (f > 0 && img === resized[f - 1] ? undefined : [0, 1, 2].map((c) => {
-    const plane = new Float32Array(width * height);
-    const lut = table[c]!;
-    const src = img.data;
-    for (let i = 0, j = c; i < plane.length; i++, j += 3) plane[i] = lut[src[j]!]!;
-    return plane;
-  })));
-  for (let f = 1; f < planes.length; f++) planes[f] ??= planes[f - 1];
-  let row = 0;
+  // Each patch row is gathered straight from the interleaved bytes through the table; a frame that
+  // repeats the previous one (an image fills every temporal slot) copies the block just written.
+  const block = ps * ps;
+  let o = 0;
   for (let t = 0; t < gt; t++) {
     for (let bh = 0; bh < gh / m; bh++) {
       for (let bw = 0; bw < gw / m; bw++) {
@@ -64,17 +58,21 @@ export function preprocessSync({ frames, width, height, processor: p }: Preproce
           for (let mw = 0; mw < m; mw++) {
             const y0 = (bh * m + mh) * ps;
             const x0 = (bw * m + mw) * ps;
-            let o = row * rowLen;
             for (let c = 0; c < 3; c++) {
+              const lut = table[c]!;
               for (let tt = 0; tt < tp; tt++) {
-                const plane = planes[t * tp + tt]![c]!;
-                for (let py = 0; py < ps; py++, o += ps) {
-                  const at = (y0 + py) * width + x0;
-                  out.set(plane.subarray(at, at + ps), o);
+                const frame = resized[t * tp + tt]!;
+                if (tt > 0 && frame === resized[t * tp + tt - 1]) {
+                  out.copyWithin(o, o - block, o);
+                  o += block;
+                  continue;
+                }
+                const src = frame.data;
+                for (let py = 0; py < ps; py++) {
+                  for (let px = 0, at = ((y0 + py) * width + x0) * 3 + c; px < ps; px++, at += 3) out[o++] = lut[src[at]!]!;
                 }
               }
             }
-            row++;
           }
         }
       }
