@@ -1,12 +1,5 @@
 import type { KvPoolHandle } from './onnx-model.js';
 
-/** One cached block: per layer the keys and values of BLOCK_TOKENS positions, [kvH, BLOCK_TOKENS, D]. */
-interface Block {
-  id: number;
-  keys: Float32Array[];
-  values: Float32Array[];
-}
-
 export const BLOCK_TOKENS = 32;
 
 /**
@@ -15,31 +8,46 @@ export const BLOCK_TOKENS = 32;
  * text before the first visual token is cached: its M-RoPE positions are [i, i, i], so its keys
  * and values are a function of the token ids alone. Blocks are chained (a block's key names its
  * parent block), so a hit is always a whole prefix; least recently used blocks are evicted first.
+ * This side keeps the index only: the blocks' keys and values stay next to the pool (on the
+ * model's runtime), so a restore or a store is one runtime call and no KV crosses threads.
  */
 export class PrefixCache {
-  private readonly blocks = new Map<string, Block>();
+  /** Block id by chain key, least recently used first. */
+  private readonly blocks = new Map<string, number>();
   private nextId = 1;
+  /** Blocks dropped from the index, freed on the runtime with the next store. */
+  private evicted: number[] = [];
 
   constructor(private readonly pool: KvPoolHandle, readonly maxBlocks: number) {}
 
   /**
    * Walks the chain of `ids`' whole blocks up to `upTo` tokens, marking each as most recently used.
-   * A block not in the cache comes from `miss` (and is cached), or ends the walk when it gives none.
+   * A block not in the cache is added when `add` says so (its id is returned with the rest), or
+   * ends the walk.
    */
-  private walk(ids: number[], upTo: number, miss: (block: number) => Block | undefined): Block[] {
-    const found: Block[] = [];
+  private walk(ids: number[], upTo: number, add: boolean): { found: number[]; added: { block: number; at: number }[] } {
+    const found: number[] = [];
+    const added: { block: number; at: number }[] = [];
     let parent = 0;
     for (let b = 0; (b + 1) * BLOCK_TOKENS <= upTo; b++) {
       const key = `${parent}:${ids.slice(b * BLOCK_TOKENS, (b + 1) * BLOCK_TOKENS).join(',')}`;
-      const block = this.blocks.get(key) ?? miss(b);
-      if (!block) break;
+      let block = this.blocks.get(key);
+      if (block === undefined) {
+        if (!add) break;
+        block = this.nextId++;
+        added.push({ block, at: b * BLOCK_TOKENS });
+      }
       this.blocks.delete(key);
       this.blocks.set(key, block);
-      while (this.blocks.size > this.maxBlocks) this.blocks.delete(this.blocks.keys().next().value!);
       found.push(block);
-      parent = block.id;
+      parent = block;
     }
-    return found;
+    while (this.blocks.size > this.maxBlocks) {
+      const [key, block] = this.blocks.entries().next().value!;
+      this.blocks.delete(key);
+      this.evicted.push(block);
+    }
+    return { found, added };
   }
 
   /**
@@ -47,19 +55,17 @@ export class PrefixCache {
    * returns how many tokens it covers.
    */
   async restore(slot: number, ids: number[], limit: number): Promise<number> {
-    const found = this.walk(ids, limit, () => undefined);
-    for (const [b, block] of found.entries()) await this.pool.write(slot, b * BLOCK_TOKENS, block.keys, block.values, BLOCK_TOKENS);
+    const { found } = this.walk(ids, limit, false);
+    if (found.length > 0) await this.pool.restoreBlocks(slot, found, BLOCK_TOKENS);
     return found.length * BLOCK_TOKENS;
   }
 
-  /** Caches the whole blocks of `ids` [0, upTo) that a slot now holds (reading only the blocks not cached yet). */
+  /** Caches the whole blocks of `ids` [0, upTo) that a slot now holds (copying only the blocks not cached yet). */
   async store(slot: number, ids: number[], upTo: number): Promise<void> {
-    const have = this.walk(ids, upTo, () => undefined).length;
-    const read = new Map<number, { keys: Float32Array[]; values: Float32Array[] }>();
-    for (let b = have; (b + 1) * BLOCK_TOKENS <= upTo; b++) read.set(b, await this.pool.read(slot, b * BLOCK_TOKENS, BLOCK_TOKENS));
-    this.walk(ids, upTo, (b) => {
-      const kv = read.get(b);
-      return kv && { id: this.nextId++, ...kv };
-    });
+    const { added } = this.walk(ids, upTo, true);
+    // A block added and evicted in the same walk (a chain longer than the cache) is never saved.
+    const evicted = new Set(this.evicted.splice(0));
+    const saves = added.filter((a) => !evicted.has(a.block));
+    if (saves.length > 0 || evicted.size > 0) await this.pool.saveBlocks(slot, saves, BLOCK_TOKENS, [...evicted]);
   }
 }

@@ -33,6 +33,8 @@ export interface PooledCall {
 export class RuntimeCore {
   private readonly sessions = new Map<number, ort.InferenceSession>();
   private readonly pools = new Map<number, KvPool>();
+  /** Each pool's prefix-cache blocks (per layer [kvH, tokens, D] keys and values), by block id. */
+  private readonly prefixBlocks = new Map<number, Map<number, { keys: Float32Array[]; values: Float32Array[] }>>();
   /** Pooled decoders that read logits at `last_index` (graph version 4 on). */
   private readonly takesLastIndex = new Set<number>();
 
@@ -61,6 +63,7 @@ export class RuntimeCore {
 
   dropPool(pool: number): void {
     this.pools.delete(pool);
+    this.prefixBlocks.delete(pool);
   }
 
   async runPooled(c: PooledCall): Promise<Float32Array> {
@@ -97,17 +100,36 @@ export class RuntimeCore {
     return this.poolOf(pool).read(slot, from, n);
   }
 
-  /** Writes per-layer [kvH, n, D] keys/values (a prefix-cache block) into a slot from `at`. */
-  writeSlot(pool: number, slot: number, at: number, keys: Float32Array[], values: Float32Array[], n: number): void {
+  /** Writes prefix-cache blocks, in order, into a slot from position 0 (`tokens` positions each). */
+  restoreBlocks(pool: number, slot: number, blocks: number[], tokens: number): void {
     const p = this.poolOf(pool);
-    p.ensureCapacity(at + n);
-    p.write(slot, at, keys, values, 0, n, n);
+    const store = this.blocksOf(pool);
+    p.ensureCapacity(blocks.length * tokens);
+    blocks.forEach((id, i) => {
+      const kv = store.get(id);
+      if (!kv) throw new Error(`no prefix-cache block ${id}`);
+      p.write(slot, i * tokens, kv.keys, kv.values, 0, tokens, tokens);
+    });
+  }
+
+  /** Keeps copies of a slot's positions [at, at + tokens) as prefix-cache blocks, and drops evicted blocks. */
+  saveBlocks(pool: number, slot: number, saves: { block: number; at: number }[], tokens: number, evicted: number[]): void {
+    const p = this.poolOf(pool);
+    const store = this.blocksOf(pool);
+    for (const id of evicted) store.delete(id);
+    for (const { block, at } of saves) store.set(block, p.read(slot, at, tokens));
   }
 
   private sessionOf(id: number): ort.InferenceSession {
     const s = this.sessions.get(id);
     if (!s) throw new Error(`no session ${id}`);
     return s;
+  }
+
+  private blocksOf(pool: number): Map<number, { keys: Float32Array[]; values: Float32Array[] }> {
+    let blocks = this.prefixBlocks.get(pool);
+    if (!blocks) this.prefixBlocks.set(pool, (blocks = new Map()));
+    return blocks;
   }
 
   private poolOf(id: number): KvPool {
@@ -117,4 +139,4 @@ export class RuntimeCore {
   }
 }
 
-export type RuntimeMethod = keyof RuntimeCore & ('open' | 'run' | 'release' | 'createPool' | 'dropPool' | 'runPooled' | 'copySlot' | 'readSlot' | 'writeSlot');
+export type RuntimeMethod = keyof RuntimeCore & ('open' | 'run' | 'release' | 'createPool' | 'dropPool' | 'runPooled' | 'copySlot' | 'readSlot' | 'restoreBlocks' | 'saveBlocks');

@@ -74,3 +74,21 @@ test('a prompt without cacheable text, and one that is a cached prefix exactly, 
   assert.equal(short.usage.prompt_tokens_details!.cached_tokens, 0);
   assert.equal(short.tokenIds.length, 6);
 });
+
+test('a cache smaller than two prompts evicts the least recently used blocks and still gives the uncached tokens', async () => {
+  const small = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, prefixCacheBlocks: 12 });
+  const uncached = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, enablePrefixCaching: false });
+  const text = (t: string): GenerationRequest => ({ messages: [{ role: 'user', content: t }], sampling: GREEDY, maxTokens: 6, ignoreEos: true, tools: [], maxToolCalls: 0, stop: [] });
+  // alpha is a chain of 9 blocks, beta of 8: storing beta evicts alpha's least recently used blocks, its head among them.
+  const prompts = ['alpha '.repeat(60), 'alpha '.repeat(40), 'beta '.repeat(80), 'beta '.repeat(80), 'alpha '.repeat(60)];
+  const hits: number[] = [];
+  for (const p of prompts) {
+    const [a, b] = [await small.generate(text(p)), await uncached.generate(text(p))];
+    assert.deepEqual(a.tokenIds, b.tokenIds);
+    hits.push(a.usage.prompt_tokens_details!.cached_tokens);
+  }
+  console.log(`# prefix cache of 12 blocks: cached tokens per request ${hits.join(', ')}`);
+  assert.ok(hits[1]! > 0 && hits[3]! > 0, `hits ${hits}`);
+  assert.equal(hits[4], 0, 'alpha\'s first block was evicted');
+  assert.ok(hits.every((h) => h <= 12 * BLOCK_TOKENS));
+});
