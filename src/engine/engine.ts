@@ -150,9 +150,12 @@ export class Engine {
     if (plan.decode.length === 0 && plan.prefill.length === 0) return false;
     this.config.metrics?.batchSize.observe(plan.decode.length + plan.prefill.length);
     await this.runner.encodeVisuals(plan.prefill.map((p) => p.seq)); // a decode row's one token is never visual
-    if (plan.decode.length > 0) (await this.runner.decode(plan.decode)).forEach((logits, i) => this.accept(plan.decode[i]!, logits));
-    const chunks = plan.prefill.filter((p) => !p.seq.finishReason);
-    for (const [i, logits] of (await this.runner.prefill(chunks)).entries()) await this.prefilled(chunks[i]!, logits);
+    // Both calls are posted before either answers: the runtime runs the prefill while this thread samples the decode.
+    const decoded = plan.decode.length > 0 ? this.runner.decode(plan.decode) : Promise.resolve([]);
+    const prefilled = this.runner.prefill(plan.prefill);
+    this.runner.encodeAhead(this.scheduler.active.filter((s) => s.status === 'prefilling'));
+    (await decoded).forEach((logits, i) => this.accept(plan.decode[i]!, logits));
+    for (const [i, logits] of (await prefilled).entries()) if (!plan.prefill[i]!.seq.finishReason) await this.prefilled(plan.prefill[i]!, logits);
     return true;
   }
 

@@ -1,7 +1,7 @@
 import type { EngineConfig } from './engine-config.js';
 import type { KvCache, KvPoolHandle, OnnxModel } from './onnx-model.js';
 import { BLOCK_TOKENS, PrefixCache } from './prefix-cache.js';
-import type { Sequence } from './sequence.js';
+import type { PendingChunk, Sequence } from './sequence.js';
 
 /** `tokens` pending tokens of one sequence to feed this step. */
 export interface Chunk {
@@ -25,6 +25,8 @@ export class ModelRunner {
   private readonly kv?: KvPoolHandle;
   private readonly prefixCache?: PrefixCache;
   private readonly standardCaches = new Map<Sequence, KvCache>();
+  /** Visual encodes in flight or done, by the pending turn they belong to. */
+  private readonly encoding = new WeakMap<PendingChunk, Promise<void>>();
 
   constructor(readonly model: OnnxModel, private readonly config: EngineConfig) {
     if (!model.fast) return;
@@ -67,24 +69,37 @@ export class ModelRunner {
   }
 
   /**
-   * Encodes the visual inputs pending in these sequences, small ones several per vision-encoder
-   * call (up to visionPatchesPerCall patches).
+   * Starts encoding the visual inputs pending in these sequences, small ones several per
+   * vision-encoder call (up to visionPatchesPerCall patches). The calls are posted at once and the
+   * runtime answers them in order, so encoding ahead of a sequence's prefill fills the runtime's idle
+   * time while this thread samples.
    */
-  async encodeVisuals(seqs: Sequence[]): Promise<void> {
-    const todo = seqs.filter((s) => s.pending.visuals.length > 0 && !s.pending.features);
+  encodeAhead(seqs: Sequence[]): void {
+    const todo = seqs.filter((s) => s.pending.visuals.length > 0 && !s.pending.features && !this.encoding.has(s.pending));
     if (todo.length === 0) return;
     const inputs = todo.flatMap((s) => s.pending.visuals.map((v) => v.input));
-    const features: Float32Array[] = [];
+    const calls: Promise<Float32Array[]>[] = [];
     const patches = (x: (typeof inputs)[number]) => x.grid[0] * x.grid[1] * x.grid[2];
     for (let i = 0; i < inputs.length; ) {
       let j = i + 1;
       let total = patches(inputs[i]!);
       while (j < inputs.length && total + patches(inputs[j]!) <= this.config.visionPatchesPerCall) total += patches(inputs[j++]!);
-      features.push(...(await this.model.encodeVisual(inputs.slice(i, j))));
+      calls.push(this.model.encodeVisual(inputs.slice(i, j)));
       i = j;
     }
-    let k = 0;
-    for (const s of todo) s.pending.features = s.pending.visuals.map(() => features[k++]!);
+    const all = Promise.all(calls).then((parts) => {
+      const features = parts.flat();
+      let k = 0;
+      for (const s of todo) s.pending.features = s.pending.visuals.map(() => features[k++]!);
+    });
+    all.catch(() => {}); // a failure surfaces where the features are awaited (encodeVisuals)
+    for (const s of todo) this.encoding.set(s.pending, all);
+  }
+
+  /** Encodes (or waits for) the visual inputs pending in these sequences. */
+  async encodeVisuals(seqs: Sequence[]): Promise<void> {
+    this.encodeAhead(seqs);
+    await Promise.all(seqs.map((s) => this.encoding.get(s.pending)));
   }
 
   /** One token for each sequence in one batched call; returns each one's logits. */
@@ -97,7 +112,8 @@ export class ModelRunner {
     if (!this.kv) return this.runStandard(chunks);
     const groups = this.model.raggedPrefill ? groupBySlot(chunks) : chunks.map((c) => [c]);
     const logits = new Map<Chunk, Float32Array>();
-    for (const group of groups) (await this.runRows(group)).forEach((l, i) => logits.set(group[i]!, l));
+    // Every group's call is posted before the first answers (the runtime runs them in order).
+    (await Promise.all(groups.map((g) => this.runRows(g)))).forEach((rows, k) => rows.forEach((l, i) => logits.set(groups[k]![i]!, l)));
     return chunks.map((c) => logits.get(c)!);
   }
 

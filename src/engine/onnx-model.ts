@@ -32,9 +32,10 @@ const EMBED_TABLE_LIMIT = 32 * 1024 * 1024;
 class ModelSession {
   constructor(private readonly runtime: Runtime, readonly id: number, readonly inputNames: readonly string[]) {}
 
-  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  /** `transfer`: buffers of the feeds that nothing else holds, handed over rather than copied. */
+  async run(feeds: Record<string, ort.Tensor>, transfer: ArrayBuffer[] = []): Promise<Record<string, ort.Tensor>> {
     const wire = Object.fromEntries(Object.entries(feeds).map(([k, t]): [string, WireTensor] => [k, { type: t.type, data: t.data, dims: t.dims }]));
-    const out = await this.runtime.call('run', [this.id, wire]);
+    const out = await this.runtime.call('run', [this.id, wire], transfer);
     return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
   }
 
@@ -67,9 +68,15 @@ export class KvPoolHandle {
     return this.runtime.call('readSlot', [this.id, slot, from, n]);
   }
 
-  async write(slot: number, at: number, keys: Float32Array[], values: Float32Array[], n: number): Promise<void> {
+  /** Prefix-cache blocks kept next to the pool (see PrefixCache): written into a slot, or saved from one. */
+  async restoreBlocks(slot: number, blocks: number[], tokens: number): Promise<void> {
     await this.created;
-    await this.runtime.call('writeSlot', [this.id, slot, at, keys, values, n]);
+    await this.runtime.call('restoreBlocks', [this.id, slot, blocks, tokens]);
+  }
+
+  async saveBlocks(slot: number, saves: { block: number; at: number }[], tokens: number, evicted: number[]): Promise<void> {
+    await this.created;
+    await this.runtime.call('saveBlocks', [this.id, slot, saves, tokens, evicted]);
   }
 
   async run(call: Omit<PooledCall, 'pool'>): Promise<Float32Array> {
@@ -190,7 +197,7 @@ export class OnnxModel {
     const out = await this.vision.run({
       pixel_values: new ort.Tensor('float32', pixels, [total / rowLen, rowLen]),
       image_grid_thw: new ort.Tensor('int64', grid, [inputs.length, 3]),
-    });
+    }, [pixels.buffer, grid.buffer]);
     const features = out.image_features!.data as Float32Array;
     const hidden = this.config.text.hidden_size;
     const result: Float32Array[] = [];

@@ -13,12 +13,14 @@ export interface Runtime {
 /**
  * The ONNX Runtime thread. onnxruntime-node's `run` is synchronous on the calling thread, so on the
  * event loop's thread a 3B prefill would stall HTTP, gRPC and streaming for seconds. The sessions
- * and the KV pools live on this thread instead (a pool of one worker: calls run in order): a
- * decoder call posts embeddings and positions and gets logits back. One thread per model, ended by
- * close(); if it crashes, calls fail (the sessions of a replacement thread would be missing).
+ * and the KV pools live on this thread instead (a pool of one worker: calls run in the order
+ * posted): a decoder call posts embeddings and positions and gets logits back. One thread per
+ * model, ended by close(); if it crashes, calls fail (the sessions of a replacement thread would be
+ * missing).
  */
 class ThreadRuntime implements Runtime {
-  private readonly thread = new WorkerPool(new URL('./onnx-thread-entry.ts', import.meta.url), 1);
+  // Every call is posted at once: the thread starts the next as soon as one ends, without a round trip here.
+  private readonly thread = new WorkerPool(new URL('./onnx-thread-entry.ts', import.meta.url), 1, Infinity);
 
   call<M extends RuntimeMethod>(method: M, args: Args<M>, transfer: ArrayBuffer[] = []): Promise<Result<M>> {
     return this.thread.run<Result<M>>({ method, args }, transfer);

@@ -1,10 +1,12 @@
 import { parentPort, Worker, type TransferListItem } from 'node:worker_threads';
 
 /**
- * A small pool of worker threads, one task at a time per worker (the preprocessing pool; with one
- * worker, the ONNX Runtime thread, whose tasks then run in order). Hand-written rather than a
- * library (none is a dependency): it needs lazy start, unref'd idle workers, and one failed task
- * per crash, which is about a hundred lines here.
+ * A small pool of worker threads (the preprocessing pool; with one worker, the ONNX Runtime
+ * thread). A worker runs its tasks one at a time, in the order posted; `perWorker` tasks may wait
+ * posted at a worker, so it starts the next one without a round trip to this thread (the ONNX
+ * Runtime thread takes every call at once). Hand-written rather than a library (none is a
+ * dependency): it needs lazy start, unref'd idle workers, and only the crashed worker's tasks
+ * failed, which is about a hundred lines here.
  */
 
 /** What a worker answers: the task's value, or its error's parts (rebuilt as an Error here). */
@@ -19,7 +21,8 @@ interface Task {
 
 interface Slot {
   worker: Worker;
-  task?: Task;
+  /** Posted and not answered yet, oldest first (answers come in order). */
+  tasks: Task[];
 }
 
 /** Workers load `.ts` sources through this plain-JS entry, which registers tsx in the thread. */
@@ -30,7 +33,7 @@ export class WorkerPool {
   private readonly queue: Task[] = [];
 
   /** `entry`: a module that calls serveTasks(). */
-  constructor(private readonly entry: URL, readonly size: number) {
+  constructor(private readonly entry: URL, readonly size: number, private readonly perWorker = 1) {
     if (!(size >= 1)) throw new Error(`a worker pool needs at least 1 worker, got ${size}`);
   }
 
@@ -53,28 +56,33 @@ export class WorkerPool {
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      let slot = [...this.slots].find((s) => !s.task);
-      if (!slot) {
-        if (this.slots.size >= this.size) return;
-        slot = this.spawn();
-      }
+      const slot = this.pick();
+      if (!slot) return;
       const task = this.queue.shift()!;
-      slot.task = task;
+      slot.tasks.push(task);
       // A busy worker keeps the process alive like any pending I/O; an idle one never does.
       slot.worker.ref();
       slot.worker.postMessage(task.payload, task.transfer);
     }
   }
 
+  /** An idle worker, else a new one while the pool is under size, else the least busy worker with room. */
+  private pick(): Slot | undefined {
+    const idle = [...this.slots].find((s) => s.tasks.length === 0);
+    if (idle) return idle;
+    if (this.slots.size < this.size) return this.spawn();
+    const least = [...this.slots].reduce((a, b) => (b.tasks.length < a.tasks.length ? b : a));
+    return least.tasks.length < this.perWorker ? least : undefined;
+  }
+
   private spawn(): Slot {
     const worker = new Worker(BOOT, { workerData: { entry: this.entry.href } });
     worker.unref();
-    const slot: Slot = { worker };
+    const slot: Slot = { worker, tasks: [] };
     this.slots.add(slot);
     const settle = (): Task | undefined => {
-      const task = slot.task;
-      slot.task = undefined;
-      worker.unref();
+      const task = slot.tasks.shift();
+      if (slot.tasks.length === 0) worker.unref();
       return task;
     };
     let failure: Error | undefined;
@@ -93,10 +101,10 @@ export class WorkerPool {
       void worker.terminate();
     });
     worker.on('error', fail);
-    // A crashed worker fails only the task it held, and leaves the pool: the next task starts another.
+    // A crashed worker fails only the tasks posted to it, and leaves the pool: the next task starts another.
     worker.on('exit', (code) => {
       this.slots.delete(slot);
-      settle()?.reject(failure ?? new Error(`worker exited with code ${code}`));
+      for (let task = settle(); task; task = settle()) task.reject(failure ?? new Error(`worker exited with code ${code}`));
       this.dispatch();
     });
     return slot;
@@ -105,11 +113,15 @@ export class WorkerPool {
 
 type Answer = { value: unknown; transfer?: TransferListItem[] };
 
-/** Worker side: answers each message with handler's value (sent with its transfer list) or error; the handler may be async. */
+/**
+ * Worker side: answers each message with handler's value (sent with its transfer list) or error.
+ * The handler may be async; tasks still run one at a time, in the order they were posted.
+ */
 export function serveTasks(handler: (payload: any) => Answer | Promise<Answer>): void {
   if (!parentPort) throw new Error('serveTasks runs in a worker thread');
   const port = parentPort;
-  port.on('message', async (payload) => {
+  let previous = Promise.resolve();
+  const answer = async (payload: unknown) => {
     try {
       const r = await handler(payload);
       // A value that cannot be cloned throws here, before anything is sent: answered as the task's error.
@@ -118,5 +130,8 @@ export function serveTasks(handler: (payload: any) => Answer | Promise<Answer>):
       const err = e instanceof Error ? e : new Error(String(e));
       port.postMessage({ ok: false, name: err.name, message: err.message, stack: err.stack } satisfies Reply);
     }
+  };
+  port.on('message', (payload) => {
+    previous = previous.then(() => answer(payload));
   });
 }
