@@ -153,7 +153,7 @@ export class Engine {
     // Both calls are posted before either answers: the runtime runs the prefill while this thread samples the decode.
     const decoded = plan.decode.length > 0 ? this.runner.decode(plan.decode) : Promise.resolve([]);
     const prefilled = this.runner.prefill(plan.prefill);
-    this.runner.encodeAhead(this.scheduler.active.filter((s) => s.status === 'prefilling'));
+    this.runner.encodeAhead(this.scheduler.upNext(plan)); // runs while this thread samples
     (await decoded).forEach((logits, i) => this.accept(plan.decode[i]!, logits));
     for (const [i, logits] of (await prefilled).entries()) if (!plan.prefill[i]!.seq.finishReason) await this.prefilled(plan.prefill[i]!, logits);
     return true;

@@ -70,6 +70,21 @@ export class Scheduler {
     return plan;
   }
 
+  /** The prefilling sequences the step after `plan` would feed (one more token budget, oldest first). */
+  upNext(plan: StepPlan): Sequence[] {
+    const planned = new Map(plan.prefill.map((c) => [c.seq, c.tokens]));
+    const next: Sequence[] = [];
+    let budget = this.config.maxNumBatchedTokens;
+    for (const seq of this.active) {
+      if (budget <= 0) break;
+      const left = seq.remainingPending - (planned.get(seq) ?? 0);
+      if (seq.status !== 'prefilling' || left <= 0) continue;
+      next.push(seq);
+      budget -= left;
+    }
+    return next;
+  }
+
   /**
    * Gives free slots to waiting sequences in arrival order, lowest slot first so active slots stay
    * packed at the front (a decode batch spans slots [0, max]); an n > 1 group is admitted whole.
