@@ -7,9 +7,12 @@
  * --hf-python and a snapshot as --model, (e) Hugging Face transformers (PyTorch, CPU, fp32) on that
  * snapshot with the Pixel-Reasoner reference's tool loop (crop with PIL, generate over the whole
  * conversation), one request after another over the first --hf-requests requests.
+ * (a) and (d) run --reps times, alternating (these machines are shared and noisy): each figure is
+ * the median run's, the event-loop lag the worst run's.
  * Prints tokens/s, TTFT p50/p95 and the ratios; with --json the last line is one JSON object.
  *
  *   npm run bench -- [--json] [--concurrency 16] [--tokens 64] [--model DIR|SNAPSHOT] [--dtype D] [--model-cache DIR] [--skip-transformersjs] [--skip-sequential] [--max-num-batched-tokens T]
+ *                    [--reps 3]
  *                    [--threads N] [--hf-python PATH] [--hf-requests 4] [--hf-threads N]
  */
 import { availableParallelism } from 'node:os';
@@ -40,12 +43,13 @@ const { values } = parseArgs({
   options: {
     json: { type: 'boolean' }, concurrency: { type: 'string' }, tokens: { type: 'string' }, model: { type: 'string' },
     'skip-transformersjs': { type: 'boolean' }, 'skip-sequential': { type: 'boolean' }, 'max-num-batched-tokens': { type: 'string' }, threads: { type: 'string' }, dtype: { type: 'string' }, 'model-cache': { type: 'string' },
-    'hf-python': { type: 'string' }, 'hf-requests': { type: 'string' }, 'hf-threads': { type: 'string' },
+    'hf-python': { type: 'string' }, 'hf-requests': { type: 'string' }, 'hf-threads': { type: 'string' }, reps: { type: 'string' },
   },
 });
 const N = Number(values.concurrency ?? 16);
 const TOKENS = Number(values.tokens ?? 64);
 const BATCHED_TOKENS = Number(values['max-num-batched-tokens'] ?? ENGINE_DEFAULTS.maxNumBatchedTokens);
+const REPS = Math.max(1, Number(values.reps ?? 3));
 const THREADS = values.threads ? Number(values.threads) : undefined;
 const HF_REQUESTS = Math.min(N, Number(values['hf-requests'] ?? 4));
 const HF_THREADS = Number(values['hf-threads'] ?? THREADS ?? availableParallelism());
@@ -69,6 +73,7 @@ interface Run {
   ttft: number[];
 }
 
+const tps = (r: Run) => r.tokens / r.seconds;
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
@@ -244,20 +249,32 @@ setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 collect();
 const heapBefore = process.memoryUsage().heapUsed;
-const a = await runEngine(files, images, N, true);
-log(`(a) engine               ${(a.tokens / a.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(a.ttft, 50).toFixed(0)} ms  p95 ${pct(a.ttft, 95).toFixed(0)} ms  (${a.seconds.toFixed(2)} s)  event-loop lag p99 ${a.lagP99Ms!.toFixed(1)} ms`);
+// The median run of each (by tokens/s); the lag is the worst run's.
+const median = <R extends Run>(runs: R[]): R => [...runs].sort((x, y) => tps(x) - tps(y))[Math.floor(runs.length / 2)]!;
+const engineRuns: Awaited<ReturnType<typeof runEngine>>[] = [];
+const rawRuns: Run[] = [];
+for (let rep = 0; rep < REPS; rep++) {
+  const r = await runEngine(files, images, N, true);
+  const lag = `event-loop lag p99 ${r.lagP99Ms!.toFixed(1)} ms`;
+  log(`(a) engine               ${tps(r).toFixed(1)} tok/s  TTFT p50 ${pct(r.ttft, 50).toFixed(0)} ms  p95 ${pct(r.ttft, 95).toFixed(0)} ms  (${r.seconds.toFixed(2)} s)  ${lag}`);
+  engineRuns.push(r);
+  // The raw graphs feed the prompt lengths the engine ran (the first run's: every run's are the same).
+  const d = await runRawGraph(files, images, engineRuns[0]!.promptTokens, engineRuns[0]!.cachedTokens);
+  log(`(d) raw graphs           ${tps(d).toFixed(1)} tok/s  (${d.seconds.toFixed(2)} s)`);
+  rawRuns.push(d);
+}
+const a = { ...median(engineRuns), lagP99Ms: Math.max(...engineRuns.map((r) => r.lagP99Ms!)) };
+const d = median(rawRuns);
+if (REPS > 1) log(`medians of ${REPS}: (a) ${tps(a).toFixed(1)} tok/s, (d) ${tps(d).toFixed(1)} tok/s; worst event-loop lag p99 ${a.lagP99Ms.toFixed(1)} ms`);
 const b = values['skip-sequential'] ? undefined : await runEngine(files, images, 1);
 if (b) log(`(b) engine maxNumSeqs=1  ${(b.tokens / b.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(b.ttft, 50).toFixed(0)} ms  p95 ${pct(b.ttft, 95).toFixed(0)} ms  (${b.seconds.toFixed(2)} s)`);
 collect();
 const heapGrowthMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
-log(`heap after both engine runs: ${heapGrowthMiB >= 0 ? '+' : ''}${heapGrowthMiB.toFixed(1)} MiB`);
+log(`heap after the engine runs: ${heapGrowthMiB >= 0 ? '+' : ''}${heapGrowthMiB.toFixed(1)} MiB`);
 const c = values['skip-transformersjs'] ? undefined : await runTransformersJs(files, pngs, images);
 if (c) log(`(c) transformers.js      ${(c.tokens / c.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(c.ttft, 50).toFixed(0)} ms  p95 ${pct(c.ttft, 95).toFixed(0)} ms  (${c.seconds.toFixed(2)} s)`);
-const d = await runRawGraph(files, images, a.promptTokens, a.cachedTokens);
-log(`(d) raw graphs           ${(d.tokens / d.seconds).toFixed(1)} tok/s  (${d.seconds.toFixed(2)} s)`);
 const e = hfTarget && 'snapshot' in hfTarget ? await runTransformers(values['hf-python']!, hfTarget.snapshot, files, pngs, images, a.promptTokens) : undefined;
 
-const tps = (r: Run) => r.tokens / r.seconds;
 const ratios = {
   vs_sequential: b ? tps(a) / tps(b) : null,
   vs_transformersjs: c ? tps(a) / tps(c) : null,
@@ -275,6 +292,7 @@ const summary = {
   },
   max_num_batched_tokens: BATCHED_TOKENS,
   heap_growth_mib: heapGrowthMiB,
+  reps: REPS,
   tokens_per_request: TOKENS,
   prompt_tokens_per_request: a.promptTokens.reduce((x, y) => x + y, 0) / N,
   cached_prompt_tokens_per_request: a.cachedTokens.reduce((x, y) => x + y, 0) / N,
