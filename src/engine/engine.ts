@@ -153,9 +153,14 @@ export class Engine {
     // Both calls are posted before either answers: the runtime runs the prefill while this thread samples the decode.
     const decoded = plan.decode.length > 0 ? this.runner.decode(plan.decode) : Promise.resolve([]);
     const prefilled = this.runner.prefill(plan.prefill);
-    this.runner.encodeAhead(this.scheduler.upNext(plan)); // runs while this thread samples
-    (await decoded).forEach((logits, i) => this.accept(plan.decode[i]!, logits));
-    for (const [i, logits] of (await prefilled).entries()) if (!plan.prefill[i]!.seq.finishReason) await this.prefilled(plan.prefill[i]!, logits);
+    // Visuals the next step will feed are encoded while this thread samples, queued behind this step's calls (posted by then).
+    const next = this.scheduler.upNext(plan);
+    setImmediate(() => this.runner.encodeAhead(next));
+    // Settled together: a failed decode must not leave the prefill's answer (or failure) unobserved.
+    const [decodeDone, prefillDone] = await Promise.allSettled([decoded.then((rows) => rows.forEach((logits, i) => this.accept(plan.decode[i]!, logits))), prefilled]);
+    if (decodeDone.status === 'rejected') throw decodeDone.reason;
+    if (prefillDone.status === 'rejected') throw prefillDone.reason;
+    for (const [i, logits] of prefillDone.value.entries()) if (!plan.prefill[i]!.seq.finishReason) await this.prefilled(plan.prefill[i]!, logits);
     return true;
   }
 

@@ -123,8 +123,9 @@ export class ModelRunner {
    */
   private async runRows(chunks: Chunk[]): Promise<Float32Array[]> {
     const { hidden_size: h, vocab_size: v } = this.model.config.text;
-    const first = Math.min(...chunks.map((c) => c.seq.slot!));
-    const rows = Math.max(...chunks.map((c) => c.seq.slot!)) - first + 1;
+    const slots = chunks.map((c) => c.seq.slot!); // taken now: a sequence that fails meanwhile gives its slot back
+    const first = Math.min(...slots);
+    const rows = Math.max(...slots) - first + 1;
     const s = Math.max(...chunks.map((c) => c.tokens));
     const embeds = new Float32Array(rows * s * h);
     const positions = new BigInt64Array(3 * rows * s);
@@ -132,7 +133,7 @@ export class ModelRunner {
     const lastIndex = new Array<number>(rows).fill(0);
     const rowEmbeds = await this.embedChunks(chunks);
     chunks.forEach((c, i) => {
-      const r = c.seq.slot! - first;
+      const r = slots[i]! - first;
       const p = c.seq.pending;
       embeds.set(rowEmbeds[i]!, r * s * h);
       for (let a = 0; a < 3; a++) {
@@ -142,12 +143,13 @@ export class ModelRunner {
       pastLengths[r] = c.seq.cacheLength;
       lastIndex[r] = c.tokens - 1;
     });
-    const writes = chunks.map((c) => ({ row: c.seq.slot! - first, slot: c.seq.slot!, at: c.seq.cacheLength, n: c.tokens }));
+    const writes = chunks.map((c, i) => ({ row: slots[i]! - first, slot: slots[i]!, at: c.seq.cacheLength, n: c.tokens }));
     const logits = await this.model.runPooled(this.kv!, { rows, s, first, embeds, positions, pastLengths, lastIndex, writes });
     const out: Float32Array[] = [];
-    for (const c of chunks) {
-      const r = c.seq.slot! - first;
-      await this.advance(c);
+    for (const [i, c] of chunks.entries()) {
+      const r = slots[i]! - first;
+      // A sequence that ended meanwhile no longer owns the slot: nothing of it goes to the prefix cache.
+      if (!c.seq.finishReason) await this.advance(c);
       out.push(logits.subarray(r * v, (r + 1) * v));
     }
     return out;

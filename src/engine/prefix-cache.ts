@@ -25,9 +25,9 @@ export class PrefixCache {
    * A block not in the cache is added when `add` says so (its id is returned with the rest), or
    * ends the walk.
    */
-  private walk(ids: number[], upTo: number, add: boolean): { found: number[]; added: { block: number; at: number }[] } {
+  private walk(ids: number[], upTo: number, add: boolean): { found: number[]; added: { key: string; block: number; at: number }[] } {
     const found: number[] = [];
-    const added: { block: number; at: number }[] = [];
+    const added: { key: string; block: number; at: number }[] = [];
     let parent = 0;
     for (let b = 0; (b + 1) * BLOCK_TOKENS <= upTo; b++) {
       const key = `${parent}:${ids.slice(b * BLOCK_TOKENS, (b + 1) * BLOCK_TOKENS).join(',')}`;
@@ -35,7 +35,7 @@ export class PrefixCache {
       if (block === undefined) {
         if (!add) break;
         block = this.nextId++;
-        added.push({ block, at: b * BLOCK_TOKENS });
+        added.push({ key, block, at: b * BLOCK_TOKENS });
       }
       this.blocks.delete(key);
       this.blocks.set(key, block);
@@ -56,16 +56,30 @@ export class PrefixCache {
    */
   async restore(slot: number, ids: number[], limit: number): Promise<number> {
     const { found } = this.walk(ids, limit, false);
-    if (found.length > 0) await this.pool.restoreBlocks(slot, found, BLOCK_TOKENS);
+    if (found.length === 0) return 0;
+    try {
+      await this.pool.restoreBlocks(slot, found, BLOCK_TOKENS);
+    } catch {
+      // A miss, not a failed request: the prompt is prefilled from position 0, over whatever was written.
+      return 0;
+    }
     return found.length * BLOCK_TOKENS;
   }
 
-  /** Caches the whole blocks of `ids` [0, upTo) that a slot now holds (copying only the blocks not cached yet). */
+  /** Caches the whole blocks of `ids` [0, upTo) that a slot now holds (copying only the blocks not cached yet); a failure is a miss later. */
   async store(slot: number, ids: number[], upTo: number): Promise<void> {
     const { added } = this.walk(ids, upTo, true);
     // A block added and evicted in the same walk (a chain longer than the cache) is never saved.
     const evicted = new Set(this.evicted.splice(0));
     const saves = added.filter((a) => !evicted.has(a.block));
-    if (saves.length > 0 || evicted.size > 0) await this.pool.saveBlocks(slot, saves, BLOCK_TOKENS, [...evicted]);
+    if (saves.length === 0 && evicted.size === 0) return;
+    try {
+      await this.pool.saveBlocks(slot, saves.map(({ block, at }) => ({ block, at })), BLOCK_TOKENS, [...evicted]);
+    } catch {
+      // Not cached, and the slot's own KV is intact, so the request goes on. The index must name only blocks the
+      // runtime holds: the new ones leave it, and the evicted ones are freed with the next store.
+      for (const a of saves) this.blocks.delete(a.key);
+      this.evicted.push(...evicted);
+    }
   }
 }

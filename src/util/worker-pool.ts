@@ -59,10 +59,16 @@ export class WorkerPool {
       const slot = this.pick();
       if (!slot) return;
       const task = this.queue.shift()!;
+      try {
+        slot.worker.postMessage(task.payload, task.transfer);
+      } catch (e) {
+        // Not posted (a payload that cannot be cloned): only this task fails, and the answers stay in step with the tasks.
+        task.reject(e instanceof Error ? e : new Error(String(e)));
+        continue;
+      }
       slot.tasks.push(task);
       // A busy worker keeps the process alive like any pending I/O; an idle one never does.
       slot.worker.ref();
-      slot.worker.postMessage(task.payload, task.transfer);
     }
   }
 

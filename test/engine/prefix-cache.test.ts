@@ -3,8 +3,8 @@ import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { Engine } from '../../src/engine/engine.js';
 import { EngineMetrics } from '../../src/engine/metrics.js';
-import { OnnxModel } from '../../src/engine/onnx-model.js';
-import { BLOCK_TOKENS } from '../../src/engine/prefix-cache.js';
+import { OnnxModel, type KvPoolHandle } from '../../src/engine/onnx-model.js';
+import { BLOCK_TOKENS, PrefixCache } from '../../src/engine/prefix-cache.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { GenerationRequest } from '../../src/engine/types.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
@@ -91,4 +91,41 @@ test('a cache smaller than two prompts evicts the least recently used blocks and
   assert.ok(hits[1]! > 0 && hits[3]! > 0, `hits ${hits}`);
   assert.equal(hits[4], 0, 'alpha\'s first block was evicted');
   assert.ok(hits.every((h) => h <= 12 * BLOCK_TOKENS));
+});
+
+test('a block store or restore that fails on the runtime is a miss, and the index names only blocks the runtime holds', async () => {
+  // The runtime's block store, with one failure to inject at a time (the index is what is under test here).
+  const held = new Map<number, number>();
+  let failNext: 'save' | 'restore' | undefined;
+  const pool = {
+    async saveBlocks(_slot: number, saves: { block: number; at: number }[], _tokens: number, evicted: number[]) {
+      if (failNext === 'save') throw ((failNext = undefined), new Error('runtime out of memory'));
+      for (const id of evicted) held.delete(id);
+      for (const s of saves) held.set(s.block, s.at);
+    },
+    async restoreBlocks(_slot: number, blocks: number[]) {
+      if (failNext === 'restore') throw ((failNext = undefined), new Error('runtime gone'));
+      for (const id of blocks) if (!held.has(id)) throw new Error(`no prefix-cache block ${id}`);
+    },
+  } as unknown as KvPoolHandle;
+  const cache = new PrefixCache(pool, 4);
+  const ids = (seed: number, n: number) => Array.from({ length: n }, (_, i) => seed * 1000 + i);
+  const a = ids(1, 3 * BLOCK_TOKENS);
+
+  failNext = 'save';
+  await cache.store(0, a, a.length);
+  assert.equal(await cache.restore(1, a, a.length), 0, 'blocks that were never saved are not offered');
+  await cache.store(0, a, a.length);
+  assert.equal(held.size, 3);
+  failNext = 'restore';
+  assert.equal(await cache.restore(1, a, a.length), 0);
+  assert.equal(await cache.restore(1, a, a.length), 3 * BLOCK_TOKENS);
+
+  // A failed store that evicted blocks frees them with the next store instead of leaking them on the runtime.
+  const b = ids(2, 3 * BLOCK_TOKENS);
+  failNext = 'save';
+  await cache.store(0, b, b.length);
+  await cache.store(0, ids(3, BLOCK_TOKENS), BLOCK_TOKENS);
+  assert.ok(held.size <= 4, `${held.size} blocks held for an index of 4`);
+  assert.equal(await cache.restore(1, b, b.length), 0);
 });
