@@ -6,10 +6,10 @@ import { resolveEngineConfig, type EngineConfig, type EngineOptions } from './en
 import { ModelRunner, type Chunk } from './model-runner.js';
 import type { OnnxModel } from './onnx-model.js';
 import { OutputProcessor } from './output-processor.js';
-import { buildPrompt } from './prompt.js';
+import { buildPrompt, PromptTooLongError } from './prompt.js';
 import { sampleToken } from './sampler.js';
 import { Scheduler } from './scheduler.js';
-import { Sequence } from './sequence.js';
+import { createSamples, type Sequence } from './sequence.js';
 import { ToolLoop, type PreparedTurn } from './tool-loop.js';
 import type { GenerateOptions, GenerationRequest, GenerationResult } from './types.js';
 
@@ -17,13 +17,7 @@ export type { GenerateOptions } from './types.js';
 export type { EngineOptions } from './engine-config.js';
 export { QueueFullError, TooManySamplesError } from './scheduler.js';
 
-export class PromptTooLongError extends Error {
-  constructor(readonly promptTokens: number, readonly maxModelLen: number) {
-    super(`This model's maximum context length is ${maxModelLen} tokens. However, your request has ${promptTokens} input tokens. Please reduce the length of the input messages.`);
-  }
-}
-
-let nextId = 0;
+export { PromptTooLongError } from './prompt.js';
 
 /**
  * Continuous-batching engine for the pixel-reasoning loop; it glues the parts. Requests become
@@ -95,15 +89,7 @@ export class Engine {
     const rope = new RopePositions();
     const prompt = await buildPrompt(request.messages, request.tools, this.tokenizer, this.modelConfig, rope);
     if (prompt.chunk.ids.length >= this.maxModelLen) throw new PromptTooLongError(prompt.chunk.ids.length, this.maxModelLen);
-    const seqs: Sequence[] = [];
-    const results = Array.from({ length: n }, (_, i) => new Promise<GenerationResult>((resolve, reject) => {
-      const seed = request.sampling.seed === undefined ? undefined : request.sampling.seed + i;
-      const req = i === 0 ? request : { ...request, sampling: { ...request.sampling, seed } };
-      const visual = { images: [...prompt.images], videoFrames: prompt.videoFrames, enabledTools: request.tools, processor: this.modelConfig.processor };
-      seqs.push(new Sequence(`seq-${nextId++}`, req, prompt.chunk, i === 0 ? rope : new RopePositions(), visual, { ...optsFor(i), resolve, reject }));
-    }));
-    const [first, ...siblings] = seqs as [Sequence, ...Sequence[]];
-    first.siblings = siblings;
+    const { first, results } = createSamples(request, prompt, rope, this.modelConfig.processor, n, optsFor);
     if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
       // The client's partial assistant message ends in a call: it runs while the prompt prefills
       // (once for all samples), and its result turn is queued once the prompt is in the cache.
@@ -114,7 +100,7 @@ export class Engine {
       this.scheduler.add(first);
       this.kick();
     } catch (e) {
-      seqs.forEach((s) => s.hooks.reject(e));
+      [first, ...first.siblings].forEach((s) => s.hooks.reject(e));
     }
     return Promise.all(results);
   }

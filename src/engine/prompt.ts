@@ -103,6 +103,12 @@ function mediaOf(messages: ChatMessage[]): Media[] {
   return media;
 }
 
+export class PromptTooLongError extends Error {
+  constructor(readonly promptTokens: number, readonly maxModelLen: number) {
+    super(`This model's maximum context length is ${maxModelLen} tokens. However, your request has ${promptTokens} input tokens. Please reduce the length of the input messages.`);
+  }
+}
+
 export interface BuiltPrompt {
   chunk: PromptChunk;
   /** Text of a final assistant message being continued ('' if none). */

@@ -1,5 +1,6 @@
-import { appendChunk, type PromptChunk } from './prompt.js';
-import type { RopePositions } from '../model/processor/rope-index.js';
+import { appendChunk, type BuiltPrompt, type PromptChunk } from './prompt.js';
+import type { ProcessorConfig } from '../model/config.js';
+import { RopePositions } from '../model/processor/rope-index.js';
 import type { VisualContext } from '../tools/operations.js';
 import type { PreparedTurn } from './tool-loop.js';
 import type { FinishReason, GenerateOptions, GenerationRequest, GenerationResult, ToolStep, TokenLogprob, Trajectory } from './types.js';
@@ -149,4 +150,26 @@ export class Sequence {
     this.readOffset = 0;
   }
 
+}
+
+let nextId = 0;
+
+/**
+ * The n samples of one request, one sequence each (sample i draws with seed + i when a seed is
+ * given). The first owns the prompt and its rope positions; the others are its siblings, which copy
+ * its prompt cache once it is in. `results` resolve as each sample finishes.
+ */
+export function createSamples(
+  request: GenerationRequest, prompt: BuiltPrompt, rope: RopePositions, processor: ProcessorConfig, n: number, optsFor: (i: number) => GenerateOptions,
+): { first: Sequence; results: Promise<GenerationResult>[] } {
+  const seqs: Sequence[] = [];
+  const results = Array.from({ length: n }, (_, i) => new Promise<GenerationResult>((resolve, reject) => {
+    const seed = request.sampling.seed === undefined ? undefined : request.sampling.seed + i;
+    const req = i === 0 ? request : { ...request, sampling: { ...request.sampling, seed } };
+    const visual = { images: [...prompt.images], videoFrames: prompt.videoFrames, enabledTools: request.tools, processor };
+    seqs.push(new Sequence(`seq-${nextId++}`, req, prompt.chunk, i === 0 ? rope : new RopePositions(), visual, { ...optsFor(i), resolve, reject }));
+  }));
+  const [first, ...siblings] = seqs as [Sequence, ...Sequence[]];
+  first.siblings = siblings;
+  return { first, results };
 }
