@@ -8,6 +8,7 @@ import type { VisualInput } from '../model/processor/image-processor.js';
 import { createRuntime, type Runtime } from './onnx-thread.js';
 import type { PooledCall, WireTensor } from './runtime-core.js';
 import { sessionOptions } from './session-options.js';
+import { ReusableBuffers } from '../util/reusable-buffers.js';
 
 export interface OnnxModelOptions {
   /** Intra-op threads per session (default: all cores). */
@@ -32,11 +33,17 @@ const EMBED_TABLE_LIMIT = 32 * 1024 * 1024;
 class ModelSession {
   constructor(private readonly runtime: Runtime, readonly id: number, readonly inputNames: readonly string[]) {}
 
-  /** `transfer`: buffers of the feeds that nothing else holds, handed over rather than copied. */
-  async run(feeds: Record<string, ort.Tensor>, transfer: ArrayBuffer[] = []): Promise<Record<string, ort.Tensor>> {
+  /**
+   * `transfer`: buffers of the feeds that nothing else holds, handed over rather than copied. With
+   * `reuse`, the feeds' data come back with the answer (transferred back), for their buffers to be reused.
+   */
+  async run(
+    feeds: Record<string, ort.Tensor>, transfer: ArrayBuffer[] = [], reuse?: (returned: Record<string, ArrayBufferView>) => void,
+  ): Promise<Record<string, ort.Tensor>> {
     const wire = Object.fromEntries(Object.entries(feeds).map(([k, t]): [string, WireTensor] => [k, { type: t.type, data: t.data, dims: t.dims }]));
-    const out = await this.runtime.call('run', [this.id, wire], transfer);
-    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
+    const { outputs, inputs } = await this.runtime.call('run', [this.id, wire, reuse !== undefined], transfer);
+    if (inputs) reuse?.(inputs);
+    return Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
   }
 
   async release(): Promise<void> {
@@ -97,6 +104,8 @@ export class KvPoolHandle {
  */
 export class OnnxModel {
   private embedTable?: Float32Array;
+  /** The vision encoder's pixel buffers, handed back by the runtime after each call (see ReusableBuffers). */
+  private readonly pixelBuffers = new ReusableBuffers();
 
   private decoderSession?: Promise<ModelSession>;
 
@@ -187,17 +196,17 @@ export class OnnxModel {
     }
     const rowLen = inputs[0]!.pixelValues.length / (inputs[0]!.grid[0] * inputs[0]!.grid[1] * inputs[0]!.grid[2]);
     const total = inputs.reduce((a, x) => a + x.pixelValues.length, 0);
-    const pixels = new Float32Array(total);
+    const grid = BigInt64Array.from(inputs.flatMap((x) => x.grid.map(BigInt)));
+    const pixels = this.pixelBuffers.take(total);
     let o = 0;
     for (const x of inputs) {
       pixels.set(x.pixelValues, o);
       o += x.pixelValues.length;
     }
-    const grid = BigInt64Array.from(inputs.flatMap((x) => x.grid.map(BigInt)));
     const out = await this.vision.run({
       pixel_values: new ort.Tensor('float32', pixels, [total / rowLen, rowLen]),
       image_grid_thw: new ort.Tensor('int64', grid, [inputs.length, 3]),
-    }, [pixels.buffer, grid.buffer]);
+    }, [pixels.buffer as ArrayBuffer, grid.buffer], (returned) => this.pixelBuffers.give(returned.pixel_values!.buffer));
     const features = out.image_features!.data as Float32Array;
     const hidden = this.config.text.hidden_size;
     const result: Float32Array[] = [];

@@ -45,10 +45,14 @@ export class RuntimeCore {
     return { inputNames: s.inputNames };
   }
 
-  async run(session: number, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
+  /** Runs a session; with `returnInputs`, the feeds' data go back too (their buffers are reused by the caller). */
+  async run(
+    session: number, feeds: Record<string, WireTensor>, returnInputs = false,
+  ): Promise<{ outputs: Record<string, WireTensor>; inputs?: Record<string, ArrayBufferView> }> {
     const inputs = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
     const out = await this.sessionOf(session).run(inputs);
-    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { type: t.type, data: t.data, dims: t.dims }]));
+    const outputs = Object.fromEntries(Object.entries(out).map(([k, t]): [string, WireTensor] => [k, { type: t.type, data: t.data, dims: t.dims }]));
+    return { outputs, inputs: returnInputs ? Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.data as ArrayBufferView])) : undefined };
   }
 
   async release(session: number): Promise<void> {
