@@ -14,22 +14,71 @@ export interface RenderOptions {
   addGenerationPrompt?: boolean;
 }
 
+const PIECE_CACHE_SIZE = 256;
+
+interface AddedToken {
+  id: number;
+  content: string;
+  lstrip?: boolean;
+  rstrip?: boolean;
+  normalized?: boolean;
+}
+
+/**
+ * The tokenizer splits text at added tokens first (leftmost, longest) and tokenizes each piece on its
+ * own, so pieces may be tokenized apart — unless an added token strips its neighbours' spaces, is
+ * matched only after normalization, or the pre-tokenizer treats the first piece differently
+ * (Metaspace's prepend_scheme "first"). Those tokenizers get no split.
+ */
+function piecewiseSplit(added: AddedToken[], preTokenizer: unknown): RegExp | undefined {
+  if (added.length === 0 || added.some((t) => t.lstrip || t.rstrip || t.normalized)) return undefined;
+  if (JSON.stringify(preTokenizer ?? null).includes('Metaspace')) return undefined;
+  const escaped = added.map((t) => t.content).sort((a, b) => b.length - a.length).map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`(${escaped.join('|')})`);
+}
+
 /** Tokenizer + chat template of a model directory (HF tokenizers format, Jinja template). */
 export class ChatTokenizer {
   private readonly tokenizer: Tokenizer;
   private readonly template: Template;
   private readonly idsByContent = new Map<string, number>();
+  /** Splits text at added tokens (kept), where piecewise tokenizing equals tokenizing the whole; else unset. */
+  private readonly addedTokenSplit?: RegExp;
+  /** Token ids of recent pieces between added tokens, least recently used first. */
+  private readonly pieces = new Map<string, number[]>();
 
   constructor(tokenizerJson: Record<string, unknown>, tokenizerConfigJson: Record<string, unknown>) {
     this.tokenizer = new Tokenizer(tokenizerJson as never, tokenizerConfigJson as never);
     const template = tokenizerConfigJson.chat_template;
     if (typeof template !== 'string') throw new Error('tokenizer_config.json has no chat_template');
     this.template = new Template(template);
-    for (const t of (tokenizerJson.added_tokens as { id: number; content: string }[] | undefined) ?? []) this.idsByContent.set(t.content, t.id);
+    const added = (tokenizerJson.added_tokens as AddedToken[] | undefined) ?? [];
+    for (const t of added) this.idsByContent.set(t.content, t.id);
+    this.addedTokenSplit = piecewiseSplit(added, tokenizerJson.pre_tokenizer);
   }
 
   encode(text: string): number[] {
+    if (!this.addedTokenSplit) return this.encodeWhole(text);
+    // The text between added tokens is tokenized piece by piece (as the tokenizer itself does): the tool
+    // system prompt that every request repeats is then tokenized once, not once per request.
+    return text.split(this.addedTokenSplit).flatMap((piece) => (piece.length === 0 ? [] : this.encodePiece(piece)));
+  }
+
+  private encodeWhole(text: string): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  private encodePiece(piece: string): number[] {
+    const cached = this.pieces.get(piece);
+    if (cached) {
+      this.pieces.delete(piece);
+      this.pieces.set(piece, cached);
+      return cached;
+    }
+    const ids = this.encodeWhole(piece);
+    this.pieces.set(piece, ids);
+    if (this.pieces.size > PIECE_CACHE_SIZE) this.pieces.delete(this.pieces.keys().next().value!);
+    return ids;
   }
 
   decode(ids: number[], skipSpecialTokens = false): string {
