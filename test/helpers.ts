@@ -2,16 +2,31 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { initModelDir } from '../src/model/model-dir.js';
+import { OnnxModel } from '../src/engine/onnx-model.js';
+import { ChatTokenizer } from '../src/model/chat-tokenizer.js';
+import { initModelDir, loadModelFiles, type ModelFiles } from '../src/model/model-dir.js';
 import type { PresetName } from '../src/model/presets.js';
 import { resolveConfig, type ServerConfig } from '../src/server/config.js';
 import { startServer, type RunningServer } from '../src/server/server.js';
+import { decodeImage, type RgbImage } from '../src/tools/image.js';
 
 /** A model directory generated on the fly (cached per preset+seed for the test run's process). */
 export async function testModel(preset: PresetName = 'micro', seed = 0): Promise<string> {
   const dir = join(tmpdir(), `prs-test-${process.pid}-${preset}-${seed}`);
   if (!existsSync(join(dir, 'config.json'))) await initModelDir(dir, { preset, seed });
   return dir;
+}
+
+/** A generated model opened for engine tests: its files, its ONNX sessions (2 threads) and its tokenizer. */
+export async function openTestModel(preset: PresetName, seed: number): Promise<{ files: ModelFiles; model: OnnxModel; tokenizer: ChatTokenizer }> {
+  const files = await loadModelFiles(await testModel(preset, seed));
+  const model = await OnnxModel.load(files, { threads: 2 });
+  return { files, model, tokenizer: new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson) };
+}
+
+/** testImagePng decoded, with no pixel limit. */
+export async function testImage(width: number, height: number, seed = 0): Promise<RgbImage> {
+  return decodeImage(await testImagePng(width, height, seed), { maxPixels: 1e8 });
 }
 
 /** A deterministic, non-trivial RGB test image (gradients + seeded noise) as PNG bytes. */

@@ -123,7 +123,7 @@ export class ModelRunner {
    */
   private async runRows(chunks: Chunk[]): Promise<Float32Array[]> {
     const { hidden_size: h, vocab_size: v } = this.model.config.text;
-    const slots = chunks.map((c) => c.seq.slot!); // taken now: a sequence that fails meanwhile gives its slot back
+    const slots = chunks.map((c) => c.seq.slot!);
     const first = Math.min(...slots);
     const rows = Math.max(...slots) - first + 1;
     const s = Math.max(...chunks.map((c) => c.tokens));
@@ -148,8 +148,7 @@ export class ModelRunner {
     const out: Float32Array[] = [];
     for (const [i, c] of chunks.entries()) {
       const r = slots[i]! - first;
-      // A sequence that ended meanwhile no longer owns the slot: nothing of it goes to the prefix cache.
-      if (!c.seq.finishReason) await this.advance(c);
+      await this.advance(c);
       out.push(logits.subarray(r * v, (r + 1) * v));
     }
     return out;

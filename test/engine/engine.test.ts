@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
-import { OnnxModel } from '../../src/engine/onnx-model.js';
+import type { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { GenerationRequest } from '../../src/engine/types.js';
-import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
-import { loadModelFiles, type ModelFiles } from '../../src/model/model-dir.js';
-import { decodeImage, type RgbImage } from '../../src/tools/image.js';
-import { testImagePng, testModel } from '../helpers.js';
+import type { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
+import type { ModelFiles } from '../../src/model/model-dir.js';
+import type { RgbImage } from '../../src/tools/image.js';
+import { openTestModel, testImage } from '../helpers.js';
 
 let files: ModelFiles;
 let model: OnnxModel;
@@ -15,10 +15,8 @@ let tokenizer: ChatTokenizer;
 let image: RgbImage;
 
 before(async () => {
-  files = await loadModelFiles(await testModel('micro', 11));
-  model = await OnnxModel.load(files, { threads: 2 });
-  tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
-  image = await decodeImage(await testImagePng(300, 220, 3), { maxPixels: 1e8 });
+  ({ files, model: model, tokenizer } = await openTestModel('micro', 11));
+  image = await testImage(300, 220, 3);
 });
 after(() => model.release());
 

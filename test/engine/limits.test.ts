@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
-import { OnnxModel } from '../../src/engine/onnx-model.js';
+import type { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { GenerationRequest } from '../../src/engine/types.js';
-import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
-import { loadModelFiles, type ModelFiles } from '../../src/model/model-dir.js';
-import { decodeImage, type RgbImage } from '../../src/tools/image.js';
-import { testImagePng, testModel, until } from '../helpers.js';
+import type { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
+import type { ModelFiles } from '../../src/model/model-dir.js';
+import type { RgbImage } from '../../src/tools/image.js';
+import { openTestModel, testImage, until } from '../helpers.js';
 
 /** The engine's limits and cancellations at their boundaries, each pinned to the rule it checks. */
 let files: ModelFiles;
@@ -16,10 +16,8 @@ let tokenizer: ChatTokenizer;
 let image: RgbImage;
 
 before(async () => {
-  files = await loadModelFiles(await testModel('micro', 7));
-  runner = await OnnxModel.load(files, { threads: 2 });
-  tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
-  image = await decodeImage(await testImagePng(448, 336, 7), { maxPixels: 1e8 });
+  ({ files, model: runner, tokenizer } = await openTestModel('micro', 7));
+  image = await testImage(448, 336, 7);
 });
 after(() => runner.release());
 

@@ -3,14 +3,14 @@ import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { Engine } from '../../src/engine/engine.js';
 import { EngineMetrics } from '../../src/engine/metrics.js';
-import { OnnxModel, type KvPoolHandle } from '../../src/engine/onnx-model.js';
+import type { KvPoolHandle, OnnxModel } from '../../src/engine/onnx-model.js';
 import { BLOCK_TOKENS, PrefixCache } from '../../src/engine/prefix-cache.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { GenerationRequest } from '../../src/engine/types.js';
-import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
-import { loadModelFiles, type ModelFiles } from '../../src/model/model-dir.js';
-import { decodeImage, type RgbImage } from '../../src/tools/image.js';
-import { testImagePng, testModel } from '../helpers.js';
+import type { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
+import type { ModelFiles } from '../../src/model/model-dir.js';
+import type { RgbImage } from '../../src/tools/image.js';
+import { openTestModel, testImage } from '../helpers.js';
 
 let files: ModelFiles;
 let runner: OnnxModel;
@@ -18,10 +18,8 @@ let tokenizer: ChatTokenizer;
 let image: RgbImage;
 
 before(async () => {
-  files = await loadModelFiles(await testModel('tiny', 4));
-  runner = await OnnxModel.load(files, { threads: 2 });
-  tokenizer = new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson);
-  image = await decodeImage(await testImagePng(400, 300, 7), { maxPixels: 1e8 });
+  ({ files, model: runner, tokenizer } = await openTestModel('tiny', 4));
+  image = await testImage(400, 300, 7);
 });
 after(() => runner.release());
 
