@@ -8,6 +8,7 @@ import type { RunningServer } from '../src/server/server.js';
 import { loadModelFiles } from '../src/model/model-dir.js';
 import { decodeImage } from '../src/tools/image.js';
 import { preprocessFrames } from '../src/model/processor/image-processor.js';
+import { pixelValues } from '../src/model/processor/patchify.js';
 import { dataUrl, startTestServer, testImagePng } from '../test/helpers.js';
 import { makeCheckpoint, oracle, oraclePython, type OracleGeneration } from './hf/oracle.js';
 
@@ -97,10 +98,12 @@ test('pixel_values equal transformers\' Qwen2VLImageProcessor bit for bit, with 
     const theirs = oracle<{ grid: number[] }>(python, { op: 'pixels', model: snapshot, image: path, out: join(dir, 'pixels.bin') });
     const raw = readFileSync(join(dir, 'pixels.bin'));
     const expected = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-    const ours = await preprocessFrames([await decodeImage(readFileSync(path), { maxPixels: 1e8 })], files.config.processor);
-    assert.deepEqual(ours.grid, theirs.grid, `${w}x${h}: grid`);
+    const input = await preprocessFrames([await decodeImage(readFileSync(path), { maxPixels: 1e8 })], files.config.processor);
+    assert.deepEqual(input.grid, theirs.grid, `${w}x${h}: grid`);
+    const ours = pixelValues(input, files.config.processor);
+    assert.equal(ours.length, expected.length, `${w}x${h}: pixel count`);
     let differing = 0;
-    for (let i = 0; i < expected.length; i++) if (expected[i] !== ours.pixelValues[i]) differing++;
+    for (let i = 0; i < expected.length; i++) if (expected[i] !== ours[i]) differing++;
     assert.equal(differing, 0, `${w}x${h}: ${differing} of ${expected.length} values differ`);
   }
 });

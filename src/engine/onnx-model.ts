@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { ModelConfig } from '../model/config.js';
+import type { ModelConfig, ProcessorConfig } from '../model/config.js';
 import { ONNX_FILES, serializeModelGraph, type GraphFile, type ModelFiles } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
 import type { VisualInput } from '../model/processor/image-processor.js';
@@ -9,6 +9,7 @@ import { createRuntime, type Runtime } from './onnx-thread.js';
 import type { PooledCall, WireTensor } from './runtime-core.js';
 import { sessionOptions } from './session-options.js';
 import { ReusableBuffers } from '../util/reusable-buffers.js';
+import { packedBytes, packVisuals } from './visual-wire.js';
 
 export interface OnnxModelOptions {
   /** Intra-op threads per session (default: all cores). */
@@ -33,17 +34,18 @@ const EMBED_TABLE_LIMIT = 32 * 1024 * 1024;
 class ModelSession {
   constructor(private readonly runtime: Runtime, readonly id: number, readonly inputNames: readonly string[]) {}
 
-  /**
-   * `transfer`: buffers of the feeds that nothing else holds, handed over rather than copied. With
-   * `reuse`, the feeds' data come back with the answer (transferred back), for their buffers to be reused.
-   */
-  async run(
-    feeds: Record<string, ort.Tensor>, transfer: ArrayBuffer[] = [], reuse?: (returned: Record<string, ArrayBufferView>) => void,
-  ): Promise<Record<string, ort.Tensor>> {
+  async run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
     const wire = Object.fromEntries(Object.entries(feeds).map(([k, t]): [string, WireTensor] => [k, { type: t.type, data: t.data, dims: t.dims }]));
-    const { outputs, inputs } = await this.runtime.call('run', [this.id, wire, reuse !== undefined], transfer);
-    if (inputs) reuse?.(inputs);
+    const outputs = await this.runtime.call('run', [this.id, wire]);
     return Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
+  }
+
+  /** Runs this (vision) session on visual inputs, patchified on the runtime (see RuntimeCore.runVision). */
+  async runVision(processor: ProcessorConfig, inputs: VisualInput[], buffers: ReusableBuffers): Promise<Float32Array> {
+    const wire = packVisuals(inputs, buffers.take(packedBytes(inputs)));
+    const { features, bytes } = await this.runtime.call('runVision', [this.id, processor, wire], [wire.bytes.buffer as ArrayBuffer]);
+    buffers.give(bytes.buffer);
+    return features;
   }
 
   async release(): Promise<void> {
@@ -104,8 +106,8 @@ export class KvPoolHandle {
  */
 export class OnnxModel {
   private embedTable?: Float32Array;
-  /** The vision encoder's pixel buffers, handed back by the runtime after each call (see ReusableBuffers). */
-  private readonly pixelBuffers = new ReusableBuffers();
+  /** The packed frames of vision-encoder calls, handed back by the runtime after each call (see ReusableBuffers). */
+  private readonly frameBuffers = new ReusableBuffers();
 
   private decoderSession?: Promise<ModelSession>;
 
@@ -194,20 +196,7 @@ export class OnnxModel {
       for (const input of inputs) out.push(...(await this.encodeVisual([input])));
       return out;
     }
-    const rowLen = inputs[0]!.pixelValues.length / (inputs[0]!.grid[0] * inputs[0]!.grid[1] * inputs[0]!.grid[2]);
-    const total = inputs.reduce((a, x) => a + x.pixelValues.length, 0);
-    const grid = BigInt64Array.from(inputs.flatMap((x) => x.grid.map(BigInt)));
-    const pixels = this.pixelBuffers.take(total);
-    let o = 0;
-    for (const x of inputs) {
-      pixels.set(x.pixelValues, o);
-      o += x.pixelValues.length;
-    }
-    const out = await this.vision.run({
-      pixel_values: new ort.Tensor('float32', pixels, [total / rowLen, rowLen]),
-      image_grid_thw: new ort.Tensor('int64', grid, [inputs.length, 3]),
-    }, [pixels.buffer as ArrayBuffer, grid.buffer], (returned) => this.pixelBuffers.give(returned.pixel_values!.buffer));
-    const features = out.image_features!.data as Float32Array;
+    const features = await this.vision.runVision(this.config.processor, inputs, this.frameBuffers);
     const hidden = this.config.text.hidden_size;
     const result: Float32Array[] = [];
     let row = 0;

@@ -1,6 +1,10 @@
 import * as ort from 'onnxruntime-node';
 import type { TextConfig } from '../model/config.js';
 import { KvPool } from './kv-pool.js';
+import type { ProcessorConfig } from '../model/config.js';
+import { patchRowLength, patchifyInto, pixelCount } from '../model/processor/patchify.js';
+import { ReusableBuffers } from '../util/reusable-buffers.js';
+import { unpackVisuals, type VisualWire } from './visual-wire.js';
 
 /** A tensor as it crosses between threads. */
 export interface WireTensor {
@@ -37,6 +41,8 @@ export class RuntimeCore {
   private readonly prefixBlocks = new Map<number, Map<number, { keys: Float32Array[]; values: Float32Array[] }>>();
   /** Pooled decoders that read logits at `last_index` (graph version 4 on). */
   private readonly takesLastIndex = new Set<number>();
+  /** The vision encoder's pixel values, refilled for every call (a fresh buffer pays its page faults each time). */
+  private readonly pixelBuffers = new ReusableBuffers();
 
   async open(session: number, source: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<{ inputNames: readonly string[] }> {
     const s = typeof source === 'string' ? await ort.InferenceSession.create(source, options) : await ort.InferenceSession.create(source, options);
@@ -45,14 +51,33 @@ export class RuntimeCore {
     return { inputNames: s.inputNames };
   }
 
-  /** Runs a session; with `returnInputs`, the feeds' data go back too (their buffers are reused by the caller). */
-  async run(
-    session: number, feeds: Record<string, WireTensor>, returnInputs = false,
-  ): Promise<{ outputs: Record<string, WireTensor>; inputs?: Record<string, ArrayBufferView> }> {
+  async run(session: number, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>> {
     const inputs = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
     const out = await this.sessionOf(session).run(inputs);
-    const outputs = Object.fromEntries(Object.entries(out).map(([k, t]): [string, WireTensor] => [k, { type: t.type, data: t.data, dims: t.dims }]));
-    return { outputs, inputs: returnInputs ? Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.data as ArrayBufferView])) : undefined };
+    return Object.fromEntries(Object.entries(out).map(([k, t]): [string, WireTensor] => [k, { type: t.type, data: t.data, dims: t.dims }]));
+  }
+
+  /**
+   * Runs a vision encoder on packed visual inputs: patchifies them here, into a reused buffer, and
+   * hands the packed bytes back (`bytes`) for the caller to reuse.
+   */
+  async runVision(session: number, processor: ProcessorConfig, wire: VisualWire): Promise<{ features: Float32Array; bytes: Uint8Array }> {
+    const inputs = unpackVisuals(wire);
+    const total = inputs.reduce((a, x) => a + pixelCount(x, processor), 0);
+    const buffer = this.pixelBuffers.take(total * Float32Array.BYTES_PER_ELEMENT);
+    try {
+      const pixels = new Float32Array(buffer, 0, total);
+      let o = 0;
+      for (const x of inputs) o += patchifyInto(pixels, o, x, processor);
+      const rowLen = patchRowLength(processor);
+      const out = await this.sessionOf(session).run({
+        pixel_values: new ort.Tensor('float32', pixels, [total / rowLen, rowLen]),
+        image_grid_thw: new ort.Tensor('int64', wire.grid, [inputs.length, 3]),
+      });
+      return { features: out.image_features!.data as Float32Array, bytes: wire.bytes };
+    } finally {
+      this.pixelBuffers.give(buffer);
+    }
   }
 
   async release(session: number): Promise<void> {
@@ -143,4 +168,4 @@ export class RuntimeCore {
   }
 }
 
-export type RuntimeMethod = keyof RuntimeCore & ('open' | 'run' | 'release' | 'createPool' | 'dropPool' | 'runPooled' | 'copySlot' | 'readSlot' | 'restoreBlocks' | 'saveBlocks');
+export type RuntimeMethod = keyof RuntimeCore & ('open' | 'run' | 'runVision' | 'release' | 'createPool' | 'dropPool' | 'runPooled' | 'copySlot' | 'readSlot' | 'restoreBlocks' | 'saveBlocks');

@@ -40,7 +40,7 @@ export class Trainer {
     const { graph, params: textParams } = buildTrainingGraph(config.text, { visualGrad: opts.trainVision });
     const [session, vision] = await Promise.all([
       openGraph(graph, { threads: opts.threads }),
-      opts.trainVision ? VisionTrainer.create(config.vision, opts.threads) : undefined,
+      opts.trainVision ? VisionTrainer.create(config.vision, config.processor, opts.threads) : undefined,
     ]);
     const values = new Map<string, Float32Array>();
     for (const name of [...textParams, ...(vision?.params ?? [])]) {

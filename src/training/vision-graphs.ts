@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { buildVisionGraph } from '../model/architecture/vision-encoder.js';
-import { patchDim, type VisionConfig } from '../model/config.js';
+import { patchDim, type ProcessorConfig, type VisionConfig } from '../model/config.js';
+import { pixelValues } from '../model/processor/patchify.js';
 import type { VisualInput } from '../model/processor/image-processor.js';
 import { appendBackward } from './autodiff/backward.js';
 import { paramsAsInputs } from './autodiff/params-as-inputs.js';
@@ -19,9 +20,10 @@ export class VisionTrainer {
     private readonly vjpSession: ort.InferenceSession,
     readonly params: string[],
     private readonly config: VisionConfig,
+    private readonly processor: ProcessorConfig,
   ) {}
 
-  static async create(config: VisionConfig, threads?: number): Promise<VisionTrainer> {
+  static async create(config: VisionConfig, processor: ProcessorConfig, threads?: number): Promise<VisionTrainer> {
     // The dense layout: the same function as the per-input one, in ops the autodiff rules cover.
     const c: VisionConfig = { ...config, per_input_attention: false };
     const fwd = buildVisionGraph(c);
@@ -33,13 +35,13 @@ export class VisionTrainer {
     const loss = vjp.op('ReduceSum', [vjp.op('Mul', [features, cot])], { keepdims: { i: 0 } });
     appendBackward(vjp, loss, params).forEach((d, i) => vjp.output(d, `grad.${params[i]}`, 'float32', vjp.inputs.find((v) => v.name === params[i])!.shape));
     const [f, v] = await Promise.all([openGraph(fwd, { threads }), openGraph(vjp, { threads })]);
-    return new VisionTrainer(f, v, params, c);
+    return new VisionTrainer(f, v, params, c, processor);
   }
 
   private feeds(input: VisualInput, weights: Map<string, { data: Float32Array; dims: number[] }>): Record<string, ort.Tensor> {
     const rows = input.grid[0] * input.grid[1] * input.grid[2];
     const feeds: Record<string, ort.Tensor> = {
-      pixel_values: new ort.Tensor('float32', input.pixelValues, [rows, patchDim(this.config)]),
+      pixel_values: new ort.Tensor('float32', pixelValues(input, this.processor), [rows, patchDim(this.config)]),
       image_grid_thw: new ort.Tensor('int64', BigInt64Array.from(input.grid.map(BigInt)), [1, 3]),
     };
     for (const p of this.params) feeds[p] = new ort.Tensor('float32', weights.get(p)!.data, weights.get(p)!.dims);

@@ -1,8 +1,9 @@
 /**
- * Large input buffers that travel to the ONNX Runtime thread and back. A fresh buffer per call
- * pays its zero fill and page faults every time (about 1 GB/s here: 150 ms of the event loop's
- * thread for one benchmark's images). onnxruntime-node refuses SharedArrayBuffer views ("Invalid
- * argument"), so a buffer is transferred with its call, handed back with the answer, and reused.
+ * Large buffers that travel to another thread and back, or are refilled on every call. A fresh
+ * buffer per call pays its zero fill and page faults every time (about 7 ms for 2.4 MB here: 150 ms
+ * of a thread for one benchmark's images). onnxruntime-node refuses SharedArrayBuffer views
+ * ("Invalid argument"), so a buffer is transferred with its call, handed back with the answer, and
+ * reused.
  */
 export class ReusableBuffers {
   private readonly free: ArrayBuffer[] = [];
@@ -10,16 +11,14 @@ export class ReusableBuffers {
   /** Buffers over `keepBytes` are not kept (one huge image should not pin its size for good). */
   constructor(private readonly keepBytes = 64 * 2 ** 20, private readonly keepCount = 4) {}
 
-  /** A view of `length` floats (contents undefined): the smallest free buffer that fits, else a new one. */
-  take(length: number): Float32Array {
-    const bytes = length * Float32Array.BYTES_PER_ELEMENT;
+  /** A buffer of at least `bytes` (contents undefined): the smallest free one that fits, else a new one. */
+  take(bytes: number): ArrayBuffer {
     let best = -1;
     this.free.forEach((b, i) => {
       if (b.byteLength >= bytes && (best < 0 || b.byteLength < this.free[best]!.byteLength)) best = i;
     });
     // Sizes rounded up to 1 MiB so that inputs of similar sizes share buffers.
-    const buffer = best >= 0 ? this.free.splice(best, 1)[0]! : new ArrayBuffer(Math.ceil(bytes / 2 ** 20) * 2 ** 20);
-    return new Float32Array(buffer, 0, length);
+    return best >= 0 ? this.free.splice(best, 1)[0]! : new ArrayBuffer(Math.max(1, Math.ceil(bytes / 2 ** 20)) * 2 ** 20);
   }
 
   /** Returns a buffer once nothing uses it (a detached one, still out on another thread, is dropped). */

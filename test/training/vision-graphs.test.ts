@@ -13,7 +13,7 @@ test('vision tower in training: forward equals the served encoder, and its VJP m
   const files = await loadModelFiles(await testModel('micro', 6));
   const weights = await loadWeights(files.dir);
   const input = await preprocessFrames([await decodeImage(await testImagePng(120, 90, 2), { maxPixels: 1e7 })], files.config.processor);
-  const vision = await VisionTrainer.create(files.config.vision, 1);
+  const vision = await VisionTrainer.create(files.config.vision, files.config.processor, 1);
   const runner = await OnnxModel.load(files, { threads: 1 });
   const served = (await runner.encodeVisual([input]))[0]!;
   const features = await vision.features(input, weights);

@@ -1,6 +1,7 @@
 import type { ProcessorConfig } from '../config.js';
 import { resizeBicubic, type RgbImage } from '../../tools/image.js';
-import { runPreprocess } from './preprocess-pool.js';
+import { resizeInWorker } from './preprocess-pool.js';
+import { checkFrames, patchGrid, type ResizedFrames } from './patchify.js';
 
 /** Python's round() (half to even): transformers' smart_resize and PIL's crop of float boxes use it. */
 export function roundHalfEven(x: number): number {
@@ -38,12 +39,13 @@ export function smartResize(height: number, width: number, factor: number, minPi
 }
 
 /** Model-ready visual input: patches in merge order and their [t, h, w] grid (in patches). */
-export interface VisualInput {
-  pixelValues: Float32Array;
+/**
+ * An image or video as the vision encoder will see it: its frames resized (bytes, an eighth of the
+ * pixel values' size), the patch grid and its place in the text. The model's runtime patchifies the
+ * frames into its own reused buffer when it encodes them (see patchifyInto).
+ */
+export interface VisualInput extends ResizedFrames {
   grid: [number, number, number];
-  /** Size the frames were resized to before patching. */
-  width: number;
-  height: number;
   /** Tokens this input occupies in the text sequence: t*h*w / merge². */
   numTokens: number;
 }
@@ -53,15 +55,17 @@ export function resizeTarget(img: { width: number; height: number }, p: Processo
 }
 
 /**
- * Resizes, rescales, normalises and patchifies frames exactly as transformers.js's
- * Qwen2VLImageProcessor (see preprocessSync). sharp's resize runs here (already off the event
- * loop, in libuv's pool); the PIL resize and the patchify loops run in a worker thread.
+ * Resizes frames exactly as transformers.js's Qwen2VLImageProcessor (transformers' for 'pil'
+ * checkpoints); rescaling, normalising and patchifying follow where the frames are encoded
+ * (patchifyInto). sharp's resize runs in libuv's pool; the PIL resize in a worker thread.
  */
 export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, budget?: { min: number; max: number }): Promise<VisualInput> {
   const [width, height] = resizeTarget(frames[0]!, p, budget);
-  // Transformers' processor (Pillow, numpy float32) for imported checkpoints; transformers.js's otherwise.
-  const pil = p.resize_backend === 'pil';
-  const input = pil ? frames : await Promise.all(frames.map((f) => resizeBicubic(f, width, height)));
-  const { pixelValues, grid } = await runPreprocess({ frames: input, width, height, processor: p });
-  return { pixelValues, grid, width, height, numTokens: (grid[0] * grid[1] * grid[2]) / (p.merge_size * p.merge_size) };
+  const resized = p.resize_backend === 'pil'
+    ? await resizeInWorker({ frames, width, height, processor: p })
+    : await Promise.all(frames.map((f) => resizeBicubic(f, width, height)));
+  const input = { frames: resized, width, height };
+  checkFrames(input, true);
+  const grid = patchGrid(resized.length, width, height, p);
+  return { ...input, grid, numTokens: (grid[0] * grid[1] * grid[2]) / (p.merge_size * p.merge_size) };
 }

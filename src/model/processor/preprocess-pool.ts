@@ -1,12 +1,12 @@
 import { availableParallelism } from 'node:os';
 import type { TransferListItem } from 'node:worker_threads';
 import type { RgbImage } from '../../tools/image.js';
-import { preprocessSync, type PreprocessJob, type PreprocessResult } from './patchify.js';
+import { resizeFramesPil, type ResizeJob } from './patchify.js';
 import { WorkerPool } from '../../util/worker-pool.js';
 
 /**
- * Runs preprocessSync in worker threads so the event loop (HTTP, gRPC, streaming) is not blocked
- * by the PIL resize and the patchify loops (~1 s for a large image). PIXELREASONER_PREPROCESS_WORKERS
+ * Runs the PIL resize of 'pil' checkpoints in worker threads so the event loop (HTTP, gRPC,
+ * streaming) is not blocked by it (~1 s for a large image). PIXELREASONER_PREPROCESS_WORKERS
  * sets the pool size, read when the pool starts (first use); 0 runs inline on the calling thread,
  * checked on every call so tests can compare both.
  */
@@ -22,9 +22,9 @@ export function preprocessWorkerCount(): number {
 
 let pool: WorkerPool | undefined;
 
-export async function runPreprocess(job: PreprocessJob): Promise<PreprocessResult> {
+export async function resizeInWorker(job: ResizeJob): Promise<RgbImage[]> {
   const n = preprocessWorkerCount();
-  if (n === 0) return preprocessSync(job);
+  if (n === 0) return resizeFramesPil(job);
   pool ??= new WorkerPool(new URL('./preprocess-worker.ts', import.meta.url), n);
   // Callers keep their images (a request's images serve later crops), so the bytes go over as
   // fresh copies, transferred; a frame listed twice is copied once.
@@ -40,7 +40,7 @@ export async function runPreprocess(job: PreprocessJob): Promise<PreprocessResul
     }
     return c;
   });
-  return pool.run<PreprocessResult>({ ...job, frames }, transfer);
+  return pool.run<RgbImage[]>({ ...job, frames }, transfer);
 }
 
 /** Stops the pool's workers (tests); the next call starts a new pool. */

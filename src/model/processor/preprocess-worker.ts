@@ -1,8 +1,8 @@
-// Worker entry of the preprocessing pool: runs preprocessSync and hands the pixel values back by transfer.
-import { preprocessSync, type PreprocessJob } from './patchify.js';
+// Worker entry of the preprocessing pool: runs the PIL resize and hands the resized frames back by transfer.
+import { resizeFramesPil, type ResizeJob } from './patchify.js';
 import { serveTasks } from '../../util/worker-pool.js';
 
-serveTasks((job: PreprocessJob) => {
-  const value = preprocessSync(job);
-  return { value, transfer: [value.pixelValues.buffer] };
+serveTasks((job: ResizeJob) => {
+  const value = resizeFramesPil(job);
+  return { value, transfer: value.map((f) => f.data.buffer as ArrayBuffer) };
 });

@@ -4,6 +4,7 @@ import { AutoProcessor, RawImage, env } from '@huggingface/transformers';
 import { loadModelFiles } from '../../../src/model/model-dir.js';
 import { decodeImage } from '../../../src/tools/image.js';
 import { preprocessFrames, smartResize } from '../../../src/model/processor/image-processor.js';
+import { pixelValues } from '../../../src/model/processor/patchify.js';
 import { testImagePng, testModel } from '../../helpers.js';
 
 env.allowRemoteModels = false;
@@ -14,7 +15,8 @@ test('pixel_values and image_grid_thw equal transformers.js for 5 image sizes (m
   const processor = await AutoProcessor.from_pretrained(dir);
   for (const [w, h] of [[640, 480], [1500, 1000], [100, 300], [33, 57], [2000, 200]] as const) {
     const png = await testImagePng(w, h, w);
-    const ours = await preprocessFrames([await decodeImage(png, { maxPixels: 1e8 })], config.processor);
+    const input = await preprocessFrames([await decodeImage(png, { maxPixels: 1e8 })], config.processor);
+    const ours = { grid: input.grid, pixelValues: pixelValues(input, config.processor) };
     const theirs = await processor.image_processor!(await RawImage.fromBlob(new Blob([png])));
     const tv = theirs.pixel_values.data as Float32Array;
     assert.deepEqual((theirs.image_grid_thw.tolist() as bigint[][])[0]!.map(Number), ours.grid, `grid ${w}x${h}`);
