@@ -81,18 +81,11 @@ export function patchifyInto(out: Float32Array, offset: number, r: ResizedFrames
             const y0 = (bh * m + mh) * ps;
             const x0 = (bw * m + mw) * ps;
             for (let c = 0; c < 3; c++) {
-              const lut = table[c]!;
               for (let tt = 0; tt < tp; tt++) {
                 const frame = frames[t * tp + tt]!;
-                if (tt > 0 && frame === frames[t * tp + tt - 1]) {
-                  out.copyWithin(o, o - block, o);
-                  o += block;
-                  continue;
-                }
-                const src = frame.data;
-                for (let py = 0; py < ps; py++) {
-                  for (let px = 0, at = ((y0 + py) * width + x0) * 3 + c; px < ps; px++, at += 3) out[o++] = lut[src[at]!]!;
-                }
+                if (tt > 0 && frame === frames[t * tp + tt - 1]) out.copyWithin(o, o - block, o);
+                else gatherPatch(out, o, frame.data, table[c]!, (y0 * width + x0) * 3 + c, width * 3, ps);
+                o += block;
               }
             }
           }
@@ -101,6 +94,18 @@ export function patchifyInto(out: Float32Array, offset: number, r: ResizedFrames
     }
   }
   return o - offset;
+}
+
+/**
+ * One channel of one patch: `ps` rows of `ps` bytes (stride 3 within a row, `rowStride` between
+ * rows) from `start`, through the lookup table. A small function over typed arrays and integers:
+ * V8 optimizes it within a call or two, where the nested loops around it took ~6 calls of a cold
+ * thread at ~15 ms each.
+ */
+function gatherPatch(out: Float32Array, o: number, src: Uint8Array, lut: Float32Array, start: number, rowStride: number, ps: number): void {
+  for (let py = 0; py < ps; py++) {
+    for (let px = 0, at = start + py * rowStride; px < ps; px++, at += 3) out[o++] = lut[src[at]!]!;
+  }
 }
 
 /** The pixel values of resized frames in a buffer of their own ([patches, patchRowLength]): training and tests. */
