@@ -1,7 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import type { TextConfig } from '../model/config.js';
+import type { ProcessorConfig, TextConfig } from '../model/config.js';
 import { KvPool } from './kv-pool.js';
-import type { ProcessorConfig } from '../model/config.js';
 import { patchRowLength, patchifyInto, pixelCount } from '../model/processor/patchify.js';
 import { ReusableBuffers } from '../util/reusable-buffers.js';
 import { unpackVisuals, type VisualWire } from './visual-wire.js';
