@@ -16,7 +16,6 @@ import type { GenerateOptions, GenerationRequest, GenerationResult } from './typ
 export type { GenerateOptions } from './types.js';
 export type { EngineOptions } from './engine-config.js';
 export { QueueFullError, TooManySamplesError } from './scheduler.js';
-
 export { PromptTooLongError } from './prompt.js';
 
 /**

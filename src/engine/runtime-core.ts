@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { ProcessorConfig, TextConfig } from '../model/config.js';
 import { KvPool } from './kv-pool.js';
-import { patchRowLength, patchifyInto, pixelCount } from '../model/processor/patchify.js';
+import { patchifyInto, pixelCount } from '../model/processor/patchify.js';
 import { ReusableBuffers } from '../util/reusable-buffers.js';
 import { unpackVisuals, type VisualWire } from './visual-wire.js';
 
@@ -68,9 +68,11 @@ export class RuntimeCore {
       const pixels = new Float32Array(buffer, 0, total);
       let o = 0;
       for (const x of inputs) o += patchifyInto(pixels, o, x, processor);
-      const rowLen = patchRowLength(processor);
+      // One row per patch: the grids' t*h*w summed.
+      let patches = 0;
+      for (let i = 0; i < wire.grid.length; i += 3) patches += Number(wire.grid[i]! * wire.grid[i + 1]! * wire.grid[i + 2]!);
       const out = await this.sessionOf(session).run({
-        pixel_values: new ort.Tensor('float32', pixels, [total / rowLen, rowLen]),
+        pixel_values: new ort.Tensor('float32', pixels, [patches, total / patches]),
         image_grid_thw: new ort.Tensor('int64', wire.grid, [inputs.length, 3]),
       });
       return { features: out.image_features!.data as Float32Array, bytes: wire.bytes };

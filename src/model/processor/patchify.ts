@@ -35,7 +35,7 @@ export function patchGrid(frameCount: number, width: number, height: number, p: 
 }
 
 /** Floats in one patch row: (channel, temporal, patch_y, patch_x). */
-export const patchRowLength = (p: ProcessorConfig) => 3 * p.temporal_patch_size * p.patch_size * p.patch_size;
+const patchRowLength = (p: ProcessorConfig) => 3 * p.temporal_patch_size * p.patch_size * p.patch_size;
 
 /** Floats `patchifyInto` writes for these frames. */
 export function pixelCount(r: ResizedFrames, p: ProcessorConfig): number {
@@ -108,7 +108,7 @@ function gatherPatch(out: Float32Array, o: number, src: Uint8Array, lut: Float32
   }
 }
 
-/** The pixel values of resized frames in a buffer of their own ([patches, patchRowLength]): training and tests. */
+/** The pixel values of resized frames in a buffer of their own ([patches, patch row]): training and tests. */
 export function pixelValues(r: ResizedFrames, p: ProcessorConfig): Float32Array {
   const out = new Float32Array(pixelCount(r, p));
   patchifyInto(out, 0, r, p);
