@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import sharp from 'sharp';
+import { Engine, type EngineOptions } from '../src/engine/engine.js';
 import { OnnxModel } from '../src/engine/onnx-model.js';
 import { ChatTokenizer } from '../src/model/chat-tokenizer.js';
 import { initModelDir, loadModelFiles, type ModelFiles } from '../src/model/model-dir.js';
@@ -22,6 +24,25 @@ export async function openTestModel(preset: PresetName, seed: number): Promise<{
   const files = await loadModelFiles(await testModel(preset, seed));
   const model = await OnnxModel.load(files, { threads: 2 });
   return { files, model, tokenizer: new ChatTokenizer(files.tokenizerJson, files.tokenizerConfigJson) };
+}
+
+/** What engine tests share: a generated model, its tokenizer, a test image, and engines over them. */
+export interface EngineTestBed {
+  files: ModelFiles;
+  model: OnnxModel;
+  tokenizer: ChatTokenizer;
+  image: RgbImage;
+  engine(options: EngineOptions): Engine;
+}
+
+/** Opens the model and the image (width, height, seed) before a file's tests and releases the model after them. */
+export function engineTestBed(preset: PresetName, seed: number, image: [number, number, number]): EngineTestBed {
+  const bed = { engine: (options: EngineOptions) => new Engine(bed.model, bed.tokenizer, bed.files.config, options) } as EngineTestBed;
+  before(async () => {
+    Object.assign(bed, await openTestModel(preset, seed), { image: await testImage(...image) });
+  });
+  after(() => bed.model.release());
+  return bed;
 }
 
 /** testImagePng decoded, with no pixel limit. */

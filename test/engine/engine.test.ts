@@ -1,31 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
-import type { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { GenerationRequest } from '../../src/engine/types.js';
-import type { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
-import type { ModelFiles } from '../../src/model/model-dir.js';
-import type { RgbImage } from '../../src/tools/image.js';
-import { openTestModel, testImage } from '../helpers.js';
+import { engineTestBed } from '../helpers.js';
 
-let files: ModelFiles;
-let model: OnnxModel;
-let tokenizer: ChatTokenizer;
-let image: RgbImage;
-
-before(async () => {
-  ({ files, model: model, tokenizer } = await openTestModel('micro', 11));
-  image = await testImage(300, 220, 3);
-});
-after(() => model.release());
+const bed = engineTestBed('micro', 11, [300, 220, 3]);
 
 /** Long enough to be running still when the image request arrives on any machine; it fails long before its end. */
 const textRequest: GenerationRequest = {
   messages: [{ role: 'user', content: 'Count slowly.' }], sampling: GREEDY, maxTokens: 4000, ignoreEos: true, tools: [], maxToolCalls: 0, stop: [],
 };
 const imageRequest = (): GenerationRequest => ({
-  messages: [{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'What is there?' }] }],
+  messages: [{ role: 'user', content: [{ type: 'image', image: bed.image }, { type: 'text', text: 'What is there?' }] }],
   sampling: GREEDY, maxTokens: 16, ignoreEos: true, tools: ['crop_image_normalized'], maxToolCalls: 0, stop: [],
 });
 
@@ -35,7 +22,7 @@ test('a step that fails while a prompt prefills fails its requests, leaves no un
   process.on('unhandledRejection', onUnhandled);
   try {
     // Small chunks: the image request's prompt (tool system prompt first, the cacheable part) takes several steps.
-    const engine = new Engine(model, tokenizer, files.config, { maxModelLen: 4096, maxNumBatchedTokens: 64 });
+    const engine = bed.engine({ maxModelLen: 4096, maxNumBatchedTokens: 64 });
     let second: Promise<unknown> | undefined;
     // The running request's token hook throws in the step that plans the second request's first prompt chunk.
     const first = engine.generate(textRequest, {
@@ -56,7 +43,7 @@ test('a step that fails while a prompt prefills fails its requests, leaves no un
       return { r, logits };
     };
     const again = await logitsOf(engine);
-    const reference = await logitsOf(new Engine(model, tokenizer, files.config, { maxModelLen: 2048, enablePrefixCaching: false }));
+    const reference = await logitsOf(bed.engine({ maxModelLen: 2048, enablePrefixCaching: false }));
     assert.deepEqual(again.r.tokenIds, reference.r.tokenIds);
     let worst = 0;
     again.logits.forEach((l, i) => l.forEach((x, k) => (worst = Math.max(worst, Math.abs(x - reference.logits[i]![k]!)))));

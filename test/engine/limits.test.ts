@@ -1,37 +1,24 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
-import type { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { GenerationRequest } from '../../src/engine/types.js';
-import type { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
-import type { ModelFiles } from '../../src/model/model-dir.js';
-import type { RgbImage } from '../../src/tools/image.js';
-import { openTestModel, testImage, until } from '../helpers.js';
+import { engineTestBed, until } from '../helpers.js';
 
 /** The engine's limits and cancellations at their boundaries, each pinned to the rule it checks. */
-let files: ModelFiles;
-let runner: OnnxModel;
-let tokenizer: ChatTokenizer;
-let image: RgbImage;
-
-before(async () => {
-  ({ files, model: runner, tokenizer } = await openTestModel('micro', 7));
-  image = await testImage(448, 336, 7);
-});
-after(() => runner.release());
+const bed = engineTestBed('micro', 7, [448, 336, 7]);
 
 const CALL = '\n<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [0.2, 0.2, 0.6, 0.7], "target_image": 1}}\n</tool_call>';
-const engine = (opts: Partial<ConstructorParameters<typeof Engine>[3]> = {}) => new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, maxNumSeqs: 4, ...opts });
+const engine = (opts: Partial<ConstructorParameters<typeof Engine>[3]> = {}) => bed.engine({ maxModelLen: 2048, maxNumSeqs: 4, ...opts });
 const request = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
-  messages: [{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: 'What is there?' }] }],
+  messages: [{ role: 'user', content: [{ type: 'image', image: bed.image }, { type: 'text', text: 'What is there?' }] }],
   sampling: GREEDY, maxTokens: 60, tools: ['crop_image_normalized'], maxToolCalls: 4, stop: [], ...over,
 });
 
 /** Forces the generated tokens: a tool call at each of `at`, a plain filler token elsewhere (a random model's own calls cannot interfere). */
 function forcedCalls(at: number[]): (i: number) => number {
-  const call = tokenizer.encode(CALL);
-  const filler = tokenizer.encode(' ok')[0]!;
+  const call = bed.tokenizer.encode(CALL);
+  const filler = bed.tokenizer.encode(' ok')[0]!;
   const forced = new Map<number, number>();
   for (const start of at) call.forEach((id, k) => forced.set(start + k, id));
   return (i) => forced.get(i) ?? filler;
@@ -56,7 +43,7 @@ test('DESIGN.md §4 limits: a call beyond max_tool_calls ends the request with f
 
 test('the context limit reached by a tool result ends the request as length, with nothing generated after the call', async () => {
   const probe = await engine().generate(request({ maxTokens: 1 }));
-  const callTokens = tokenizer.encode(CALL).length;
+  const callTokens = bed.tokenizer.encode(CALL).length;
   // Room for the prompt, the call and a few tokens, but not for the crop's result turn (dozens of image tokens).
   const maxModelLen = probe.promptTokenIds.length + 2 + callTokens + 5;
   let afterTool = 0;
@@ -123,9 +110,9 @@ test('an n larger than the engine\'s slots is refused at once (it could never be
 
 test('§4 "target_image counts crops included": a second call can crop the crop the engine made in the first step', async () => {
   const second = '\n<tool_call>\n{"name": "crop_image_normalized", "arguments": {"bbox_2d": [0.25, 0.25, 0.75, 0.75], "target_image": 2}}\n</tool_call>';
-  const call = tokenizer.encode(CALL);
-  const next = tokenizer.encode(second);
-  const filler = tokenizer.encode(' ok')[0]!;
+  const call = bed.tokenizer.encode(CALL);
+  const next = bed.tokenizer.encode(second);
+  const filler = bed.tokenizer.encode(' ok')[0]!;
   const forced = new Map<number, number>();
   call.forEach((id, k) => forced.set(2 + k, id));
   next.forEach((id, k) => forced.set(2 + call.length + 5 + k, id));

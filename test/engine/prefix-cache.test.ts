@@ -1,38 +1,26 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { Engine } from '../../src/engine/engine.js';
 import { EngineMetrics } from '../../src/engine/metrics.js';
-import type { KvPoolHandle, OnnxModel } from '../../src/engine/onnx-model.js';
+import type { KvPoolHandle } from '../../src/engine/onnx-model.js';
 import { BLOCK_TOKENS, PrefixCache } from '../../src/engine/prefix-cache.js';
 import { GREEDY } from '../../src/engine/sampler.js';
 import type { GenerationRequest } from '../../src/engine/types.js';
-import type { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
-import type { ModelFiles } from '../../src/model/model-dir.js';
-import type { RgbImage } from '../../src/tools/image.js';
-import { openTestModel, testImage } from '../helpers.js';
+import { engineTestBed } from '../helpers.js';
 
-let files: ModelFiles;
-let runner: OnnxModel;
-let tokenizer: ChatTokenizer;
-let image: RgbImage;
-
-before(async () => {
-  ({ files, model: runner, tokenizer } = await openTestModel('tiny', 4));
-  image = await testImage(400, 300, 7);
-});
-after(() => runner.release());
+const bed = engineTestBed('tiny', 4, [400, 300, 7]);
 
 const request = (question: string): GenerationRequest => ({
-  messages: [{ role: 'user', content: [{ type: 'image', image }, { type: 'text', text: question }] }],
+  messages: [{ role: 'user', content: [{ type: 'image', image: bed.image }, { type: 'text', text: question }] }],
   sampling: GREEDY, maxTokens: 24, ignoreEos: true, tools: ['crop_image_normalized'], maxToolCalls: 2, stop: [],
 });
 
 test('the tool system prompt is prefilled once: later requests reuse its KV and generate the same tokens', async () => {
   const registry = new Registry();
   const metric = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
-  const cached = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, metrics: new EngineMetrics(registry) });
-  const uncached = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, enablePrefixCaching: false });
+  const cached = bed.engine({ maxModelLen: 2048, metrics: new EngineMetrics(registry) });
+  const uncached = bed.engine({ maxModelLen: 2048, enablePrefixCaching: false });
 
   const logitsOf = async (engine: Engine, question: string) => {
     const logits: Float32Array[] = [];
@@ -60,7 +48,7 @@ test('the tool system prompt is prefilled once: later requests reuse its KV and 
 });
 
 test('a prompt without cacheable text, and one that is a cached prefix exactly, still generate', async () => {
-  const engine = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048 });
+  const engine = bed.engine({ maxModelLen: 2048 });
   const text = (t: string): GenerationRequest => ({ messages: [{ role: 'user', content: t }], sampling: GREEDY, maxTokens: 6, ignoreEos: true, tools: [], maxToolCalls: 0, stop: [] });
   const long = 'word '.repeat(80);
   const a = await engine.generate(text(long));
@@ -74,8 +62,8 @@ test('a prompt without cacheable text, and one that is a cached prefix exactly, 
 });
 
 test('a cache smaller than two prompts evicts the least recently used blocks and still gives the uncached tokens', async () => {
-  const small = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, prefixCacheBlocks: 12 });
-  const uncached = new Engine(runner, tokenizer, files.config, { maxModelLen: 2048, enablePrefixCaching: false });
+  const small = bed.engine({ maxModelLen: 2048, prefixCacheBlocks: 12 });
+  const uncached = bed.engine({ maxModelLen: 2048, enablePrefixCaching: false });
   const text = (t: string): GenerationRequest => ({ messages: [{ role: 'user', content: t }], sampling: GREEDY, maxTokens: 6, ignoreEos: true, tools: [], maxToolCalls: 0, stop: [] });
   // alpha is a chain of 9 blocks, beta of 8: storing beta evicts alpha's least recently used blocks, its head among them.
   const prompts = ['alpha '.repeat(60), 'alpha '.repeat(40), 'beta '.repeat(80), 'beta '.repeat(80), 'alpha '.repeat(60)];
