@@ -140,7 +140,7 @@ export class Engine {
     const prefilled = this.runner.prefill(plan.prefill);
     // Visuals the next step will feed are encoded while this thread samples, queued behind this step's calls (posted by then).
     const next = this.scheduler.upNext(plan);
-    setImmediate(() => this.runner.encodeAhead(next));
+    if (next.length > 0) setImmediate(() => this.runner.encodeAhead(next)); // none on a decode-only step
     // Settled together: a failed decode must not leave the prefill's answer (or failure) unobserved.
     const [decodeDone, prefillDone] = await Promise.allSettled([decoded.then((rows) => rows.forEach((logits, i) => this.accept(plan.decode[i]!, logits))), prefilled]);
     if (decodeDone.status === 'rejected') throw decodeDone.reason;
