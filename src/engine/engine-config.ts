@@ -21,6 +21,11 @@ export interface EngineConfig {
    * two 256-patch images cost 11 ms together vs 3 ms apart.
    */
   visionPatchesPerCall: number;
+  /**
+   * Requests prepared at once (chat template, tokenizing, image resizing), in arrival order. Two: one
+   * request's tokenizing on the event loop overlaps another's resize in libuv's pool.
+   */
+  intakeConcurrency: number;
   metrics?: EngineMetrics;
 }
 
@@ -31,6 +36,7 @@ export const ENGINE_DEFAULTS = {
   enablePrefixCaching: true,
   prefixCacheBlocks: 256,
   visionPatchesPerCall: 256,
+  intakeConcurrency: 2,
 } as const satisfies Partial<EngineConfig>;
 
 /** What callers pass: the context length, and any setting that differs from the defaults. */

@@ -1,16 +1,14 @@
 import type { ChatTokenizer } from '../model/chat-tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
-import { RopePositions } from '../model/processor/rope-index.js';
-import { endsWithToolCall } from '../tools/tool-call.js';
 import { resolveEngineConfig, type EngineConfig, type EngineOptions } from './engine-config.js';
 import { ModelRunner, type Chunk } from './model-runner.js';
 import type { OnnxModel } from './onnx-model.js';
 import { OutputProcessor } from './output-processor.js';
-import { buildPrompt, PromptTooLongError } from './prompt.js';
+import { Intake } from './intake.js';
 import { sampleToken } from './sampler.js';
 import { Scheduler } from './scheduler.js';
-import { createSamples, type Sequence } from './sequence.js';
-import { ToolLoop, type PreparedTurn } from './tool-loop.js';
+import type { Sequence } from './sequence.js';
+import { ToolLoop } from './tool-loop.js';
 import type { GenerateOptions, GenerationRequest, GenerationResult } from './types.js';
 
 export type { GenerateOptions } from './types.js';
@@ -20,7 +18,7 @@ export { PromptTooLongError } from './prompt.js';
 
 /**
  * Continuous-batching engine for the pixel-reasoning loop; it glues the parts. Requests become
- * sequences (prompt.ts); the scheduler admits and plans each step; the model runner feeds the
+ * sequences (intake.ts); the scheduler admits and plans each step; the model runner feeds the
  * planned tokens through the model and its KV cache; sampled tokens go through the output
  * processor and the scheduler's finish rules; a sequence that calls a tool pauses in the tool
  * loop (tool-loop.ts) while the others keep decoding, then resumes with only the result turn to prefill.
@@ -31,6 +29,7 @@ export class Engine {
   private readonly scheduler: Scheduler;
   private readonly output: OutputProcessor;
   private readonly tools: ToolLoop;
+  private readonly intake: Intake;
   private loopRunning = false;
   private wakeUp?: () => void;
   private dirty = false;
@@ -41,6 +40,7 @@ export class Engine {
     this.scheduler = new Scheduler(this.config);
     this.output = new OutputProcessor(tokenizer, modelConfig.eos_token_ids);
     this.tools = new ToolLoop(tokenizer, modelConfig, this.config.metrics);
+    this.intake = new Intake(tokenizer, modelConfig, this.tools, this.config);
   }
 
   get maxModelLen(): number {
@@ -85,21 +85,22 @@ export class Engine {
    * token from the same logits (sample i uses seed + i when a seed is given).
    */
   async generateMany(request: GenerationRequest, n: number, optsFor: (i: number) => GenerateOptions = () => ({})): Promise<GenerationResult[]> {
-    const rope = new RopePositions();
-    const prompt = await buildPrompt(request.messages, request.tools, this.tokenizer, this.modelConfig, rope);
-    if (prompt.chunk.ids.length >= this.maxModelLen) throw new PromptTooLongError(prompt.chunk.ids.length, this.maxModelLen);
-    const { first, results } = createSamples(request, prompt, rope, this.modelConfig.processor, n, optsFor);
-    if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
-      // The client's partial assistant message ends in a call: it runs while the prompt prefills
-      // (once for all samples), and its result turn is queued once the prompt is in the cache.
-      first.openingTurn = this.tools.prepare(first, prompt.continuedText);
-      first.openingTurn.catch(() => {}); // handled when the prompt is in
-    }
-    try {
-      this.scheduler.add(first);
-      this.kick();
-    } catch (e) {
-      [first, ...first.siblings].forEach((s) => s.hooks.reject(e));
+    const { first, results } = await this.intake.prepare(request, n, optsFor);
+    const samples = [first, ...first.siblings];
+    if (first.totalTokens >= this.maxModelLen) {
+      // The result turn of the client's own call leaves no room to generate.
+      for (const s of samples) {
+        if (s !== first) s.copyToolStateFrom(first);
+        this.scheduler.finish(s, 'length');
+        this.complete(s);
+      }
+    } else {
+      try {
+        this.scheduler.add(first);
+        this.kick();
+      } catch (e) {
+        samples.forEach((s) => s.hooks.reject(e));
+      }
     }
     return Promise.all(results);
   }
@@ -127,26 +128,38 @@ export class Engine {
     }
   }
 
-  /** One iteration: plan, encode new visual inputs, decode one token for each running sequence, prefill chunks. */
+  /** One iteration: decode one token for each running sequence; admit, encode new visual inputs and prefill chunks. */
   private async step(): Promise<boolean> {
-    for (const seq of this.scheduler.admit()) await this.admitted(seq);
-    const plan = this.scheduler.schedule();
+    const admitted = this.scheduler.admit();
+    const decode = this.scheduler.decodeBatch();
     this.updateGauges();
-    if (plan.decode.length === 0 && plan.prefill.length === 0) return false;
-    this.config.metrics?.batchSize.observe(plan.decode.length + plan.prefill.length);
-    await this.runner.encodeVisuals(plan.prefill.map((p) => p.seq)); // a decode row's one token is never visual
-    // Both calls are posted before either answers: the runtime runs the prefill while this thread samples the decode.
-    const decoded = plan.decode.length > 0 ? this.runner.decode(plan.decode) : Promise.resolve([]);
-    const prefilled = this.runner.prefill(plan.prefill);
-    // Visuals the next step will feed are encoded while this thread samples, queued behind this step's calls (posted by then).
-    const next = this.scheduler.upNext(plan);
-    if (next.length > 0) setImmediate(() => this.runner.encodeAhead(next)); // none on a decode-only step
+    // The decode is posted first: it needs nothing this step prepares (prefix-cache restores, visual
+    // encodes), and the runtime runs the prefill while this thread samples the decode.
+    const decoded = decode.length > 0 ? this.runner.decode(decode) : Promise.resolve([]);
+    const prefilled = this.admitAndPrefill(admitted);
     // Settled together: a failed decode must not leave the prefill's answer (or failure) unobserved.
-    const [decodeDone, prefillDone] = await Promise.allSettled([decoded.then((rows) => rows.forEach((logits, i) => this.accept(plan.decode[i]!, logits))), prefilled]);
+    const [decodeDone, prefillDone] = await Promise.allSettled([decoded.then((rows) => rows.forEach((logits, i) => this.accept(decode[i]!, logits))), prefilled]);
     if (decodeDone.status === 'rejected') throw decodeDone.reason;
     if (prefillDone.status === 'rejected') throw prefillDone.reason;
-    for (const [i, logits] of prefillDone.value.entries()) if (!plan.prefill[i]!.seq.finishReason) await this.prefilled(plan.prefill[i]!, logits);
-    return true;
+    const { chunks, logits } = prefillDone.value;
+    if (decode.length + chunks.length > 0) this.config.metrics?.batchSize.observe(decode.length + chunks.length);
+    for (const [i, l] of logits.entries()) if (!chunks[i]!.seq.finishReason) await this.prefilled(chunks[i]!, l);
+    return decode.length + chunks.length > 0;
+  }
+
+  /**
+   * Starts the newly admitted sequences from the prefix cache, then prefills this step's chunks once
+   * their visual inputs are encoded; what the next step will feed is encoded meanwhile, queued behind.
+   */
+  private async admitAndPrefill(admitted: Sequence[]): Promise<{ chunks: Chunk[]; logits: Float32Array[] }> {
+    for (const seq of admitted) await this.admitted(seq);
+    const chunks = this.scheduler.prefillChunks();
+    if (chunks.length === 0) return { chunks, logits: [] };
+    await this.runner.encodeVisuals(chunks.map((c) => c.seq));
+    const prefilled = this.runner.prefill(chunks);
+    const next = this.scheduler.upNext(chunks);
+    if (next.length > 0) setImmediate(() => this.runner.encodeAhead(next)); // after the prefill's call is posted
+    return { chunks, logits: await prefilled };
   }
 
   private async admitted(seq: Sequence): Promise<void> {
@@ -161,7 +174,6 @@ export class Engine {
   private async prefilled({ seq, tokens }: Chunk, logits: Float32Array): Promise<void> {
     if (seq.status === 'prefilling') this.config.metrics?.promptTokens.inc(tokens);
     if (seq.remainingPending > 0) return;
-    if (seq.openingTurn) return this.resumeWith(seq, seq.openingTurn.finally(() => (seq.openingTurn = undefined)));
     for (const sibling of this.scheduler.promptDone(seq)) {
       await this.runner.fork(seq, sibling);
       this.accept(sibling, logits);
@@ -181,15 +193,13 @@ export class Engine {
     else if (decision) this.complete(seq);
   }
 
-  /** Runs a paused sequence's tool call, then resumes it (see tool-loop.ts). */
+  /**
+   * Holds a sequence that called a tool (slot kept, no batch row) while the call runs and its result
+   * turn is built, queues the turn, and resumes it (see tool-loop.ts).
+   */
   private pause(seq: Sequence): void {
-    this.resumeWith(seq, this.tools.prepare(seq, seq.turnText));
-  }
-
-  /** Holds a sequence (slot kept, no batch row) until its result turn is ready, queues the turn, and resumes it. */
-  private resumeWith(seq: Sequence, turn: Promise<PreparedTurn>): void {
     this.scheduler.pause(seq);
-    turn.then((prepared) => {
+    this.tools.prepare(seq, seq.turnText).then((prepared) => {
       if (seq.finishReason) return; // aborted while paused: already completed
       this.tools.apply(seq, prepared);
       if (this.scheduler.resume(seq)) this.complete(seq);

@@ -4,13 +4,6 @@ import type { Chunk } from './model-runner.js';
 import type { Sequence } from './sequence.js';
 import type { FinishReason } from './types.js';
 
-export interface StepPlan {
-  /** Sequences feeding exactly their one pending token. */
-  decode: Sequence[];
-  /** Sequences feeding a chunk of their pending prompt / tool-result turn. */
-  prefill: Chunk[];
-}
-
 export class QueueFullError extends Error {
   constructor(readonly waiting: number) {
     super(`The server is at capacity (${waiting} requests queued). Retry later.`);
@@ -25,10 +18,28 @@ export class TooManySamplesError extends Error {
 }
 
 /**
+ * Tokens each prefilling sequence (oldest first, `left` tokens still to feed) is given this step.
+ * Pending turns are fed whole while they fit the budget; only a turn longer than a whole budget
+ * is cut, and only when it is the oldest left. The prefill rows of a step share a decoder call
+ * padded to the longest (model-runner.ts): a remainder cut to fill the budget would pad to its
+ * neighbour or take a call of its own, and on a small model a call's fixed cost is a few
+ * milliseconds. So a step may leave part of its budget unused.
+ */
+export function prefillShares(left: number[], budget: number): number[] {
+  let first = true;
+  return left.map((l) => {
+    const tokens = l <= budget ? l : first ? budget : 0;
+    if (tokens > 0) first = false;
+    budget -= tokens;
+    return tokens;
+  });
+}
+
+/**
  * Owns the sequences' lifecycle: admission (FIFO by free KV slot), each step's plan (continuous
  * batching), and every status change and finish decision. Each step, every running sequence
- * decodes one token and prefilling sequences (new prompts, resumed tool-result turns) get chunks
- * within the token budget, oldest first. A slot reserves maxModelLen positions, so admitted
+ * decodes one token and prefilling sequences (new prompts, resumed tool-result turns) are fed
+ * within the token budget, oldest first (prefillShares). A slot reserves maxModelLen positions, so admitted
  * sequences are never preempted.
  */
 export class Scheduler {
@@ -53,36 +64,24 @@ export class Scheduler {
     this.waiting.push(seq);
   }
 
-  /** This step's plan over the admitted sequences. */
-  schedule(): StepPlan {
-    const plan: StepPlan = { decode: [], prefill: [] };
-    let budget = this.config.maxNumBatchedTokens;
-    for (const seq of this.active) {
-      if (seq.status === 'running' && seq.remainingPending === 1) plan.decode.push(seq);
-    }
-    for (const seq of this.active) {
-      if (budget <= 0) break;
-      if (seq.status !== 'prefilling' && !(seq.status === 'running' && seq.remainingPending > 1)) continue;
-      const tokens = Math.min(seq.remainingPending, budget);
-      plan.prefill.push({ seq, tokens });
-      budget -= tokens;
-    }
-    return plan;
+  /** The running sequences: each feeds its one sampled token this step. */
+  decodeBatch(): Sequence[] {
+    return this.active.filter((seq) => seq.status === 'running' && seq.remainingPending === 1);
   }
 
-  /** The prefilling sequences the step after `plan` would feed (one more token budget, oldest first). */
-  upNext(plan: StepPlan): Sequence[] {
-    const planned = new Map(plan.prefill.map((c) => [c.seq, c.tokens]));
-    const next: Sequence[] = [];
-    let budget = this.config.maxNumBatchedTokens;
-    for (const seq of this.active) {
-      if (budget <= 0) break;
-      const left = seq.remainingPending - (planned.get(seq) ?? 0);
-      if (seq.status !== 'prefilling' || left <= 0) continue;
-      next.push(seq);
-      budget -= left;
-    }
-    return next;
+  /** This step's prefill: chunks of the pending prompts and tool-result turns, within the token budget (prefillShares). */
+  prefillChunks(): Chunk[] {
+    const candidates = this.active.filter((seq) => seq.status === 'prefilling' || (seq.status === 'running' && seq.remainingPending > 1));
+    const shares = prefillShares(candidates.map((seq) => seq.remainingPending), this.config.maxNumBatchedTokens);
+    return candidates.map((seq, i) => ({ seq, tokens: shares[i]! })).filter((c) => c.tokens > 0);
+  }
+
+  /** The prefilling sequences the step after `planned` would feed. */
+  upNext(planned: Chunk[]): Sequence[] {
+    const tokens = new Map(planned.map((c) => [c.seq, c.tokens]));
+    const candidates = this.active.filter((seq) => seq.status === 'prefilling' && seq.remainingPending > (tokens.get(seq) ?? 0));
+    const shares = prefillShares(candidates.map((seq) => seq.remainingPending - (tokens.get(seq) ?? 0)), this.config.maxNumBatchedTokens);
+    return candidates.filter((_, i) => shares[i]! > 0);
   }
 
   /**

@@ -2,7 +2,6 @@ import { appendChunk, type BuiltPrompt, type PromptChunk } from './prompt.js';
 import type { ProcessorConfig } from '../model/config.js';
 import { RopePositions } from '../model/processor/rope-index.js';
 import type { VisualContext } from '../tools/operations.js';
-import type { PreparedTurn } from './tool-loop.js';
 import type { FinishReason, GenerateOptions, GenerationRequest, GenerationResult, ToolStep, TokenLogprob, Trajectory } from './types.js';
 import { Rng } from '../util/random.js';
 
@@ -50,8 +49,6 @@ export class Sequence {
   prefixOffset = 0;
   readOffset = 0;
   readonly rng: Rng;
-  /** The result turn of a call that ends the client's prompt, being prepared while the prompt prefills. */
-  openingTurn?: Promise<PreparedTurn>;
   /** n > 1: the siblings that copy this sequence's prompt cache instead of prefilling it. */
   siblings: Sequence[] = [];
   readonly arrivedAt = performance.now();

@@ -25,16 +25,15 @@ export interface PreparedTurn {
  * 4. resume: the turn is queued as the sequence's pending tokens and the scheduler prefills only
  *    it, on top of the kept cache, then decoding goes on.
  * The engine calls `prepare` and `apply` between pause and resume; this class owns steps 2 and 3. A call that ends
- * the client's own prompt runs (`prepare`) while the prompt is prefilled, and its turn is queued
- * (`apply`) once the prompt is in the cache.
+ * the client's own prompt runs before the request is scheduled, and its turn is queued right after
+ * the prompt, so the two prefill as one.
  */
 export class ToolLoop {
   constructor(private readonly tokenizer: ChatTokenizer, private readonly config: ModelConfig, private readonly metrics?: EngineMetrics) {}
 
   /**
-   * Runs the call and builds its result turn without touching the sequence's pending tokens, so it
-   * may overlap a prefill of the sequence (a client's call at the end of its prompt): `apply` then
-   * queues the turn between steps.
+   * Runs the call and builds its result turn without touching the sequence's pending tokens (the
+   * sequence is paused, or not scheduled yet): `apply` then queues the turn between steps.
    */
   async prepare(seq: Sequence, turnText: string): Promise<PreparedTurn> {
     const started = performance.now();

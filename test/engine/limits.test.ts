@@ -60,6 +60,21 @@ test('the context limit reached by a tool result ends the request as length, wit
   assert.equal(afterTool, 0);
 });
 
+test('a client call whose result turn leaves no room ends every sample as length, with its step and nothing generated', async () => {
+  const withCall = request({ messages: [...request().messages, { role: 'assistant', content: `I need a closer look.${CALL}` }], maxTokens: 1 });
+  const probe = await engine().generate(withCall);
+  assert.ok(probe.usage.prompt_tokens > probe.promptTokenIds.length + 5, 'the result turn adds tokens after the prompt');
+  const e = engine({ maxModelLen: probe.promptTokenIds.length + 5 });
+  const results = await e.generateMany(withCall, 2);
+  for (const r of results) {
+    assert.equal(r.finishReason, 'length');
+    assert.equal(r.steps.length, 1);
+    assert.ok(r.steps[0]!.ok);
+    assert.equal(r.tokenIds.length, 0);
+  }
+  assert.equal(e.slots.free, 4);
+});
+
 test('aborting a request paused in its tool ends it as abort and frees its slot', async () => {
   const e = engine();
   const abort = new AbortController();
