@@ -33,11 +33,12 @@ export class Intake {
   }
 
   prepare(request: GenerationRequest, n: number, optsFor: (i: number) => GenerateOptions): Promise<PreparedRequest> {
+    const arrivedAt = performance.now();
     return this.limit(async () => {
       const rope = new RopePositions();
       const prompt = await buildPrompt(request.messages, request.tools, this.tokenizer, this.modelConfig, rope);
       if (prompt.chunk.ids.length >= this.config.maxModelLen) throw new PromptTooLongError(prompt.chunk.ids.length, this.config.maxModelLen);
-      const samples = createSamples(request, prompt, rope, this.modelConfig.processor, n, optsFor);
+      const samples = createSamples(request, prompt, rope, this.modelConfig.processor, n, optsFor, arrivedAt);
       if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
         this.tools.apply(samples.first, await this.tools.prepare(samples.first, prompt.continuedText));
       }

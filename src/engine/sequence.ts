@@ -51,7 +51,6 @@ export class Sequence {
   readonly rng: Rng;
   /** n > 1: the siblings that copy this sequence's prompt cache instead of prefilling it. */
   siblings: Sequence[] = [];
-  readonly arrivedAt = performance.now();
   /** The full token stream, kept only when the caller asked for it. */
   trajectory?: Trajectory;
   scheduledAt?: number;
@@ -65,6 +64,8 @@ export class Sequence {
     readonly rope: RopePositions,
     readonly visual: VisualContext,
     readonly hooks: SequenceHooks,
+    /** When the request reached the engine (before its intake): TTFT, queue time and end-to-end latency count from here. */
+    readonly arrivedAt = performance.now(),
   ) {
     this.pending = { ...prompt, fed: 0 };
     this.promptTokenIds = [...prompt.ids];
@@ -158,13 +159,14 @@ let nextId = 0;
  */
 export function createSamples(
   request: GenerationRequest, prompt: BuiltPrompt, rope: RopePositions, processor: ProcessorConfig, n: number, optsFor: (i: number) => GenerateOptions,
+  arrivedAt = performance.now(),
 ): { first: Sequence; results: Promise<GenerationResult>[] } {
   const seqs: Sequence[] = [];
   const results = Array.from({ length: n }, (_, i) => new Promise<GenerationResult>((resolve, reject) => {
     const seed = request.sampling.seed === undefined ? undefined : request.sampling.seed + i;
     const req = i === 0 ? request : { ...request, sampling: { ...request.sampling, seed } };
     const visual = { images: [...prompt.images], videoFrames: prompt.videoFrames, enabledTools: request.tools, processor };
-    seqs.push(new Sequence(`seq-${nextId++}`, req, prompt.chunk, i === 0 ? rope : new RopePositions(), visual, { ...optsFor(i), resolve, reject }));
+    seqs.push(new Sequence(`seq-${nextId++}`, req, prompt.chunk, i === 0 ? rope : new RopePositions(), visual, { ...optsFor(i), resolve, reject }, arrivedAt));
   }));
   const [first, ...siblings] = seqs as [Sequence, ...Sequence[]];
   first.siblings = siblings;

@@ -35,17 +35,19 @@ test('a call that ends the client\'s message runs at intake: its result turn fol
   assert.equal(plain.first.steps.length, 0);
 });
 
-test('requests are prepared in arrival order, at most intakeConcurrency at once', async () => {
+test('requests are prepared in arrival order, at most intakeConcurrency at once, their latency counted from arrival', async () => {
   const intake = intakeOf(1);
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
   const order: string[] = [];
   const slow: GenerateOptions = { beforeTool: () => held };
   const a = intake.prepare(request(CALL), 1, () => slow).then(() => order.push('a'));
-  const b = intake.prepare(request(), 1, () => ({})).then(() => order.push('b'));
+  const b = intake.prepare(request(), 1, () => ({})).then((r) => (order.push('b'), r));
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(order, [], 'the second request waits while the first is prepared');
+  const releasedAt = performance.now();
   release();
-  await Promise.all([a, b]);
+  const [, second] = await Promise.all([a, b]);
   assert.deepEqual(order, ['a', 'b']);
+  assert.ok(second.first.arrivedAt < releasedAt, 'latency metrics count the wait from the request\'s arrival');
 });
