@@ -86,21 +86,11 @@ export class Engine {
    */
   async generateMany(request: GenerationRequest, n: number, optsFor: (i: number) => GenerateOptions = () => ({})): Promise<GenerationResult[]> {
     const { first, results } = await this.intake.prepare(request, n, optsFor);
-    const samples = [first, ...first.siblings];
-    if (first.totalTokens >= this.maxModelLen) {
-      // The result turn of the client's own call leaves no room to generate.
-      for (const s of samples) {
-        if (s !== first) s.copyToolStateFrom(first);
-        this.scheduler.finish(s, 'length');
-        this.complete(s);
-      }
-    } else {
-      try {
-        this.scheduler.add(first);
-        this.kick();
-      } catch (e) {
-        samples.forEach((s) => s.hooks.reject(e));
-      }
+    try {
+      for (const finished of this.scheduler.add(first)) this.complete(finished);
+      this.kick();
+    } catch (e) {
+      [first, ...first.siblings].forEach((s) => s.hooks.reject(e));
     }
     return Promise.all(results);
   }

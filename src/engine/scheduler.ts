@@ -55,13 +55,32 @@ export class Scheduler {
     return { total: this.config.maxNumSeqs, free: this.freeSlots.length };
   }
 
-  add(seq: Sequence): void {
+  /**
+   * Queues a request's first sequence (its samples wait with it). One whose pending tokens already
+   * leave no room to generate (a client call's result turn filled the context) is not queued: it and
+   * its samples finish as length, returned for the caller to complete.
+   */
+  add(seq: Sequence): Sequence[] {
     const group = 1 + seq.siblings.length;
     if (group > this.config.maxNumSeqs) throw new TooManySamplesError(group, this.config.maxNumSeqs);
+    if (this.noRoom(seq)) {
+      const samples = [seq, ...seq.siblings.splice(0)];
+      for (const s of samples) {
+        if (s !== seq) s.copyToolStateFrom(seq);
+        this.finish(s, 'length');
+      }
+      return samples;
+    }
     // Refuse only a request that would have to wait for a slot while the queue is full.
     const wouldWait = this.waiting.length > 0 || this.freeSlots.length < group;
     if (wouldWait && this.waiting.length >= this.config.maxWaiting) throw new QueueFullError(this.waiting.length);
     this.waiting.push(seq);
+    return [];
+  }
+
+  /** Pending tokens that fill the context: nothing could be generated after them. */
+  private noRoom(seq: Sequence): boolean {
+    return seq.totalTokens >= this.config.maxModelLen;
   }
 
   /** The running sequences: each feeds its one sampled token this step. */
@@ -71,17 +90,20 @@ export class Scheduler {
 
   /** This step's prefill: chunks of the pending prompts and tool-result turns, within the token budget (prefillShares). */
   prefillChunks(): Chunk[] {
-    const candidates = this.active.filter((seq) => seq.status === 'prefilling' || (seq.status === 'running' && seq.remainingPending > 1));
-    const shares = prefillShares(candidates.map((seq) => seq.remainingPending), this.config.maxNumBatchedTokens);
-    return candidates.map((seq, i) => ({ seq, tokens: shares[i]! })).filter((c) => c.tokens > 0);
+    return this.chunksAfter(new Map());
   }
 
   /** The prefilling sequences the step after `planned` would feed. */
   upNext(planned: Chunk[]): Sequence[] {
-    const tokens = new Map(planned.map((c) => [c.seq, c.tokens]));
-    const candidates = this.active.filter((seq) => seq.status === 'prefilling' && seq.remainingPending > (tokens.get(seq) ?? 0));
-    const shares = prefillShares(candidates.map((seq) => seq.remainingPending - (tokens.get(seq) ?? 0)), this.config.maxNumBatchedTokens);
-    return candidates.filter((_, i) => shares[i]! > 0);
+    return this.chunksAfter(new Map(planned.map((c) => [c.seq, c.tokens]))).map((c) => c.seq);
+  }
+
+  /** One budget's chunks of what the prefilling sequences still have to feed beyond the `planned` tokens. */
+  private chunksAfter(planned: Map<Sequence, number>): Chunk[] {
+    const left = (seq: Sequence) => seq.remainingPending - (planned.get(seq) ?? 0);
+    const candidates = this.active.filter((seq) => (seq.status === 'prefilling' || (seq.status === 'running' && seq.remainingPending > 1)) && left(seq) > 0);
+    const shares = prefillShares(candidates.map(left), this.config.maxNumBatchedTokens);
+    return candidates.map((seq, i) => ({ seq, tokens: shares[i]! })).filter((c) => c.tokens > 0);
   }
 
   /**
@@ -136,7 +158,7 @@ export class Scheduler {
 
   /** After its tool ran: the sequence prefills the result turn, or finishes when the turn leaves no room. */
   resume(seq: Sequence): FinishReason | undefined {
-    if (seq.totalTokens >= this.config.maxModelLen) return this.finish(seq, 'length');
+    if (this.noRoom(seq)) return this.finish(seq, 'length');
     seq.status = 'prefilling';
     return undefined;
   }
