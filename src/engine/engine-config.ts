@@ -22,8 +22,8 @@ export interface EngineConfig {
    */
   visionPatchesPerCall: number;
   /**
-   * Requests prepared at once (chat template, tokenizing, image resizing), in arrival order. Two: one
-   * request's tokenizing on the event loop overlaps another's resize in libuv's pool.
+   * Requests prepared at once (chat template, tokenizing, image resizing), in arrival order. Two: a request
+   * waiting on work off the event loop (a worker's resize, a crop in libvips) does not hold up the next.
    */
   intakeConcurrency: number;
   metrics?: EngineMetrics;

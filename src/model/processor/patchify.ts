@@ -1,6 +1,7 @@
 import type { ProcessorConfig } from '../config.js';
 import type { RgbImage } from '../../tools/image.js';
 import { resizeBicubicPil } from './pil-resize.js';
+import { resizeBicubicVips } from './vips-resize.js';
 
 const RESCALE = 1 / 255;
 
@@ -11,7 +12,7 @@ export interface ResizedFrames {
   height: number;
 }
 
-/** The PIL resize of preprocessing ('pil' checkpoints), which runs in a worker thread (see preprocess-pool.ts). */
+/** A resize of preprocessing, which may run in a worker thread (see preprocess-pool.ts). */
 export interface ResizeJob extends ResizedFrames {
   processor: ProcessorConfig;
 }
@@ -23,10 +24,15 @@ export function checkFrames({ frames, width, height }: ResizedFrames, resized: b
   }
 }
 
-/** Pillow's bicubic resize of every frame to width x height, bit for bit (see pil-resize.ts). */
-export function resizeFramesPil(job: ResizeJob): RgbImage[] {
+/**
+ * Every frame resized to width x height, bit for bit as the processor the checkpoint was trained
+ * with: Pillow's bicubic for 'pil' checkpoints (transformers), libvips' otherwise (transformers.js,
+ * through sharp).
+ */
+export function resizeFrames(job: ResizeJob): RgbImage[] {
   checkFrames(job, false);
-  return job.frames.map((f) => resizeBicubicPil(f, job.width, job.height));
+  const resize = job.processor.resize_backend === 'pil' ? resizeBicubicPil : resizeBicubicVips;
+  return job.frames.map((f) => resize(f, job.width, job.height));
 }
 
 /** The patch grid [t, h, w] of `frameCount` frames of width x height (frames pad to a multiple of temporal_patch_size). */

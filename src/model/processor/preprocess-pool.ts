@@ -1,13 +1,13 @@
 import { availableParallelism } from 'node:os';
 import type { TransferListItem } from 'node:worker_threads';
 import type { RgbImage } from '../../tools/image.js';
-import { resizeFramesPil, type ResizeJob } from './patchify.js';
+import { resizeFrames, type ResizeJob } from './patchify.js';
 import { WorkerPool } from '../../util/worker-pool.js';
 import { ReusableBuffers } from '../../util/reusable-buffers.js';
 
 /**
- * Runs the PIL resize of 'pil' checkpoints in worker threads so the event loop (HTTP, gRPC,
- * streaming) is not blocked by it (~1 s for a large image). PIXELREASONER_PREPROCESS_WORKERS
+ * Runs preprocessing's resize in worker threads so the event loop (HTTP, gRPC, streaming) is not
+ * blocked by it (~1 s for a large image with PIL). PIXELREASONER_PREPROCESS_WORKERS
  * sets the pool size, read when the pool starts (first use); 0 runs inline on the calling thread,
  * checked on every call so tests can compare both.
  */
@@ -31,7 +31,7 @@ const frameCopies = new ReusableBuffers();
 
 export async function resizeInWorker(job: ResizeJob): Promise<RgbImage[]> {
   const n = preprocessWorkerCount();
-  if (n === 0) return resizeFramesPil(job);
+  if (n === 0) return resizeFrames(job);
   pool ??= new WorkerPool(new URL('./preprocess-worker.ts', import.meta.url), n);
   // Callers keep their images (a request's images serve later crops), so the bytes go over as
   // copies, transferred; a frame listed twice is copied once.
