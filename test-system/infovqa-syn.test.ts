@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cropRegion, resizeBicubic, type RgbImage } from '../src/tools/image.js';
+import { cropRegion, type RgbImage } from '../src/tools/image.js';
+import { resizeBicubicVips } from '../src/model/processor/vips-resize.js';
 import { resizeTarget } from '../src/model/processor/image-processor.js';
 import { executeToolCall } from '../src/tools/operations.js';
 import { anls, mean } from '../src/training/metrics.js';
@@ -8,7 +9,7 @@ import { CODE_ALPHABET, INFOVQA_DEFAULTS, infovqaLayout, infovqaTask, TABLE_FONT
 import { renderSvg } from '../src/training/tasks/render.js';
 import { aroundRegion, assertDeterministic, pixelAt, processor } from '../test/training/tasks/pixel-rules.js';
 
-const scaled = (img: RgbImage, s: number) => resizeBicubic(img, Math.max(1, Math.round(img.width * s)), Math.max(1, Math.round(img.height * s)));
+const scaled = (img: RgbImage, s: number) => resizeBicubicVips(img, Math.max(1, Math.round(img.width * s)), Math.max(1, Math.round(img.height * s)));
 const l2 = (a: RgbImage, b: RgbImage) => a.data.reduce((acc, v, i) => acc + (v - b.data[i]!) ** 2, 0);
 
 /**

@@ -57,15 +57,6 @@ async function toRgb(s: Sharp): Promise<RgbImage> {
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
 }
 
-/**
- * Bicubic resize through sharp's affine transform: the same call transformers.js makes for
- * Qwen2VLImageProcessor (resample = 3) in Node, so our pixel_values match it.
- */
-export async function resizeBicubic(img: RgbImage, width: number, height: number): Promise<RgbImage> {
-  if (img.width === width && img.height === height) return img;
-  return toRgb(toSharp(img).affine([width / img.width, 0, 0, height / img.height], { interpolator: 'bicubic' }));
-}
-
 /** Pixel-exact crop (integer box, left/top inclusive, right/bottom exclusive). */
 export async function cropRegion(img: RgbImage, left: number, top: number, right: number, bottom: number): Promise<RgbImage> {
   return toRgb(toSharp(img).extract({ left, top, width: right - left, height: bottom - top }));

@@ -1,7 +1,7 @@
 import type { ProcessorConfig } from '../config.js';
 import type { RgbImage } from '../../tools/image.js';
-import { resizeInWorker } from './preprocess-pool.js';
-import { checkFrames, patchGrid, resizeFrames, type ResizedFrames } from './patchify.js';
+import { runResize } from './preprocess-pool.js';
+import { checkFrames, patchGrid, type ResizedFrames } from './patchify.js';
 
 /** Python's round() (half to even): transformers' smart_resize and PIL's crop of float boxes use it. */
 export function roundHalfEven(x: number): number {
@@ -57,17 +57,11 @@ export function resizeTarget(img: { width: number; height: number }, p: Processo
 /**
  * Resizes frames exactly as transformers.js's Qwen2VLImageProcessor (transformers' for 'pil'
  * checkpoints); rescaling, normalising and patchifying follow where the frames are encoded
- * (patchifyInto). The resize runs in a preprocessing worker, unless it is libvips' of a small
- * output (WebAssembly, ~1 ms per 100k pixels): a worker's round trip, with its copy of the source
- * image, would cost as much.
+ * (patchifyInto). The resize runs in a preprocessing worker unless it is cheaper here (runResize).
  */
-/** Output pixels up to which libvips' resize runs on the calling thread (~3 ms). */
-const INLINE_RESIZE_PIXELS = 1 << 18;
-
 export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, budget?: { min: number; max: number }): Promise<VisualInput> {
   const [width, height] = resizeTarget(frames[0]!, p, budget);
-  const job = { frames, width, height, processor: p };
-  const resized = p.resize_backend !== 'pil' && frames.length * width * height <= INLINE_RESIZE_PIXELS ? resizeFrames(job) : await resizeInWorker(job);
+  const resized = await runResize({ frames, width, height, processor: p });
   const input = { frames: resized, width, height };
   checkFrames(input, true);
   const grid = patchGrid(resized.length, width, height, p);

@@ -29,9 +29,17 @@ let pool: WorkerPool | undefined;
  */
 const frameCopies = new ReusableBuffers();
 
-export async function resizeInWorker(job: ResizeJob): Promise<RgbImage[]> {
+/**
+ * Output pixels up to which libvips' resize (WebAssembly, ~1 ms per 100k pixels) runs on the calling
+ * thread (~3 ms): a worker's round trip, with its copy of the source image, would cost as much.
+ */
+const INLINE_VIPS_PIXELS = 1 << 18;
+
+/** Runs a resize job in a worker; on the calling thread when the pool is off (0 workers) or the job is a small libvips one. */
+export async function runResize(job: ResizeJob): Promise<RgbImage[]> {
   const n = preprocessWorkerCount();
-  if (n === 0) return resizeFrames(job);
+  const small = job.processor.resize_backend !== 'pil' && job.frames.length * job.width * job.height <= INLINE_VIPS_PIXELS;
+  if (n === 0 || small) return resizeFrames(job);
   pool ??= new WorkerPool(new URL('./preprocess-worker.ts', import.meta.url), n);
   // Callers keep their images (a request's images serve later crops), so the bytes go over as
   // copies, transferred; a frame listed twice is copied once.

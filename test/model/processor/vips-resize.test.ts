@@ -5,10 +5,18 @@ import type { ProcessorConfig } from '../../../src/model/config.js';
 import { preprocessFrames } from '../../../src/model/processor/image-processor.js';
 import { closePreprocessPool } from '../../../src/model/processor/preprocess-pool.js';
 import { resizeBicubicVips } from '../../../src/model/processor/vips-resize.js';
-import { resizeBicubic, type RgbImage } from '../../../src/tools/image.js';
+import sharp from 'sharp';
+import type { RgbImage } from '../../../src/tools/image.js';
 import { assemble, WASM, WAT } from '../../../scripts/build-wasm.js';
 
 after(closePreprocessPool);
+
+/** The oracle: sharp's bicubic affine, the call transformers.js's Qwen2VLImageProcessor (resample = 3) makes in Node. */
+async function resizeBicubic(img: RgbImage, width: number, height: number): Promise<RgbImage> {
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .affine([width / img.width, 0, 0, height / img.height], { interpolator: 'bicubic' }).raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
 
 /** A seeded generator, so a failure names a case that can be rerun. */
 function random(seed: number): () => number {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { presetConfig } from '../../../src/model/presets.js';
-import { resizeBicubic, type RgbImage } from '../../../src/tools/image.js';
+import type { RgbImage } from '../../../src/tools/image.js';
+import { resizeBicubicVips } from '../../../src/model/processor/vips-resize.js';
 import { resizeTarget } from '../../../src/model/processor/image-processor.js';
 import { executeToolCall } from '../../../src/tools/operations.js';
 import { CHOICE_LETTERS } from '../../../src/training/metrics.js';
@@ -24,7 +25,7 @@ export async function seenAt(img: RgbImage, size: [number, number], region: numb
   const sx = w / img.width;
   const sy = h / img.height;
   const [ox, oy] = origin;
-  return { image: await resizeBicubic(img, w, h), region: [(region[0]! - ox) * sx, (region[1]! - oy) * sy, (region[2]! - ox) * sx, (region[3]! - oy) * sy] };
+  return { image: resizeBicubicVips(img, w, h), region: [(region[0]! - ox) * sx, (region[1]! - oy) * sy, (region[2]! - ox) * sx, (region[3]! - oy) * sy] };
 }
 
 /** The image at the model's input resolution (a video frame: with the video's per-frame budget). */
