@@ -1,7 +1,7 @@
 import type { ChatTokenizer } from '../model/chat-tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
 import { resolveEngineConfig, type EngineConfig, type EngineOptions } from './engine-config.js';
-import { ModelRunner, type Chunk } from './model-runner.js';
+import { ModelRunner, type Chunk, type DecodedRow } from './model-runner.js';
 import type { OnnxModel } from './onnx-model.js';
 import { OutputProcessor } from './output-processor.js';
 import { Intake } from './intake.js';
@@ -33,6 +33,8 @@ export class Engine {
   private loopRunning = false;
   private wakeUp?: () => void;
   private dirty = false;
+  /** A pipelined step's decode rows, posted and accepted by the next step. */
+  private ahead?: Promise<(DecodedRow | undefined)[]>;
 
   constructor(readonly model: OnnxModel, readonly tokenizer: ChatTokenizer, readonly modelConfig: ModelConfig, options: EngineOptions) {
     this.config = resolveEngineConfig(options);
@@ -104,13 +106,14 @@ export class Engine {
   private async loop(): Promise<void> {
     this.loopRunning = true;
     try {
-      while (!this.scheduler.idle) {
+      while (!this.scheduler.idle || this.ahead) {
         this.dirty = false;
         for (const seq of this.scheduler.reapAborted()) this.complete(seq);
         if (!(await this.step()) && !this.dirty) await new Promise<void>((r) => (this.wakeUp = r));
         this.wakeUp = undefined;
       }
     } catch (e) {
+      this.ahead = undefined; // its rows are stale once their sequences fail
       for (const seq of [...this.scheduler.active, ...this.scheduler.waiting]) this.fail(seq, e);
     } finally {
       this.loopRunning = false;
@@ -118,23 +121,44 @@ export class Engine {
     }
   }
 
-  /** One iteration: decode one token for each running sequence; admit, encode new visual inputs and prefill chunks. */
+  /**
+   * One iteration: decode one token for each running sequence; admit, encode new visual inputs and
+   * prefill chunks. While every running sequence is plain greedy, steps are pipelined (vLLM's async
+   * scheduling): a step posts the next decode, its rows chained from the greedy tokens of the decode
+   * still in flight, then accepts that one, so the runtime goes from decode to decode without waiting
+   * for this thread's sampling, output processing and scheduling.
+   */
   private async step(): Promise<boolean> {
+    const ahead = this.ahead;
+    const { seqs: decode, pipelined } = this.scheduler.decodePlan(this.runner.chains, (seq) => this.runner.isDecoding(seq));
+    if (ahead && !pipelined) {
+      // A sequence that samples needs its token before its next row: back to one decode at a time.
+      this.ahead = undefined;
+      await this.acceptDecoded(ahead);
+      return true;
+    }
     const admitted = this.scheduler.admit();
-    const decode = this.scheduler.decodeBatch();
     this.updateGauges();
     // The decode is posted first: it needs nothing this step prepares (prefix-cache restores, visual
     // encodes), and the runtime runs the prefill while this thread samples the decode.
-    const decoded = decode.length > 0 ? this.runner.decode(decode) : Promise.resolve([]);
+    const posted = decode.length > 0 ? this.runner.decode(decode, pipelined) : undefined;
+    posted?.catch(() => {}); // observed where it is accepted
     const prefilled = this.admitAndPrefill(admitted);
+    const current = pipelined ? ahead : posted;
+    this.ahead = pipelined ? posted : undefined;
     // Settled together: a failed decode must not leave the prefill's answer (or failure) unobserved.
-    const [decodeDone, prefillDone] = await Promise.allSettled([decoded.then((rows) => rows.forEach((logits, i) => this.accept(decode[i]!, logits))), prefilled]);
+    const [decodeDone, prefillDone] = await Promise.allSettled([current && this.acceptDecoded(current), prefilled]);
     if (decodeDone.status === 'rejected') throw decodeDone.reason;
     if (prefillDone.status === 'rejected') throw prefillDone.reason;
     const { chunks, logits } = prefillDone.value;
     if (decode.length + chunks.length > 0) this.config.metrics?.batchSize.observe(decode.length + chunks.length);
     for (const [i, l] of logits.entries()) if (!chunks[i]!.seq.finishReason) await this.prefilled(chunks[i]!, l);
-    return decode.length + chunks.length > 0;
+    return decode.length + chunks.length > 0 || current !== undefined;
+  }
+
+  /** Samples each decode row that answered (none for a sequence that stopped running meanwhile). */
+  private async acceptDecoded(rows: Promise<(DecodedRow | undefined)[]>): Promise<void> {
+    for (const row of await rows) if (row) this.accept(row.seq, row.logits, row.greedy);
   }
 
   /**
@@ -142,7 +166,7 @@ export class Engine {
    * their visual inputs are encoded; what the next step will feed is encoded meanwhile, queued behind.
    */
   private async admitAndPrefill(admitted: Sequence[]): Promise<{ chunks: Chunk[]; logits: Float32Array[] }> {
-    for (const seq of admitted) await this.admitted(seq);
+    for (const seq of admitted) await this.runner.restorePrefix(seq);
     const chunks = this.scheduler.prefillChunks();
     if (chunks.length === 0) return { chunks, logits: [] };
     await this.runner.encodeVisuals(chunks.map((c) => c.seq));
@@ -150,14 +174,6 @@ export class Engine {
     const next = this.scheduler.upNext(chunks);
     if (next.length > 0) setImmediate(() => this.runner.encodeAhead(next)); // after the prefill's call is posted
     return { chunks, logits: await prefilled };
-  }
-
-  private async admitted(seq: Sequence): Promise<void> {
-    this.config.metrics?.queueTime.observe((seq.scheduledAt! - seq.arrivedAt) / 1000);
-    const { queried, hit } = await this.runner.restorePrefix(seq);
-    this.config.metrics?.prefixQueries.inc(queried);
-    this.config.metrics?.prefixHits.inc(hit);
-    this.config.metrics?.promptTokens.inc(hit);
   }
 
   /** After a prefill chunk: once the whole pending turn is in, sample (and give forked samples the prompt). */
@@ -171,11 +187,14 @@ export class Engine {
     this.accept(seq, logits);
   }
 
-  /** Samples the next token, emits it, and applies the scheduler's finish and tool-call rules. */
-  private accept(seq: Sequence, logits: Float32Array): void {
+  /**
+   * Samples the next token (or takes the greedy one the runtime picked for a chained call), emits it,
+   * and applies the scheduler's finish and tool-call rules.
+   */
+  private accept(seq: Sequence, logits: Float32Array, greedy?: number): void {
     seq.hooks.onLogits?.(logits);
-    const sampled = sampleToken(logits, seq.request.sampling, seq.rng, seq.generatedCounts);
-    const token = seq.hooks.overrideToken?.(seq.generated.length) ?? sampled;
+    const sampled = greedy ?? sampleToken(logits, seq.request.sampling, seq.rng, seq.generatedCounts);
+    const token = seq.forcedToken(seq.generated.length) ?? sampled;
     const outcome = this.output.append(seq, token, logits);
     this.config.metrics?.tokenGenerated(seq);
     const decision = this.scheduler.afterToken(seq, outcome);

@@ -9,6 +9,13 @@ export interface Chunk {
   tokens: number;
 }
 
+/** A decode row's answer: its logits, and its greedy token when the runtime picked it (a chaining call). */
+export interface DecodedRow {
+  seq: Sequence;
+  logits: Float32Array;
+  greedy?: number;
+}
+
 /**
  * A batched prefill pads every row to the longest chunk, and rows of slots between the chunks'
  * slots ride along inert: chunks share a call only while the padded work stays within this factor
@@ -27,6 +34,8 @@ export class ModelRunner {
   private readonly standardCaches = new Map<Sequence, KvCache>();
   /** Visual encodes in flight or done, by the pending turn they belong to. */
   private readonly encoding = new WeakMap<PendingChunk, Promise<void>>();
+  /** Decode rows posted and not yet answered, by sequence. */
+  private readonly decoding = new Map<Sequence, number>();
 
   constructor(readonly model: OnnxModel, private readonly config: EngineConfig) {
     if (!model.fast) return;
@@ -41,15 +50,17 @@ export class ModelRunner {
     return Math.min(p.visuals[0]?.start ?? p.ids.length, p.ids.length - 1);
   }
 
-  /** Starts a newly admitted sequence from the cached KV of its prompt's opening text, if any. */
-  async restorePrefix(seq: Sequence): Promise<{ queried: number; hit: number }> {
-    if (!this.prefixCache || seq.cacheLength > 0) return { queried: 0, hit: 0 };
+  /** Starts a newly admitted sequence from the cached KV of its prompt's opening text, if any (counted in the metrics). */
+  async restorePrefix(seq: Sequence): Promise<void> {
+    if (!this.prefixCache || seq.cacheLength > 0) return;
     const limit = this.cacheablePrefix(seq);
     const hit = await this.prefixCache.restore(seq.slot!, seq.pending.ids, limit);
     seq.pending.fed = hit;
     seq.cacheLength = hit;
     seq.cachedPromptTokens = hit;
-    return { queried: limit - (limit % BLOCK_TOKENS), hit };
+    this.config.metrics?.prefixQueries.inc(limit - (limit % BLOCK_TOKENS));
+    this.config.metrics?.prefixHits.inc(hit);
+    this.config.metrics?.promptTokens.inc(hit);
   }
 
   /** Gives a forked sample its parent's prompt cache. */
@@ -102,9 +113,82 @@ export class ModelRunner {
     await Promise.all(seqs.map((s) => this.encoding.get(s.pending)));
   }
 
-  /** One token for each sequence in one batched call; returns each one's logits. */
-  async decode(seqs: Sequence[]): Promise<Float32Array[]> {
-    return this.kv ? this.runRows(seqs.map((seq) => ({ seq, tokens: 1 }))) : this.runStandard(seqs.map((seq) => ({ seq, tokens: 1 })));
+  /** True when decode calls can chain (the KV pool's runtime picks and embeds greedy tokens). */
+  get chains(): boolean {
+    return this.kv !== undefined;
+  }
+
+  /** True while a decode row of this sequence is posted and not yet answered. */
+  isDecoding(seq: Sequence): boolean {
+    return this.decoding.has(seq);
+  }
+
+  /**
+   * One token for each sequence in one batched call. With `chain` (vLLM's async scheduling), the
+   * call may be posted while a sequence's previous row is still in flight: its row then feeds the
+   * token that row will give, forced by the caller's overrideToken or else chained (the greedy
+   * token, picked and embedded on the runtime), and every row's greedy token is kept for the next
+   * call. A row whose sequence stopped running after the call was posted (finished, paused) answers
+   * undefined: its KV write lies past the sequence's cache, where a later prefill overwrites it or
+   * nothing reads it.
+   */
+  async decode(seqs: Sequence[], chain = false): Promise<(DecodedRow | undefined)[]> {
+    if (!this.kv) return (await this.runStandard(seqs.map((seq) => ({ seq, tokens: 1 })))).map((logits, i) => ({ seq: seqs[i]!, logits }));
+    const ahead = seqs.map((seq) => this.decoding.has(seq));
+    if (!chain && ahead.some(Boolean)) throw new Error('a decode row is already in flight for this sequence');
+    const epochs = seqs.map((seq) => seq.runEpoch);
+    for (const seq of seqs) this.decoding.set(seq, (this.decoding.get(seq) ?? 0) + 1);
+    try {
+      const { logits, greedy } = await this.runDecode(seqs, ahead, chain);
+      return seqs.map((seq, i) => {
+        if (seq.runEpoch !== epochs[i]) return undefined;
+        seq.pending.fed += 1;
+        seq.cacheLength += 1;
+        return { seq, logits: logits[i]!, greedy: greedy?.[i] };
+      });
+    } finally {
+      for (const seq of seqs) {
+        const n = this.decoding.get(seq)! - 1;
+        if (n > 0) this.decoding.set(seq, n);
+        else this.decoding.delete(seq);
+      }
+    }
+  }
+
+  /**
+   * One pooled-decoder call of one token a row. A row `ahead` feeds the token after the one still in
+   * flight, one position further: forced, or chained on the runtime.
+   */
+  private async runDecode(seqs: Sequence[], ahead: boolean[], keepGreedy: boolean): Promise<{ logits: Float32Array[]; greedy?: number[] }> {
+    const { hidden_size: h, vocab_size: v } = this.model.config.text;
+    const slots = seqs.map((seq) => seq.slot!);
+    const first = Math.min(...slots);
+    const rows = Math.max(...slots) - first + 1;
+    const embeds = new Float32Array(rows * h);
+    const positions = new BigInt64Array(3 * rows);
+    const pastLengths = new Array<number>(rows).fill(0);
+    const forced = seqs.map((seq, i) => (ahead[i] ? seq.forcedToken(seq.generated.length) : seq.pending.ids[seq.pending.fed]));
+    const chained: number[] = [];
+    const known = forced.flatMap((id) => (id === undefined ? [] : [id]));
+    const knownEmbeds = await this.model.embed(known);
+    let k = 0;
+    const writes = seqs.map((seq, i) => {
+      const row = slots[i]! - first;
+      const at = seq.cacheLength + (ahead[i] ? 1 : 0);
+      // The token after the in-flight one is text: the next rope position on all three axes (RopePositions.text).
+      const p = seq.pending;
+      for (let a = 0; a < 3; a++) positions[a * rows + row] = BigInt(ahead[i] ? seq.rope.next : p.positions[a]![p.fed]!);
+      if (forced[i] === undefined) chained.push(row);
+      else embeds.set(knownEmbeds.subarray(k * h, ++k * h), row * h);
+      pastLengths[row] = at;
+      return { row, slot: slots[i]!, at, n: 1 };
+    });
+    const call = { rows, s: 1, first, embeds, positions, pastLengths, writes, greedy: keepGreedy, chained };
+    const out = await this.model.runPooled(this.kv!, call);
+    return {
+      logits: writes.map(({ row }) => out.logits.subarray(row * v, (row + 1) * v)),
+      greedy: out.greedy && writes.map(({ row }) => out.greedy![row]!),
+    };
   }
 
   /** Prompt and tool-result chunks, batched where padding stays cheap; returns each chunk's last-token logits. */
@@ -144,7 +228,7 @@ export class ModelRunner {
       lastIndex[r] = c.tokens - 1;
     });
     const writes = chunks.map((c, i) => ({ row: slots[i]! - first, slot: slots[i]!, at: c.seq.cacheLength, n: c.tokens }));
-    const logits = await this.model.runPooled(this.kv!, { rows, s, first, embeds, positions, pastLengths, lastIndex, writes });
+    const { logits } = await this.model.runPooled(this.kv!, { rows, s, first, embeds, positions, pastLengths, lastIndex, writes });
     const out: Float32Array[] = [];
     for (const [i, c] of chunks.entries()) {
       const r = slots[i]! - first;

@@ -6,7 +6,7 @@ import { ONNX_FILES, serializeModelGraph, type GraphFile, type ModelFiles } from
 import type { Weights } from '../model/weights.js';
 import type { VisualInput } from '../model/processor/image-processor.js';
 import { createRuntime, type Runtime } from './onnx-thread.js';
-import type { PooledCall, WireTensor } from './runtime-core.js';
+import type { PoolEmbedding, PooledCall, PooledResult, WireTensor } from './runtime-core.js';
 import { sessionOptions } from './session-options.js';
 import { ReusableBuffers } from '../util/reusable-buffers.js';
 import { packedBytes, packVisuals } from './visual-wire.js';
@@ -62,8 +62,8 @@ export class KvPoolHandle {
   readonly id = KvPoolHandle.nextId++;
   private readonly created: Promise<void>;
 
-  constructor(private readonly runtime: Runtime, text: ModelConfig['text'], slots: number, maxLen: number) {
-    this.created = runtime.call('createPool', [this.id, text, slots, maxLen]);
+  constructor(private readonly runtime: Runtime, text: ModelConfig['text'], slots: number, maxLen: number, embedding: PoolEmbedding) {
+    this.created = runtime.call('createPool', [this.id, text, slots, maxLen, embedding]);
     this.created.catch(() => {}); // reported by the first use
   }
 
@@ -88,7 +88,7 @@ export class KvPoolHandle {
     await this.runtime.call('saveBlocks', [this.id, slot, saves, tokens, evicted]);
   }
 
-  async run(call: Omit<PooledCall, 'pool'>): Promise<Float32Array> {
+  async run(call: Omit<PooledCall, 'pool'>): Promise<PooledResult> {
     await this.created;
     return this.runtime.call('runPooled', [{ ...call, pool: this.id }], [call.embeds.buffer as ArrayBuffer, call.positions.buffer as ArrayBuffer]);
   }
@@ -166,7 +166,12 @@ export class OnnxModel {
     const model = new OnnxModel(config, runtime, vision, embed, () => open(ONNX_FILES.decoder), kvPool);
     if (!kvPool) await model.decoder;
     const { vocab_size: v, hidden_size: h } = config.text;
-    if (v * h <= EMBED_TABLE_LIMIT) model.embedTable = await model.runEmbed(Array.from({ length: v }, (_, i) => i));
+    if (v * h <= EMBED_TABLE_LIMIT) {
+      // In shared memory: the runtime embeds a KV pool's chained decode rows from the same table, without a copy.
+      const table = await model.runEmbed(Array.from({ length: v }, (_, i) => i));
+      model.embedTable = new Float32Array(new SharedArrayBuffer(table.byteLength));
+      model.embedTable.set(table);
+    }
     return model;
   }
 
@@ -229,11 +234,11 @@ export class OnnxModel {
   /** A KV pool for an engine, on this model's runtime. */
   createPool(slots: number, maxLen: number): KvPoolHandle {
     if (!this.pooled) throw new Error('this model has no pooled decoder');
-    return new KvPoolHandle(this.runtime, this.config.text, slots, maxLen);
+    return new KvPoolHandle(this.runtime, this.config.text, slots, maxLen, { session: this.embedder.id, table: this.embedTable });
   }
 
-  /** One pooled-decoder call over a pool's slots; returns each row's logits [rows * V]. */
-  async runPooled(pool: KvPoolHandle, call: Omit<PooledCall, 'pool' | 'session'>): Promise<Float32Array> {
+  /** One pooled-decoder call over a pool's slots: each row's logits [rows * V] (and greedy tokens when asked). */
+  async runPooled(pool: KvPoolHandle, call: Omit<PooledCall, 'pool' | 'session'>): Promise<PooledResult> {
     return pool.run({ ...call, session: this.pooled!.id });
   }
 

@@ -1,7 +1,7 @@
 import type { ChatTokenizer, TemplateMessage } from '../model/chat-tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
 import { ALL_TOOLS, PIXEL_REASONING_GUIDELINE, REFERENCE_GUIDELINE, referenceSystemPrompt, type ToolName } from '../tools/definitions.js';
-import { preprocessFrames, type VisualInput } from '../model/processor/image-processor.js';
+import { preprocessFrames, preprocessImage, type VisualInput } from '../model/processor/image-processor.js';
 import type { RgbImage } from '../tools/image.js';
 import { RopePositions } from '../model/processor/rope-index.js';
 import type { ChatMessage, ContentPart } from './types.js';
@@ -63,7 +63,7 @@ export async function tokenizeWithVisuals(
   tokenizer: ChatTokenizer, config: ModelConfig, rope: RopePositions,
 ): Promise<PromptChunk> {
   const raw = tokenizer.encode(text);
-  const inputs = await Promise.all(media.map((m) => (m.kind === 'image' ? preprocessFrames([m.image], config.processor) : preprocessFrames(m.frames, config.processor, videoFrameBudget(m.frames.length, config)))));
+  const inputs = await Promise.all(media.map((m) => (m.kind === 'image' ? preprocessImage(m.image, config.processor) : preprocessFrames(m.frames, config.processor, videoFrameBudget(m.frames.length, config)))));
   const chunk: PromptChunk = { ids: [], positions: [[], [], []], visuals: [] };
   const merge = config.vision.spatial_merge_size;
   let next = 0;

@@ -3,6 +3,7 @@ import type { ProcessorConfig, TextConfig } from '../model/config.js';
 import { KvPool } from './kv-pool.js';
 import { patchifyInto, pixelCount } from '../model/processor/patchify.js';
 import { ReusableBuffers } from '../util/reusable-buffers.js';
+import { argmax } from './sampler.js';
 import { unpackVisuals, type VisualWire } from './visual-wire.js';
 
 /** A tensor as it crosses between threads. */
@@ -26,6 +27,29 @@ export interface PooledCall {
   lastIndex?: number[];
   /** Row `row`'s first `n` new positions are written into `slot` from position `at`. */
   writes: { row: number; slot: number; at: number; n: number }[];
+  /** Keep each written row's greedy token (the argmax of its logits) for the slot's next call, and return them. */
+  greedy?: boolean;
+  /** Rows whose input is their slot's greedy token from its previous call, embedded here (their `embeds` rows are ignored). */
+  chained?: number[];
+}
+
+/** A pooled-decoder call's logits [rows * V], and with `greedy` each row's argmax. */
+export interface PooledResult {
+  logits: Float32Array;
+  greedy?: Int32Array;
+}
+
+/** How a pool's chained rows are embedded: the embedding session, or its whole table when the model keeps one (shared memory). */
+export interface PoolEmbedding {
+  session: number;
+  table?: Float32Array;
+}
+
+/** A KV pool with what its chained rows need: the embedding, and each slot's last greedy token. */
+interface PoolState {
+  kv: KvPool;
+  embedding?: PoolEmbedding;
+  greedy: Int32Array;
 }
 
 /**
@@ -35,7 +59,7 @@ export interface PooledCall {
  */
 export class RuntimeCore {
   private readonly sessions = new Map<number, ort.InferenceSession>();
-  private readonly pools = new Map<number, KvPool>();
+  private readonly pools = new Map<number, PoolState>();
   /** Each pool's prefix-cache blocks (per layer [kvH, tokens, D] keys and values), by block id. */
   private readonly prefixBlocks = new Map<number, Map<number, { keys: Float32Array[]; values: Float32Array[] }>>();
   /** Pooled decoders that read logits at `last_index` (graph version 4 on). */
@@ -87,8 +111,8 @@ export class RuntimeCore {
     this.takesLastIndex.delete(session);
   }
 
-  createPool(pool: number, text: TextConfig, slots: number, maxLen: number): void {
-    this.pools.set(pool, new KvPool(text, slots, maxLen));
+  createPool(pool: number, text: TextConfig, slots: number, maxLen: number, embedding?: PoolEmbedding): void {
+    this.pools.set(pool, { kv: new KvPool(text, slots, maxLen), embedding, greedy: new Int32Array(slots).fill(-1) });
   }
 
   dropPool(pool: number): void {
@@ -96,9 +120,11 @@ export class RuntimeCore {
     this.prefixBlocks.delete(pool);
   }
 
-  async runPooled(c: PooledCall): Promise<Float32Array> {
-    const pool = this.poolOf(c.pool);
+  async runPooled(c: PooledCall): Promise<PooledResult> {
+    const state = this.stateOf(c.pool);
+    const pool = state.kv;
     const text = pool.text;
+    if (c.chained?.length) await this.embedChained(state, c);
     pool.ensureCapacity(Math.max(...c.writes.map((w) => w.at + w.n), ...c.pastLengths.map((p) => p + 1)));
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: new ort.Tensor('float32', c.embeds, [c.rows, c.s, text.hidden_size]),
@@ -119,7 +145,31 @@ export class RuntimeCore {
     const keys = layers.map((i) => out[`new_key.${i}`]!.data as Float32Array);
     const values = layers.map((i) => out[`new_value.${i}`]!.data as Float32Array);
     for (const w of c.writes) pool.write(w.slot, w.at, keys, values, w.row, c.s, w.n);
-    return out.logits!.data as Float32Array;
+    const logits = out.logits!.data as Float32Array;
+    if (!c.greedy) return { logits };
+    const v = logits.length / c.rows;
+    const greedy = new Int32Array(c.rows).fill(-1);
+    for (const w of c.writes) state.greedy[w.slot] = greedy[w.row] = argmax(logits.subarray(w.row * v, (w.row + 1) * v));
+    return { logits, greedy };
+  }
+
+  /** Fills the chained rows' embeddings with their slots' last greedy tokens (a decode call: one token a row). */
+  private async embedChained(state: PoolState, c: PooledCall): Promise<void> {
+    const h = state.kv.text.hidden_size;
+    if (!state.embedding) throw new Error('this KV pool was created without an embedding for chained rows');
+    if (c.s !== 1) throw new Error('chained rows are decode rows (one token each)');
+    const tokens = c.chained!.map((row) => {
+      const token = state.greedy[c.first + row]!;
+      if (token < 0) throw new Error(`slot ${c.first + row} has no greedy token to chain from`);
+      return token;
+    });
+    const { session, table } = state.embedding;
+    const ids = table ? undefined : new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, tokens.length]);
+    const embeds = ids && ((await this.sessionOf(session).run({ input_ids: ids })).inputs_embeds!.data as Float32Array);
+    c.chained!.forEach((row, i) => {
+      const from = table ? table.subarray(tokens[i]! * h, (tokens[i]! + 1) * h) : embeds!.subarray(i * h, (i + 1) * h);
+      c.embeds.set(from, row * h);
+    });
   }
 
   copySlot(pool: number, from: number, to: number, length: number): void {
@@ -162,10 +212,14 @@ export class RuntimeCore {
     return blocks;
   }
 
-  private poolOf(id: number): KvPool {
+  private stateOf(id: number): PoolState {
     const p = this.pools.get(id);
     if (!p) throw new Error(`no KV pool ${id}`);
     return p;
+  }
+
+  private poolOf(id: number): KvPool {
+    return this.stateOf(id).kv;
   }
 }
 

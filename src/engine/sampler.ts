@@ -13,10 +13,16 @@ export interface SamplingParams {
 
 export const GREEDY: SamplingParams = { temperature: 0, topP: 1, topK: 0, presencePenalty: 0, frequencyPenalty: 0 };
 
-function argmax(x: Float32Array): number {
+/** The index of the largest value (the first of equal ones): the greedy token. */
+export function argmax(x: Float32Array): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
   return best;
+}
+
+/** True when sampleToken is the argmax of the logits alone (no temperature, no penalties): a token another thread can pick. */
+export function isPlainGreedy(p: SamplingParams): boolean {
+  return p.temperature <= 0 && p.presencePenalty === 0 && p.frequencyPenalty === 0;
 }
 
 /** OpenAI-style penalties over the tokens generated so far (prompt excluded, as vLLM does). */

@@ -1,6 +1,7 @@
 import type { EngineConfig } from './engine-config.js';
 import type { TokenOutcome } from './output-processor.js';
 import type { Chunk } from './model-runner.js';
+import { isPlainGreedy } from './sampler.js';
 import type { Sequence } from './sequence.js';
 import type { FinishReason } from './types.js';
 
@@ -88,6 +89,19 @@ export class Scheduler {
     return this.active.filter((seq) => seq.status === 'running' && seq.remainingPending === 1);
   }
 
+  /**
+   * This step's decode rows, and whether they may be posted before the decode still in flight is
+   * accepted: when the runner `chains` and every running sequence is plain greedy (vLLM's async
+   * scheduling). A sequence whose row is still in flight then decodes again, unless that row's
+   * token will be its last by length (max tokens, or the context full).
+   */
+  decodePlan(chains: boolean, inFlight: (seq: Sequence) => boolean): { seqs: Sequence[]; pipelined: boolean } {
+    const running = this.decodeBatch();
+    if (!chains || !running.every((seq) => isPlainGreedy(seq.request.sampling))) return { seqs: running, pipelined: false };
+    const mayContinue = (seq: Sequence) => seq.generated.length + 1 < seq.request.maxTokens && seq.totalTokens + 1 < this.config.maxModelLen;
+    return { seqs: running.filter((seq) => !inFlight(seq) || mayContinue(seq)), pipelined: true };
+  }
+
   /** This step's prefill: chunks of the pending prompts and tool-result turns, within the token budget (prefillShares). */
   prefillChunks(): Chunk[] {
     return this.chunksAfter(new Map());
@@ -122,6 +136,7 @@ export class Scheduler {
         s.scheduledAt = performance.now();
         this.active.push(s);
       }
+      this.config.metrics?.queueTime.observe((seq.scheduledAt! - seq.arrivedAt) / 1000);
       admitted.push(seq);
     }
     return admitted;
@@ -142,6 +157,7 @@ export class Scheduler {
   /** Waits, holding its slot, for a tool result that is still being prepared (no batch row meanwhile). */
   pause(seq: Sequence): void {
     seq.status = 'paused';
+    seq.runEpoch++;
   }
 
   /** The finish rules for a sampled token; 'pause' when a tool call is to run. */
@@ -174,6 +190,7 @@ export class Scheduler {
   /** Finishes a sequence and frees its slot. */
   finish(seq: Sequence, reason: FinishReason): FinishReason {
     seq.status = 'finished';
+    seq.runEpoch++;
     seq.finishReason = reason;
     const w = this.waiting.indexOf(seq);
     if (w >= 0) this.waiting.splice(w, 1);

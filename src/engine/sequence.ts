@@ -29,6 +29,8 @@ export class Sequence {
   slot?: number;
   /** Positions already in the KV cache. */
   cacheLength = 0;
+  /** Counts the times the sequence stopped running (paused, finished): a decode row posted in an earlier epoch is stale. */
+  runEpoch = 0;
   pending: PendingChunk;
   readonly promptTokenIds: number[];
   /** Prompt tokens whose KV came from the prefix cache. */
@@ -103,6 +105,17 @@ export class Sequence {
       this.trajectory = { ids: [...t.ids], positions: [[...t.positions[0]], [...t.positions[1]], [...t.positions[2]]], sampled: [...t.sampled], visuals: [...t.visuals] };
     }
   }
+
+  /**
+   * The caller's forced token at generated index `i` (overrideToken), asked once per index: a
+   * pipelined decode asks before the token is accepted, and the hook may have side effects.
+   */
+  forcedToken(i: number): number | undefined {
+    if (this.forced?.index !== i) this.forced = { index: i, token: this.hooks.overrideToken?.(i) };
+    return this.forced.token;
+  }
+
+  private forced?: { index: number; token: number | undefined };
 
   /** Tokens in the cache plus those still to be fed. */
   get totalTokens(): number {

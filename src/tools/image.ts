@@ -1,6 +1,6 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 
-/** A decoded image: tightly packed 8-bit RGB, row-major. */
+/** A decoded image: tightly packed 8-bit RGB, row-major. Not modified once made: a prompt image's preprocessed input is kept by image (preprocessImage). */
 export interface RgbImage {
   data: Uint8Array;
   width: number;

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
 import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { GREEDY } from '../../src/engine/sampler.js';
-import type { ChatMessage, GenerationRequest } from '../../src/engine/types.js';
+import type { ChatMessage, GenerateOptions, GenerationRequest, GenerationResult } from '../../src/engine/types.js';
 import { ChatTokenizer } from '../../src/model/chat-tokenizer.js';
 import { loadModelFiles, type ModelFiles } from '../../src/model/model-dir.js';
 import { decodeImage, type RgbImage } from '../../src/tools/image.js';
@@ -46,6 +46,31 @@ test('batching changes no output: 16 concurrent greedy requests equal each run a
   assert.ok(together.some((r) => r.steps.length > 0), 'some requests ran a tool');
   assert.deepEqual(engine.counts(), { running: 0, waiting: 0, paused: 0 });
   assert.equal(engine.slots.free, 16);
+});
+
+test('pipelined decoding changes no output: tool calls and tool limits mid-decode, reused slots, and a sampling request among greedy ones', async () => {
+  const call = tokenizer.encode(`\n${CALL}`);
+  // A call forced from index `at` (the rest greedy): the call is found while the next decode row is already in flight.
+  const callAt = (at: number) => (i: number) => (i >= at && i < at + call.length ? call[i - at] : undefined);
+  const cases: { req: GenerationRequest; opts: GenerateOptions }[] = Array.from({ length: 10 }, (_, i) => ({
+    req: { ...request(i + 1), messages: request(i + 1).messages.slice(0, 1), maxTokens: (i % 2 === 1 ? call.length + 20 : 12) + 3 * i, ignoreEos: i % 2 === 0, maxToolCalls: i % 4 === 1 ? 0 : 2 },
+    opts: i % 2 === 1 ? { overrideToken: callAt(2 + i) } : {},
+  }));
+  // A sampling request cannot chain: while it runs, decodes go one at a time.
+  cases.push({ req: { ...request(5), tools: [], maxTokens: 10, sampling: { ...GREEDY, temperature: 0.9, seed: 3 } }, opts: {} });
+  // Four slots for eleven requests: slots freed by unforeseen finishes (a call past the limit, EOS) are reused.
+  const engine = engineOf(fast, 4);
+  const alone: GenerationResult[] = [];
+  for (const c of cases) alone.push(await engine.generate(c.req, c.opts));
+  const together = await Promise.all(cases.map((c) => engine.generate(c.req, c.opts)));
+  together.forEach((r, i) => {
+    assert.deepEqual(r.tokenIds, alone[i]!.tokenIds, `request ${i} differs when batched`);
+    assert.equal(r.finishReason, alone[i]!.finishReason);
+  });
+  assert.ok(together.some((r) => r.finishReason === 'tool_limit'), 'a call past the limit ended a request');
+  assert.ok(together.some((r) => r.steps.some((s) => s.ok) && r.tokenIds.length > r.steps.length), 'a request paused in a tool and went on');
+  assert.deepEqual(engine.counts(), { running: 0, waiting: 0, paused: 0 });
+  assert.equal(engine.slots.free, 4);
 });
 
 test('fast decoder logits equal the standard layout within 1e-4 over 200 tokens with two tool pauses', async () => {

@@ -5,7 +5,7 @@ import { ModelRunner, type Chunk } from '../../src/engine/model-runner.js';
 import { OnnxModel } from '../../src/engine/onnx-model.js';
 import { resolveEngineConfig } from '../../src/engine/engine-config.js';
 import { Sequence } from '../../src/engine/sequence.js';
-import { GREEDY } from '../../src/engine/sampler.js';
+import { argmax, GREEDY } from '../../src/engine/sampler.js';
 import { RopePositions } from '../../src/model/processor/rope-index.js';
 import { loadModelFiles, type ModelFiles } from '../../src/model/model-dir.js';
 import { testModel } from '../helpers.js';
@@ -52,7 +52,7 @@ test('a failing decoder call leaves the model and its KV pool usable', async () 
     const pool = model.createPool(2, 64);
     const good = () => ({ rows: 1, s: 2, first: 0, embeds: new Float32Array(2 * c.hidden_size).fill(0.1), positions: new BigInt64Array(6), pastLengths: [0], writes: [{ row: 0, slot: 0, at: 0, n: 2 }] });
     await assert.rejects(model.runPooled(pool, { ...good(), embeds: new Float32Array(3) }));
-    const logits = await model.runPooled(pool, good());
+    const { logits } = await model.runPooled(pool, good());
     assert.equal(logits.length, c.vocab_size);
     const { keys } = await pool.read(0, 0, 2);
     assert.ok(keys[0]!.some((x) => x !== 0), 'the new keys were written into the pool');
@@ -91,7 +91,28 @@ test('batched prefill: chunks of different lengths in one padded call give each 
     // The next token decodes identically over the KV each way wrote.
     for (const seqs of [a, b]) for (const s of seqs) s.appendSampled(5);
     const [da, db] = [await together.decode(a), await alone.decode(b)];
-    for (let i = 0; i < 3; i++) for (let v = 0; v < 16; v++) assert.ok(Math.abs(da[i]![v]! - db[i]![v]!) < 1e-4);
+    for (let i = 0; i < 3; i++) for (let v = 0; v < 16; v++) assert.ok(Math.abs(da[i]!.logits[v]! - db[i]!.logits[v]!) < 1e-4);
+
+    // Chained: the next decode is posted while this one is in flight, its tokens the greedy ones picked on the runtime.
+    for (const seqs of [a, b]) for (const s of seqs) s.appendSampled(7);
+    const first = together.decode(a, true);
+    const second = together.decode(a, true);
+    const picked = (await first).map((row) => row!.greedy!);
+    a.forEach((seq, i) => seq.appendSampled(picked[i]!));
+    const chained = await second;
+    // One at a time: each sequence feeds the same tokens explicitly.
+    const explicit = await alone.decode(b);
+    explicit.forEach((row, i) => {
+      assert.equal(picked[i], argmax(row!.logits), `row ${i}: the runtime's greedy token is the argmax`);
+      b[i]!.appendSampled(picked[i]!);
+    });
+    const next = await alone.decode(b);
+    for (let i = 0; i < 3; i++) {
+      let max = 0;
+      for (let v = 0; v < next[i]!.logits.length; v++) max = Math.max(max, Math.abs(next[i]!.logits[v]! - chained[i]!.logits[v]!));
+      assert.ok(max < 1e-4, `row ${i}: chained and explicit logits differ by ${max}`);
+      assert.equal(a[i]!.cacheLength, b[i]!.cacheLength);
+    }
   } finally {
     await model.release();
   }

@@ -67,3 +67,22 @@ export async function preprocessFrames(frames: RgbImage[], p: ProcessorConfig, b
   const grid = patchGrid(resized.length, width, height, p);
   return { ...input, grid, numTokens: (grid[0] * grid[1] * grid[2]) / (p.merge_size * p.merge_size) };
 }
+
+/**
+ * The preprocessed inputs of prompt images, by image object and processor: the n samples or
+ * rollouts of one prompt, and a conversation whose images come back every turn as the same objects,
+ * resize each image once (vLLM keeps processed multimodal inputs for the same reason).
+ */
+const preprocessedImages = new WeakMap<RgbImage, WeakMap<ProcessorConfig, Promise<VisualInput>>>();
+
+/** preprocessFrames of one image, done once per image object and processor (images are not modified once decoded). */
+export function preprocessImage(image: RgbImage, p: ProcessorConfig): Promise<VisualInput> {
+  let byProcessor = preprocessedImages.get(image);
+  if (!byProcessor) preprocessedImages.set(image, (byProcessor = new WeakMap()));
+  let input = byProcessor.get(p);
+  if (!input) {
+    byProcessor.set(p, (input = preprocessFrames([image], p)));
+    input.catch(() => byProcessor.delete(p));
+  }
+  return input;
+}

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { AutoProcessor, RawImage, env } from '@huggingface/transformers';
 import { loadModelFiles } from '../../../src/model/model-dir.js';
 import { decodeImage } from '../../../src/tools/image.js';
-import { preprocessFrames, smartResize } from '../../../src/model/processor/image-processor.js';
+import { preprocessFrames, preprocessImage, smartResize } from '../../../src/model/processor/image-processor.js';
 import { pixelValues } from '../../../src/model/processor/patchify.js';
 import { testImagePng, testModel } from '../../helpers.js';
 
@@ -43,4 +43,18 @@ test('decodeImage composites alpha on white and applies the pixel limit before d
   assert.deepEqual([...img.data.slice(0, 3)], [255, 255, 255]);
   await assert.rejects(decodeImage(transparent, { maxPixels: 15 }), /over the limit/);
   await assert.rejects(decodeImage(Buffer.from('not an image'), { maxPixels: 100 }), /could not decode/);
+});
+
+test('a prompt image is preprocessed once per processor: the same image object again reuses its input, which equals a fresh one', async () => {
+  const { config } = await loadModelFiles(await testModel('tiny', 1));
+  const image = await decodeImage(await testImagePng(900, 700, 3), { maxPixels: 1e8 });
+  const first = await preprocessImage(image, config.processor);
+  assert.equal(await preprocessImage(image, config.processor), first, 'the preprocessed input is reused');
+  const fresh = await preprocessFrames([{ ...image, data: Buffer.from(image.data) }], config.processor);
+  assert.notEqual(fresh.frames[0], first.frames[0]);
+  assert.deepEqual({ ...fresh, frames: [] }, { ...first, frames: [] });
+  assert.deepEqual(fresh.frames[0]!.data, first.frames[0]!.data);
+  // Another processor (a model with other pixel limits) preprocesses again.
+  const other = await preprocessImage(image, { ...config.processor, max_pixels: 200 * 200 });
+  assert.ok(other.width * other.height < first.width * first.height);
 });
