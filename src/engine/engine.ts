@@ -166,7 +166,8 @@ export class Engine {
    * their visual inputs are encoded; what the next step will feed is encoded meanwhile, queued behind.
    */
   private async admitAndPrefill(admitted: Sequence[]): Promise<{ chunks: Chunk[]; logits: Float32Array[] }> {
-    for (const seq of admitted) await this.runner.restorePrefix(seq);
+    // Posted together: the runtime copies one slot's blocks after another without a round trip here between them.
+    await Promise.all(admitted.map((seq) => this.runner.restorePrefix(seq)));
     const chunks = this.scheduler.prefillChunks();
     if (chunks.length === 0) return { chunks, logits: [] };
     await this.runner.encodeVisuals(chunks.map((c) => c.seq));
