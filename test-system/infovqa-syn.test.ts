@@ -22,7 +22,7 @@ async function readCode(image: RgbImage, seed: number, s: number): Promise<strin
   const row = layout.rows[layout.asked]!;
   const fs = layout.fontSize;
   const box = { x: layout.codeX - 4, y: row.y - fs - 2, w: Math.round(row.code.length * 0.6 * fs) + 8, h: Math.round(fs * 1.5) + 4 };
-  const observed = await scaled(await cropRegion(image, box.x, box.y, box.x + box.w, box.y + box.h), s);
+  const observed = await scaled(cropRegion(image, box.x, box.y, box.x + box.w, box.y + box.h), s);
   let read = '';
   for (let k = 0; k < row.code.length; k++) {
     let best = '';

@@ -52,14 +52,21 @@ function toSharp(img: RgbImage): Sharp {
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
 }
 
-async function toRgb(s: Sharp): Promise<RgbImage> {
-  const { data, info } = await s.raw().toBuffer({ resolveWithObject: true });
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
-}
-
-/** Pixel-exact crop (integer box, left/top inclusive, right/bottom exclusive). */
-export async function cropRegion(img: RgbImage, left: number, top: number, right: number, bottom: number): Promise<RgbImage> {
-  return toRgb(toSharp(img).extract({ left, top, width: right - left, height: bottom - top }));
+/**
+ * Pixel-exact crop (integer box, left/top inclusive, right/bottom exclusive): the box's rows copied.
+ * Done here rather than by sharp's extract, which copies the whole source image into a pipeline on
+ * libuv's threads: ~1-2 ms of CPU a crop of a 1600x1000 image, against ~0.1 ms, on cores the model shares.
+ */
+export function cropRegion(img: RgbImage, left: number, top: number, right: number, bottom: number): RgbImage {
+  const ok = [left, top, right, bottom].every(Number.isInteger) && left >= 0 && top >= 0 && right <= img.width && bottom <= img.height;
+  if (!ok || left >= right || top >= bottom) throw new RangeError(`crop box [${left}, ${top}, ${right}, ${bottom}] is not inside the ${img.width}x${img.height} image`);
+  const rowBytes = (right - left) * 3;
+  const data = new Uint8Array(rowBytes * (bottom - top));
+  for (let y = top; y < bottom; y++) {
+    const from = (y * img.width + left) * 3;
+    data.set(img.data.subarray(from, from + rowBytes), (y - top) * rowBytes);
+  }
+  return { data, width: right - left, height: bottom - top };
 }
 
 export async function encodeJpeg(img: RgbImage, maxSide: number, quality = 80): Promise<Buffer> {

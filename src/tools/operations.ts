@@ -73,7 +73,7 @@ async function cropImageNormalized(args: Record<string, unknown>, ctx: VisualCon
   const w = right - left;
   const h = bottom - top;
   if (!(w > MIN_CROP_SIDE && h > MIN_CROP_SIDE)) return fail(`Cropped image is too small: ${w}x${h}`, tool);
-  const cropped = await cropRegion(img, left, top, right, bottom);
+  const cropped = cropRegion(img, left, top, right, bottom);
   const [rw, rh] = resizeTarget(cropped, ctx.processor);
   return {
     ok: true, tool, images: [cropped], box: [left, top, right, bottom], targetImage: target, resultSize: [rw, rh],
