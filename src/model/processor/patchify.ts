@@ -72,28 +72,30 @@ export function patchifyInto(out: Float32Array, offset: number, r: ResizedFrames
   // transformers.js only the rescaled value.
   const f = Math.fround;
   const pil = p.resize_backend === 'pil';
-  const table = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (pil
-    ? f(f(f(v * RESCALE) - f(p.image_mean[c]!)) / f(p.image_std[c]!))
-    : (f(v * RESCALE) - p.image_mean[c]!) / p.image_std[c]!)));
-  // Each patch row is gathered straight from the interleaved bytes through the table; a frame that
-  // repeats the previous one (an image fills every temporal slot) copies the block just written.
+  const table = new Float32Array(3 * 256);
+  for (let c = 0; c < 3; c++) {
+    for (let v = 0; v < 256; v++) {
+      table[c * 256 + v] = pil ? f(f(f(v * RESCALE) - f(p.image_mean[c]!)) / f(p.image_std[c]!)) : (f(v * RESCALE) - p.image_mean[c]!) / p.image_std[c]!;
+    }
+  }
+  // Each frame's patch is gathered in one pass over its interleaved bytes, the three channels at once;
+  // a frame that repeats the previous one (an image fills every temporal slot) copies the blocks just written.
   const block = ps * ps;
+  const channelStride = tp * block;
   let o = offset;
   for (let t = 0; t < gt; t++) {
     for (let bh = 0; bh < gh / m; bh++) {
       for (let bw = 0; bw < gw / m; bw++) {
         for (let mh = 0; mh < m; mh++) {
           for (let mw = 0; mw < m; mw++) {
-            const y0 = (bh * m + mh) * ps;
-            const x0 = (bw * m + mw) * ps;
-            for (let c = 0; c < 3; c++) {
-              for (let tt = 0; tt < tp; tt++) {
-                const frame = frames[t * tp + tt]!;
-                if (tt > 0 && frame === frames[t * tp + tt - 1]) out.copyWithin(o, o - block, o);
-                else gatherPatch(out, o, frame.data, table[c]!, (y0 * width + x0) * 3 + c, width * 3, ps);
-                o += block;
-              }
+            const start = ((bh * m + mh) * ps * width + (bw * m + mw) * ps) * 3;
+            for (let tt = 0; tt < tp; tt++) {
+              const frame = frames[t * tp + tt]!;
+              const at = o + tt * block;
+              if (tt === 0 || frame !== frames[t * tp + tt - 1]) gatherPatch(out, at, frame.data, table, start, width * 3, ps, channelStride);
+              else for (let c = 0; c < 3; c++) out.copyWithin(at + c * channelStride, at + c * channelStride - block, at + c * channelStride);
             }
+            o += 3 * channelStride;
           }
         }
       }
@@ -103,14 +105,20 @@ export function patchifyInto(out: Float32Array, offset: number, r: ResizedFrames
 }
 
 /**
- * One channel of one patch: `ps` rows of `ps` bytes (stride 3 within a row, `rowStride` between
- * rows) from `start`, through the lookup table. A small function over typed arrays and integers:
- * V8 optimizes it within a call or two, where the nested loops around it took ~6 calls of a cold
- * thread at ~15 ms each.
+ * One frame's patch, all three channels: `ps` rows of `ps` RGB pixels (`rowStride` bytes between
+ * rows) from `start`, each byte through its channel's lookup table (`lut`, 256 per channel) to
+ * `o`, `o + channelStride` and `o + 2 * channelStride`. One pass over the bytes, not one per channel
+ * (~1.6x faster here). A small function over typed arrays and integers: V8 optimizes it within a
+ * call or two, where the nested loops around it took ~6 calls of a cold thread at ~15 ms each.
  */
-function gatherPatch(out: Float32Array, o: number, src: Uint8Array, lut: Float32Array, start: number, rowStride: number, ps: number): void {
+function gatherPatch(out: Float32Array, o: number, src: Uint8Array, lut: Float32Array, start: number, rowStride: number, ps: number, channelStride: number): void {
   for (let py = 0; py < ps; py++) {
-    for (let px = 0, at = start + py * rowStride; px < ps; px++, at += 3) out[o++] = lut[src[at]!]!;
+    let k = o + py * ps;
+    for (let px = 0, at = start + py * rowStride; px < ps; px++, at += 3, k++) {
+      out[k] = lut[src[at]!]!;
+      out[k + channelStride] = lut[256 + src[at + 1]!]!;
+      out[k + 2 * channelStride] = lut[512 + src[at + 2]!]!;
+    }
   }
 }
 
