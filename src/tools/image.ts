@@ -59,7 +59,9 @@ function toSharp(img: RgbImage): Sharp {
  */
 export function cropRegion(img: RgbImage, left: number, top: number, right: number, bottom: number): RgbImage {
   const ok = [left, top, right, bottom].every(Number.isInteger) && left >= 0 && top >= 0 && right <= img.width && bottom <= img.height;
-  if (!ok || left >= right || top >= bottom) throw new RangeError(`crop box [${left}, ${top}, ${right}, ${bottom}] is not inside the ${img.width}x${img.height} image`);
+  if (!ok || left >= right || top >= bottom) {
+    throw new RangeError(`crop box [${left}, ${top}, ${right}, ${bottom}] is not inside the ${img.width}x${img.height} image`);
+  }
   const rowBytes = (right - left) * 3;
   const data = new Uint8Array(rowBytes * (bottom - top));
   for (let y = top; y < bottom; y++) {

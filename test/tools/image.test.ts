@@ -17,7 +17,9 @@ async function sharpCrop(img: RgbImage, left: number, top: number, right: number
 
 test('cropRegion gives the bytes of sharp extract for boxes anywhere in the image, edges included', async () => {
   const img = noise(97, 61, 3);
-  const boxes: [number, number, number, number][] = [[0, 0, 97, 61], [0, 0, 1, 1], [96, 60, 97, 61], [13, 7, 50, 59], [0, 30, 97, 31], [40, 0, 41, 61]];
+  const boxes: [number, number, number, number][] = [
+    [0, 0, 97, 61], [0, 0, 1, 1], [96, 60, 97, 61], [13, 7, 50, 59], [0, 30, 97, 31], [40, 0, 41, 61],
+  ];
   for (let seed = 0; seed < 20; seed++) {
     const l = (seed * 37) % 90, t = (seed * 23) % 55;
     boxes.push([l, t, l + 1 + ((seed * 11) % (97 - l)), t + 1 + ((seed * 7) % (61 - t))]);
