@@ -157,33 +157,32 @@ export class ModelRunner {
 
   /**
    * One pooled-decoder call of one token a row. A row `ahead` feeds the token after the one still in
-   * flight, one position further: forced, or chained on the runtime.
+   * flight, one position further: forced, or chained on the runtime. Every row's token is embedded on the
+   * runtime, so the call is posted before this function first awaits: it reads the sequences' lengths
+   * before an answer in flight moves them, and it reaches the runtime before any later call on its slots.
    */
   private async runDecode(seqs: Sequence[], ahead: boolean[], keepGreedy: boolean): Promise<{ logits: Float32Array[]; greedy?: number[] }> {
     const { hidden_size: h, vocab_size: v } = this.model.config.text;
     const slots = seqs.map((seq) => seq.slot!);
     const first = Math.min(...slots);
     const rows = Math.max(...slots) - first + 1;
-    const embeds = new Float32Array(rows * h);
     const positions = new BigInt64Array(3 * rows);
     const pastLengths = new Array<number>(rows).fill(0);
-    const forced = seqs.map((seq, i) => (ahead[i] ? seq.forcedToken(seq.generated.length) : seq.pending.ids[seq.pending.fed]));
     const chained: number[] = [];
-    const known = forced.flatMap((id) => (id === undefined ? [] : [id]));
-    const knownEmbeds = await this.model.embed(known);
-    let k = 0;
+    const tokens: { row: number; token: number }[] = [];
     const writes = seqs.map((seq, i) => {
       const row = slots[i]! - first;
       const at = seq.cacheLength + (ahead[i] ? 1 : 0);
       // The token after the in-flight one is text: the next rope position on all three axes (RopePositions.text).
       const p = seq.pending;
       for (let a = 0; a < 3; a++) positions[a * rows + row] = BigInt(ahead[i] ? seq.rope.next : p.positions[a]![p.fed]!);
-      if (forced[i] === undefined) chained.push(row);
-      else embeds.set(knownEmbeds.subarray(k * h, ++k * h), row * h);
+      const token = ahead[i] ? seq.forcedToken(seq.generated.length) : p.ids[p.fed];
+      if (token === undefined) chained.push(row);
+      else tokens.push({ row, token });
       pastLengths[row] = at;
       return { row, slot: slots[i]!, at, n: 1 };
     });
-    const call = { rows, s: 1, first, embeds, positions, pastLengths, writes, greedy: keepGreedy, chained };
+    const call = { rows, s: 1, first, embeds: new Float32Array(rows * h), positions, pastLengths, writes, greedy: keepGreedy, chained, tokens };
     const out = await this.model.runPooled(this.kv!, call);
     return {
       logits: writes.map(({ row }) => out.logits.subarray(row * v, (row + 1) * v)),

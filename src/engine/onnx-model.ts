@@ -18,6 +18,11 @@ export interface OnnxModelOptions {
   executionProviders?: string[];
   /** Use the standard decoder even when the fast GQA variant exists (tests compare the two). */
   forceStandard?: boolean;
+  /**
+   * Keep the embedding table in shared memory when it is small enough (default true); false embeds every token
+   * through the embedding graph on the runtime, as models with a larger table do (tests).
+   */
+  embedTable?: boolean;
 }
 
 /** A sequence's KV cache in the standard layout: per layer [1, kvH, T, D] key and value tensors. */
@@ -88,9 +93,12 @@ export class KvPoolHandle {
     await this.runtime.call('saveBlocks', [this.id, slot, saves, tokens, evicted]);
   }
 
+  /** Posted at once (the runtime runs calls in the order posted, after the pool's creation): callers rely on that order. */
   async run(call: Omit<PooledCall, 'pool'>): Promise<PooledResult> {
+    const result = this.runtime.call('runPooled', [{ ...call, pool: this.id }], [call.embeds.buffer as ArrayBuffer, call.positions.buffer as ArrayBuffer]);
+    result.catch(() => {}); // a failed creation is reported first
     await this.created;
-    return this.runtime.call('runPooled', [{ ...call, pool: this.id }], [call.embeds.buffer as ArrayBuffer, call.positions.buffer as ArrayBuffer]);
+    return result;
   }
 
   async release(): Promise<void> {
@@ -140,7 +148,7 @@ export class OnnxModel {
   static async load(files: ModelFiles, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const options = sessionOptions(opts);
     const hasPooled = !opts.forceStandard && existsSync(join(files.dir, ONNX_FILES.decoderKvPool));
-    return OnnxModel.open(files.config, (runtime, f) => openSession(runtime, join(files.dir, f), options), hasPooled);
+    return OnnxModel.open(files.config, (runtime, f) => openSession(runtime, join(files.dir, f), options), hasPooled, opts.embedTable);
   }
 
   /**
@@ -150,11 +158,12 @@ export class OnnxModel {
    */
   static async fromWeights(config: ModelConfig, weights: Weights, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const options = sessionOptions(opts);
-    return OnnxModel.open(config, (runtime, f) => openSession(runtime, serializeModelGraph(config, weights, f), options), !opts.forceStandard);
+    return OnnxModel.open(config, (runtime, f) => openSession(runtime, serializeModelGraph(config, weights, f), options), !opts.forceStandard, opts.embedTable);
   }
 
   private static async open(
     config: ModelConfig, openOn: (runtime: Runtime, file: (typeof ONNX_FILES)[GraphFile]) => Promise<ModelSession>, pooled: boolean,
+    embedTable = true,
   ): Promise<OnnxModel> {
     const runtime = createRuntime();
     const open = (file: (typeof ONNX_FILES)[GraphFile]) => openOn(runtime, file);
@@ -166,7 +175,7 @@ export class OnnxModel {
     const model = new OnnxModel(config, runtime, vision, embed, () => open(ONNX_FILES.decoder), kvPool);
     if (!kvPool) await model.decoder;
     const { vocab_size: v, hidden_size: h } = config.text;
-    if (v * h <= EMBED_TABLE_LIMIT) {
+    if (embedTable && v * h <= EMBED_TABLE_LIMIT) {
       // In shared memory: the runtime embeds a KV pool's chained decode rows from the same table, without a copy.
       const table = await model.runEmbed(Array.from({ length: v }, (_, i) => i));
       model.embedTable = new Float32Array(new SharedArrayBuffer(table.byteLength));

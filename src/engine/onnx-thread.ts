@@ -34,9 +34,13 @@ class ThreadRuntime implements Runtime {
 /** PIXELREASONER_ONNX_THREAD=0: the same core on the calling thread; each run blocks the event loop for its duration. */
 class LocalRuntime implements Runtime {
   private readonly core = new RuntimeCore();
+  /** The last call posted: calls run one after another in the order posted, as on the thread (a chained decode row reads its slot's previous answer). */
+  private tail: Promise<unknown> = Promise.resolve();
 
-  async call<M extends RuntimeMethod>(method: M, args: Args<M>): Promise<Result<M>> {
-    return (await (this.core[method] as (...a: unknown[]) => unknown)(...args)) as Result<M>;
+  call<M extends RuntimeMethod>(method: M, args: Args<M>): Promise<Result<M>> {
+    const run = this.tail.then(() => (this.core[method] as (...a: unknown[]) => unknown)(...args)) as Promise<Result<M>>;
+    this.tail = run.catch(() => {});
+    return run;
   }
 
   async close(): Promise<void> {}

@@ -31,6 +31,11 @@ export interface PooledCall {
   greedy?: boolean;
   /** Rows whose input is their slot's greedy token from its previous call, embedded here (their `embeds` rows are ignored). */
   chained?: number[];
+  /**
+   * Decode rows whose token is known, embedded here too: a decode call is then posted with no round trip
+   * before it, so it reads the sequences' lengths and reaches the runtime before any later call on their slots.
+   */
+  tokens?: { row: number; token: number }[];
 }
 
 /** A pooled-decoder call's logits [rows * V], and with `greedy` each row's argmax. */
@@ -124,7 +129,7 @@ export class RuntimeCore {
     const state = this.stateOf(c.pool);
     const pool = state.kv;
     const text = pool.text;
-    if (c.chained?.length) await this.embedChained(state, c);
+    if (c.chained?.length || c.tokens?.length) await this.embedRows(state, c);
     pool.ensureCapacity(Math.max(...c.writes.map((w) => w.at + w.n), ...c.pastLengths.map((p) => p + 1)));
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: new ort.Tensor('float32', c.embeds, [c.rows, c.s, text.hidden_size]),
@@ -153,20 +158,24 @@ export class RuntimeCore {
     return { logits, greedy };
   }
 
-  /** Fills the chained rows' embeddings with their slots' last greedy tokens (a decode call: one token a row). */
-  private async embedChained(state: PoolState, c: PooledCall): Promise<void> {
+  /** Fills the embeddings of a decode call's chained rows (their slots' last greedy tokens) and of its rows with known tokens. */
+  private async embedRows(state: PoolState, c: PooledCall): Promise<void> {
     const h = state.kv.text.hidden_size;
-    if (!state.embedding) throw new Error('this KV pool was created without an embedding for chained rows');
-    if (c.s !== 1) throw new Error('chained rows are decode rows (one token each)');
-    const tokens = c.chained!.map((row) => {
-      const token = state.greedy[c.first + row]!;
-      if (token < 0) throw new Error(`slot ${c.first + row} has no greedy token to chain from`);
-      return token;
-    });
+    if (!state.embedding) throw new Error('this KV pool was created without an embedding for its decode rows');
+    if (c.s !== 1) throw new Error('rows embedded on the runtime are decode rows (one token each)');
+    const rows = [...(c.chained ?? []), ...(c.tokens ?? []).map((t) => t.row)];
+    const tokens = [
+      ...(c.chained ?? []).map((row) => {
+        const token = state.greedy[c.first + row]!;
+        if (token < 0) throw new Error(`slot ${c.first + row} has no greedy token to chain from`);
+        return token;
+      }),
+      ...(c.tokens ?? []).map((t) => t.token),
+    ];
     const { session, table } = state.embedding;
     const ids = table ? undefined : new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, tokens.length]);
     const embeds = ids && ((await this.sessionOf(session).run({ input_ids: ids })).inputs_embeds!.data as Float32Array);
-    c.chained!.forEach((row, i) => {
+    rows.forEach((row, i) => {
       const from = table ? table.subarray(tokens[i]! * h, (tokens[i]! + 1) * h) : embeds!.subarray(i * h, (i + 1) * h);
       c.embeds.set(from, row * h);
     });

@@ -48,7 +48,11 @@ test('batching changes no output: 16 concurrent greedy requests equal each run a
   assert.equal(engine.slots.free, 16);
 });
 
-test('pipelined decoding changes no output: tool calls and tool limits mid-decode, reused slots, and a sampling request among greedy ones', async () => {
+/**
+ * Greedy requests with calls forced mid-decode, calls past the tool limit, EOS, and one sampling request: on
+ * four slots, slots freed by unforeseen finishes are reused while decode rows are in flight.
+ */
+function pipelinedCases(): { req: GenerationRequest; opts: GenerateOptions }[] {
   const call = tokenizer.encode(`\n${CALL}`);
   // A call forced from index `at` (the rest greedy): the call is found while the next decode row is already in flight.
   const callAt = (at: number) => (i: number) => (i >= at && i < at + call.length ? call[i - at] : undefined);
@@ -58,7 +62,11 @@ test('pipelined decoding changes no output: tool calls and tool limits mid-decod
   }));
   // A sampling request cannot chain: while it runs, decodes go one at a time.
   cases.push({ req: { ...request(5), tools: [], maxTokens: 10, sampling: { ...GREEDY, temperature: 0.9, seed: 3 } }, opts: {} });
-  // Four slots for eleven requests: slots freed by unforeseen finishes (a call past the limit, EOS) are reused.
+  return cases;
+}
+
+test('pipelined decoding changes no output: tool calls and tool limits mid-decode, reused slots, and a sampling request among greedy ones', async () => {
+  const cases = pipelinedCases();
   const engine = engineOf(fast, 4);
   const alone: GenerationResult[] = [];
   for (const c of cases) alone.push(await engine.generate(c.req, c.opts));
@@ -71,6 +79,26 @@ test('pipelined decoding changes no output: tool calls and tool limits mid-decod
   assert.ok(together.some((r) => r.steps.some((s) => s.ok) && r.tokenIds.length > r.steps.length), 'a request paused in a tool and went on');
   assert.deepEqual(engine.counts(), { running: 0, waiting: 0, paused: 0 });
   assert.equal(engine.slots.free, 4);
+});
+
+test('pipelined decoding gives the standard decoder\'s tokens without the shared embedding table (as a real-size model) and on the calling thread', async () => {
+  // Without the table every decode row's token is embedded on the runtime; on the calling thread calls run in the order posted.
+  const noTable = await OnnxModel.load(files, { threads: 2, embedTable: false });
+  process.env.PIXELREASONER_ONNX_THREAD = '0';
+  const local = await OnnxModel.load(files, { threads: 2 }).finally(() => delete process.env.PIXELREASONER_ONNX_THREAD);
+  try {
+    const cases = pipelinedCases();
+    const reference: GenerationResult[] = [];
+    for (const c of cases) reference.push(await engineOf(standard, 4).generate(c.req, c.opts));
+    for (const [name, runner] of [['no embedding table', noTable], ['calling thread', local]] as const) {
+      const engine = engineOf(runner, 4);
+      const together = await Promise.all(cases.map((c) => engine.generate(c.req, c.opts)));
+      together.forEach((r, i) => assert.deepEqual(r.tokenIds, reference[i]!.tokenIds, `${name}: request ${i} differs from the standard decoder`));
+    }
+  } finally {
+    await noTable.release();
+    await local.release();
+  }
 });
 
 test('fast decoder logits equal the standard layout within 1e-4 over 200 tokens with two tool pauses', async () => {
