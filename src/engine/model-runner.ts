@@ -168,21 +168,19 @@ export class ModelRunner {
     const rows = Math.max(...slots) - first + 1;
     const positions = new BigInt64Array(3 * rows);
     const pastLengths = new Array<number>(rows).fill(0);
-    const chained: number[] = [];
-    const tokens: { row: number; token: number }[] = [];
+    const tokens: { row: number; token?: number }[] = [];
     const writes = seqs.map((seq, i) => {
       const row = slots[i]! - first;
       const at = seq.cacheLength + (ahead[i] ? 1 : 0);
       // The token after the in-flight one is text: the next rope position on all three axes (RopePositions.text).
       const p = seq.pending;
       for (let a = 0; a < 3; a++) positions[a * rows + row] = BigInt(ahead[i] ? seq.rope.next : p.positions[a]![p.fed]!);
-      const token = ahead[i] ? seq.forcedToken(seq.generated.length) : p.ids[p.fed];
-      if (token === undefined) chained.push(row);
-      else tokens.push({ row, token });
+      // Undefined for a row ahead with no forced token: the runtime chains the slot's greedy token.
+      tokens.push({ row, token: ahead[i] ? seq.forcedToken(seq.generated.length) : p.ids[p.fed] });
       pastLengths[row] = at;
       return { row, slot: slots[i]!, at, n: 1 };
     });
-    const call = { rows, s: 1, first, embeds: new Float32Array(rows * h), positions, pastLengths, writes, greedy: keepGreedy, chained, tokens };
+    const call = { rows, s: 1, first, embeds: new Float32Array(rows * h), positions, pastLengths, writes, greedy: keepGreedy, tokens };
     const out = await this.model.runPooled(this.kv!, call);
     return {
       logits: writes.map(({ row }) => out.logits.subarray(row * v, (row + 1) * v)),

@@ -6,7 +6,7 @@ import { ONNX_FILES, serializeModelGraph, type GraphFile, type ModelFiles } from
 import type { Weights } from '../model/weights.js';
 import type { VisualInput } from '../model/processor/image-processor.js';
 import { createRuntime, type Runtime } from './onnx-thread.js';
-import type { PoolEmbedding, PooledCall, PooledResult, WireTensor } from './runtime-core.js';
+import type { PoolEmbedding, PooledCall, PooledResult, RuntimeCore, WireTensor } from './runtime-core.js';
 import { sessionOptions } from './session-options.js';
 import { ReusableBuffers } from '../util/reusable-buffers.js';
 import { packedBytes, packVisuals } from './visual-wire.js';
@@ -72,33 +72,38 @@ export class KvPoolHandle {
     this.created.catch(() => {}); // reported by the first use
   }
 
-  async copy(from: number, to: number, length: number): Promise<void> {
+  /**
+   * Posts a call on this pool at once, then reports the pool's creation failure first: the runtime runs calls in the
+   * order posted, and callers rely on that order (a decode posted before a later restore or prefill of its slots).
+   */
+  private async post<M extends 'copySlot' | 'readSlot' | 'restoreBlocks' | 'saveBlocks' | 'runPooled'>(
+    method: M, args: Parameters<RuntimeCore[M]>, transfer?: ArrayBuffer[],
+  ): Promise<Awaited<ReturnType<RuntimeCore[M]>>> {
+    const result = this.runtime.call(method, args, transfer);
+    result.catch(() => {}); // observed below, after the creation
     await this.created;
-    await this.runtime.call('copySlot', [this.id, from, to, length]);
+    return result;
+  }
+
+  async copy(from: number, to: number, length: number): Promise<void> {
+    await this.post('copySlot', [this.id, from, to, length]);
   }
 
   async read(slot: number, from: number, n: number): Promise<{ keys: Float32Array[]; values: Float32Array[] }> {
-    await this.created;
-    return this.runtime.call('readSlot', [this.id, slot, from, n]);
+    return this.post('readSlot', [this.id, slot, from, n]);
   }
 
   /** Prefix-cache blocks kept next to the pool (see PrefixCache): written into a slot, or saved from one. */
   async restoreBlocks(slot: number, blocks: number[], tokens: number): Promise<void> {
-    await this.created;
-    await this.runtime.call('restoreBlocks', [this.id, slot, blocks, tokens]);
+    await this.post('restoreBlocks', [this.id, slot, blocks, tokens]);
   }
 
   async saveBlocks(slot: number, saves: { block: number; at: number }[], tokens: number, evicted: number[]): Promise<void> {
-    await this.created;
-    await this.runtime.call('saveBlocks', [this.id, slot, saves, tokens, evicted]);
+    await this.post('saveBlocks', [this.id, slot, saves, tokens, evicted]);
   }
 
-  /** Posted at once (the runtime runs calls in the order posted, after the pool's creation): callers rely on that order. */
   async run(call: Omit<PooledCall, 'pool'>): Promise<PooledResult> {
-    const result = this.runtime.call('runPooled', [{ ...call, pool: this.id }], [call.embeds.buffer as ArrayBuffer, call.positions.buffer as ArrayBuffer]);
-    result.catch(() => {}); // a failed creation is reported first
-    await this.created;
-    return result;
+    return this.post('runPooled', [{ ...call, pool: this.id }], [call.embeds.buffer as ArrayBuffer, call.positions.buffer as ArrayBuffer]);
   }
 
   async release(): Promise<void> {

@@ -29,13 +29,12 @@ export interface PooledCall {
   writes: { row: number; slot: number; at: number; n: number }[];
   /** Keep each written row's greedy token (the argmax of its logits) for the slot's next call, and return them. */
   greedy?: boolean;
-  /** Rows whose input is their slot's greedy token from its previous call, embedded here (their `embeds` rows are ignored). */
-  chained?: number[];
   /**
-   * Decode rows whose token is known, embedded here too: a decode call is then posted with no round trip
-   * before it, so it reads the sequences' lengths and reaches the runtime before any later call on their slots.
+   * Decode rows embedded here: with `token`, that token; without, the slot's greedy token from its previous call
+   * (a chained row). Their `embeds` rows are ignored. The caller then posts a decode with no round trip before it,
+   * so it reads the sequences' lengths and reaches the runtime before any later call on their slots.
    */
-  tokens?: { row: number; token: number }[];
+  tokens?: { row: number; token?: number }[];
 }
 
 /** A pooled-decoder call's logits [rows * V], and with `greedy` each row's argmax. */
@@ -129,7 +128,7 @@ export class RuntimeCore {
     const state = this.stateOf(c.pool);
     const pool = state.kv;
     const text = pool.text;
-    if (c.chained?.length || c.tokens?.length) await this.embedRows(state, c);
+    if (c.tokens?.length) await this.embedRows(state, c, c.tokens);
     pool.ensureCapacity(Math.max(...c.writes.map((w) => w.at + w.n), ...c.pastLengths.map((p) => p + 1)));
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: new ort.Tensor('float32', c.embeds, [c.rows, c.s, text.hidden_size]),
@@ -158,24 +157,20 @@ export class RuntimeCore {
     return { logits, greedy };
   }
 
-  /** Fills the embeddings of a decode call's chained rows (their slots' last greedy tokens) and of its rows with known tokens. */
-  private async embedRows(state: PoolState, c: PooledCall): Promise<void> {
+  /** Fills the embeddings of a decode call's rows: known tokens, or their slots' last greedy tokens (chained rows). */
+  private async embedRows(state: PoolState, c: PooledCall, rows: { row: number; token?: number }[]): Promise<void> {
     const h = state.kv.text.hidden_size;
     if (!state.embedding) throw new Error('this KV pool was created without an embedding for its decode rows');
     if (c.s !== 1) throw new Error('rows embedded on the runtime are decode rows (one token each)');
-    const rows = [...(c.chained ?? []), ...(c.tokens ?? []).map((t) => t.row)];
-    const tokens = [
-      ...(c.chained ?? []).map((row) => {
-        const token = state.greedy[c.first + row]!;
-        if (token < 0) throw new Error(`slot ${c.first + row} has no greedy token to chain from`);
-        return token;
-      }),
-      ...(c.tokens ?? []).map((t) => t.token),
-    ];
+    const tokens = rows.map(({ row, token }) => {
+      const id = token ?? state.greedy[c.first + row]!;
+      if (id < 0) throw new Error(`slot ${c.first + row} has no greedy token to chain from`);
+      return id;
+    });
     const { session, table } = state.embedding;
     const ids = table ? undefined : new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, tokens.length]);
     const embeds = ids && ((await this.sessionOf(session).run({ input_ids: ids })).inputs_embeds!.data as Float32Array);
-    rows.forEach((row, i) => {
+    rows.forEach(({ row }, i) => {
       const from = table ? table.subarray(tokens[i]! * h, (tokens[i]! + 1) * h) : embeds!.subarray(i * h, (i + 1) * h);
       c.embeds.set(from, row * h);
     });

@@ -74,8 +74,8 @@ export function patchifyInto(out: Float32Array, offset: number, r: ResizedFrames
   const pil = p.resize_backend === 'pil';
   const table = new Float32Array(3 * 256);
   for (let c = 0; c < 3; c++) {
+    const [mean, std] = [p.image_mean[c]!, p.image_std[c]!];
     for (let v = 0; v < 256; v++) {
-      const [mean, std] = [p.image_mean[c]!, p.image_std[c]!];
       table[c * 256 + v] = pil ? f(f(f(v * RESCALE) - f(mean)) / f(std)) : (f(v * RESCALE) - mean) / std;
     }
   }
