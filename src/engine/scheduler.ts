@@ -164,11 +164,9 @@ export class Scheduler {
   afterToken(seq: Sequence, outcome: TokenOutcome): FinishReason | 'pause' | undefined {
     const req = seq.request;
     if (outcome === 'eos' || outcome === 'stop_string') return this.finish(seq, 'stop');
-    if (outcome === 'tool_call') {
-      if (seq.steps.length >= req.maxToolCalls) return this.finish(seq, 'tool_limit');
-      return 'pause';
-    }
+    // Before the tool: a call on the last token allowed is not run, since nothing could be generated after its result.
     if (seq.generated.length >= req.maxTokens || seq.totalTokens >= this.config.maxModelLen) return this.finish(seq, 'length');
+    if (outcome === 'tool_call') return seq.steps.length >= req.maxToolCalls ? this.finish(seq, 'tool_limit') : 'pause';
     return undefined;
   }
 

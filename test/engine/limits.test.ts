@@ -41,6 +41,15 @@ test('DESIGN.md §4 limits: a call beyond max_tool_calls ends the request with f
   assert.ok(r.steps[0]!.ok);
 });
 
+test('a call that ends on the last token max_tokens allows ends the request as length, unexecuted, with max_tokens generated', async () => {
+  const callTokens = bed.tokenizer.encode(CALL).length;
+  const r = await engine().generate(request({ maxTokens: 3 + callTokens }), { overrideToken: forcedCalls([3]) });
+  assert.equal(r.finishReason, 'length');
+  assert.equal(r.tokenIds.length, 3 + callTokens);
+  assert.equal(r.usage.completion_tokens, 3 + callTokens);
+  assert.equal(r.steps.length, 0, 'no result turn: nothing could be generated after it');
+});
+
 test('the context limit reached by a tool result ends the request as length, with nothing generated after the call', async () => {
   const probe = await engine().generate(request({ maxTokens: 1 }));
   const callTokens = bed.tokenizer.encode(CALL).length;
