@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { MessageChannel } from 'node:worker_threads';
 import { resolveEngineConfig } from '../../src/engine/engine-config.js';
 import { Intake } from '../../src/engine/intake.js';
 import { GREEDY } from '../../src/engine/sampler.js';
@@ -50,4 +51,19 @@ test('requests are prepared in arrival order, at most intakeConcurrency at once,
   const [, second] = await Promise.all([a, b]);
   assert.deepEqual(order, ['a', 'b']);
   assert.ok(second.first.arrivedAt < releasedAt, 'latency metrics count the wait from the request\'s arrival');
+});
+
+test('each request is prepared on a turn of its own: a burst does not hold back messages and I/O until it is all prepared', async () => {
+  const intake = intakeOf(1);
+  const prepared: number[] = [];
+  let preparedWhenMessaged = -1;
+  const channel = new MessageChannel();
+  channel.port2.on('message', () => (preparedWhenMessaged = prepared.length));
+  // Small images resize inline and nothing else waits on I/O: without a turn between requests, the burst is one run of microtasks.
+  const burst = Array.from({ length: 6 }, (_, i) => intake.prepare(request(CALL), 1, () => ({})).then(() => prepared.push(i)));
+  channel.port1.postMessage('answer');
+  await Promise.all(burst);
+  channel.port1.close();
+  assert.ok(preparedWhenMessaged >= 0, 'the message waited until the whole burst was prepared');
+  assert.ok(preparedWhenMessaged < 6, `the message was handled after ${preparedWhenMessaged} of 6 requests`);
 });
