@@ -27,7 +27,7 @@ import { OnnxModel } from '../src/engine/onnx-model.js';
 import { openEngine } from '../src/engine/open-engine.js';
 import { ENGINE_DEFAULTS } from '../src/engine/engine-config.js';
 import { GREEDY } from '../src/engine/sampler.js';
-import type { ChatMessage, GenerationRequest } from '../src/engine/types.js';
+import type { ChatMessage, GenerationRequest, GenerationResult } from '../src/engine/types.js';
 import { resolveDefaultModel } from '../src/model/default-model.js';
 import { loadModelFiles, ONNX_FILES, type ModelFiles } from '../src/model/model-dir.js';
 import { existsSync } from 'node:fs';
@@ -99,7 +99,7 @@ function requestFor(i: number, images: RgbImage[]): GenerationRequest {
  */
 async function runEngine(
   files: ModelFiles, images: RgbImage[], maxNumSeqs: number, measureLag = false,
-): Promise<Run & { promptTokens: number[]; cachedTokens: number[]; lagP99Ms?: number }> {
+): Promise<Run & { work: RawRequest[]; lagP99Ms?: number }> {
   const engine = await openEngine(files, { threads: THREADS, maxModelLen: 4096, maxNumSeqs, maxNumBatchedTokens: BATCHED_TOKENS });
   // Warm-up, one whole request: the sessions, the prefix cache's system prompt, and a KV pool grown to the workload's
   // length (growing it is an allocation and a copy, not model work; the raw graphs' peer warms its pool the same way).
@@ -121,10 +121,29 @@ async function runEngine(
   if (results.some((r) => r.steps[0]?.ok !== true)) throw new Error('a benchmark request did not run its crop');
   return {
     seconds, tokens: results.reduce((a, r) => a + r.tokenIds.length, 0), ttft,
-    promptTokens: results.map((r) => r.usage.prompt_tokens), cachedTokens: results.map((r) => r.usage.prompt_tokens_details?.cached_tokens ?? 0),
+    work: results.map(rawRequestOf),
     // The histogram's samples include the interval itself (an idle loop reads LAG_RESOLUTION_MS).
     lagP99Ms: lag ? Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS) : undefined,
   };
+}
+
+/**
+ * What the raw graphs do for one of the engine's requests. The first tool step is the client's call, whose result
+ * turn prefills with the prompt; a later one is the model's own call mid-generation (a random checkpoint makes them,
+ * often invalid): its result turn is a prefill of its own, and the token after it comes from that prefill, not a decode.
+ */
+interface RawRequest {
+  /** Prompt tokens, the client call's result turn included, and how many of them came from the prefix cache. */
+  prompt: number;
+  cached: number;
+  /** The result turns of the model's own calls, in order. */
+  turns: { tokens: number; images: RgbImage[] }[];
+}
+
+function rawRequestOf(r: GenerationResult): RawRequest {
+  const turns = r.steps.slice(1).map((s) => ({ tokens: s.added_tokens, images: s.result_images ?? [] }));
+  const prompt = r.usage.prompt_tokens - turns.reduce((a, t) => a + t.tokens, 0);
+  return { prompt, cached: r.usage.prompt_tokens_details?.cached_tokens ?? 0, turns };
 }
 
 /** transformers.js, written the obvious way: run the tool, then generate over the whole conversation again. */
@@ -175,10 +194,11 @@ async function runTransformersJs(files: ModelFiles, pngs: Buffer[], images: RgbI
 /**
  * The same model work on the raw graphs: vision encodes, one prefill per request of the prompt
  * tokens the engine did not take from its prefix cache (past lengths include the cached positions,
- * so attention reads as many), then TOKENS-1 decode steps at batch N, new keys written to the pool
- * as the engine's are.
+ * so attention reads as many), TOKENS-1 decode steps at batch N less one row for each result turn of
+ * a request's own calls, then those turns' encodes and prefills. New keys are written to the pool as
+ * the engine's are.
  */
-async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: number[], cachedTokens: number[]): Promise<Run> {
+async function runRawGraph(files: ModelFiles, images: RgbImage[], requests: RawRequest[]): Promise<Run> {
   const runner = await OnnxModel.load(files, { threads: THREADS });
   const c = files.config.text;
   const crops = await Promise.all(images.map(async (img) => {
@@ -189,31 +209,46 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], promptTokens: 
   // Pixel values made before the clock starts, fed to a vision session of this peer's own (the engine's
   // runtime patchifies the frames it is given, which is preprocessing this peer does not do).
   const p = files.config.processor;
-  const visuals = await Promise.all(Array.from({ length: N }, (_, i) => Promise.all([images[i % images.length]!, crops[i % crops.length]!].map(async (im) => {
-    const input = await preprocessFrames([im], p);
+  const visionFeeds = (im: RgbImage) => preprocessFrames([im], p).then((input) => {
     const pixels = pixelValues(input, p);
     const rows = input.grid[0] * input.grid[1] * input.grid[2];
     return {
       pixel_values: new ort.Tensor('float32', pixels, [rows, pixels.length / rows]),
       image_grid_thw: new ort.Tensor('int64', BigInt64Array.from(input.grid.map(BigInt)), [1, 3]),
     };
-  }))));
+  });
+  const visuals = await Promise.all(requests.map((_, i) => Promise.all([images[i % images.length]!, crops[i % crops.length]!].map(visionFeeds))));
+  const turnVisuals = await Promise.all(requests.map((r) => Promise.all(r.turns.map((t) => Promise.all(t.images.map(visionFeeds))))));
   const vision = await ort.InferenceSession.create(join(files.dir, ONNX_FILES.vision), sessionOptions({ threads: THREADS }));
   // The warm-up opens the sessions with one request's work and grows the KV pool to the workload's length, as the
   // engine's warm-up does; the timed run does all of the work.
   const pool = runner.createPool(N, 4096);
+  // Decode rows: the requests with the most decode steps first, so each step's rows are the slots [0, rows).
+  const order = requests.map((r, i) => ({ r, i, steps: TOKENS - 1 - r.turns.length })).sort((a, b) => b.steps - a.steps);
+  const prefill = (slot: number, at: number, s: number) => runner.runPooled(pool, {
+    rows: 1, s, first: slot, embeds: new Float32Array(s * c.hidden_size), positions: new BigInt64Array(3 * s), pastLengths: [at], writes: [{ row: 0, slot, at, n: s }],
+  });
+  const decode = (pastLengths: number[]) => runner.runPooled(pool, {
+    rows: pastLengths.length, s: 1, first: 0, embeds: new Float32Array(pastLengths.length * c.hidden_size), positions: new BigInt64Array(3 * pastLengths.length),
+    pastLengths, writes: pastLengths.map((at, r) => ({ row: r, slot: r, at, n: 1 })),
+  });
+  const longest = Math.max(...requests.map((r) => r.prompt + TOKENS + r.turns.reduce((a, t) => a + t.tokens, 0)));
   const work = async (warmUp: boolean) => {
     const n = warmUp ? 1 : N;
+    if (warmUp) await decode(requests.map(() => longest - 1)); // every row at the longest length: the pool's full size
     for (const v of visuals.slice(0, n)) for (const feeds of v) await vision.run(feeds);
-    for (let i = 0; i < n; i++) {
-      const s = promptTokens[i]! - cachedTokens[i]!;
-      const writes = [{ row: 0, slot: i, at: cachedTokens[i]!, n: s }];
-      await runner.runPooled(pool, { rows: 1, s, first: i, embeds: new Float32Array(s * c.hidden_size), positions: new BigInt64Array(3 * s), pastLengths: [cachedTokens[i]!], writes });
-    }
+    for (const [slot, { r }] of order.slice(0, n).entries()) await prefill(slot, r.cached, r.prompt - r.cached);
     for (let step = warmUp ? TOKENS - 1 : 1; step < TOKENS; step++) {
-      const pastLengths = promptTokens.map((p) => p + step - 1);
-      const writes = pastLengths.map((at, r) => ({ row: r, slot: r, at, n: 1 }));
-      await runner.runPooled(pool, { rows: N, s: 1, first: 0, embeds: new Float32Array(N * c.hidden_size), positions: new BigInt64Array(3 * N), pastLengths, writes });
+      const rows = order.filter((o) => o.steps >= step).slice(0, n);
+      if (rows.length > 0) await decode(rows.map((o) => o.r.prompt + step - 1));
+    }
+    for (const [slot, { r, i }] of order.slice(0, n).entries()) {
+      let at = r.prompt + TOKENS - r.turns.length;
+      for (const [k, t] of r.turns.entries()) {
+        for (const feeds of turnVisuals[i]![k]!) await vision.run(feeds);
+        await prefill(slot, at, t.tokens);
+        at += t.tokens + 1;
+      }
     }
   };
   await work(true);
@@ -275,9 +310,10 @@ for (let rep = 0; rep < REPS; rep++) {
   const lag = `event-loop lag p99 ${r.lagP99Ms!.toFixed(1)} ms`;
   log(`(a) engine               ${tps(r).toFixed(1)} tok/s  TTFT p50 ${pct(r.ttft, 50).toFixed(0)} ms  p95 ${pct(r.ttft, 95).toFixed(0)} ms  (${r.seconds.toFixed(2)} s)  ${lag}`);
   engineRuns.push(r);
-  // The raw graphs feed the prompt lengths the engine ran (the first run's: every run's are the same).
-  const d = await runRawGraph(files, images, engineRuns[0]!.promptTokens, engineRuns[0]!.cachedTokens);
-  log(`(d) raw graphs           ${tps(d).toFixed(1)} tok/s  (${d.seconds.toFixed(2)} s)`);
+  // The raw graphs do the work of the engine's requests (the first run's: every run's are the same).
+  const d = await runRawGraph(files, images, engineRuns[0]!.work);
+  const turns = engineRuns[0]!.work.reduce((a, w) => a + w.turns.length, 0);
+  log(`(d) raw graphs           ${tps(d).toFixed(1)} tok/s  (${d.seconds.toFixed(2)} s; ${turns} result turns of the model's own calls)`);
   rawRuns.push(d);
 }
 const a = { ...median(engineRuns), lagP99Ms: Math.max(...engineRuns.map((r) => r.lagP99Ms!)) };
@@ -290,7 +326,7 @@ const heapGrowthMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
 log(`heap after the engine runs: ${heapGrowthMiB >= 0 ? '+' : ''}${heapGrowthMiB.toFixed(1)} MiB`);
 const c = values['skip-transformersjs'] ? undefined : await runTransformersJs(files, pngs, images);
 if (c) log(`(c) transformers.js      ${(c.tokens / c.seconds).toFixed(1)} tok/s  TTFT p50 ${pct(c.ttft, 50).toFixed(0)} ms  p95 ${pct(c.ttft, 95).toFixed(0)} ms  (${c.seconds.toFixed(2)} s)`);
-const e = hfTarget && 'snapshot' in hfTarget ? await runTransformers(values['hf-python']!, hfTarget.snapshot, files, pngs, images, a.promptTokens) : undefined;
+const e = hfTarget && 'snapshot' in hfTarget ? await runTransformers(values['hf-python']!, hfTarget.snapshot, files, pngs, images, a.work.map((w) => w.prompt)) : undefined;
 
 const ratios = {
   vs_sequential: b ? tps(a) / tps(b) : null,
@@ -311,8 +347,8 @@ const summary = {
   heap_growth_mib: heapGrowthMiB,
   reps: REPS,
   tokens_per_request: TOKENS,
-  prompt_tokens_per_request: a.promptTokens.reduce((x, y) => x + y, 0) / N,
-  cached_prompt_tokens_per_request: a.cachedTokens.reduce((x, y) => x + y, 0) / N,
+  prompt_tokens_per_request: a.work.reduce((x, w) => x + w.prompt + w.turns.reduce((y, t) => y + t.tokens, 0), 0) / N,
+  cached_prompt_tokens_per_request: a.work.reduce((x, w) => x + w.cached, 0) / N,
   event_loop_lag_p99_ms: a.lagP99Ms,
   transformers_requests: e ? e.requests : null,
   tokens_per_s: { engine: tps(a), sequential: b ? tps(b) : null, transformersjs: c ? tps(c) : null, raw_graph: tps(d), transformers: e ? tps(e) : null },
