@@ -53,22 +53,47 @@ function toSharp(img: RgbImage): Sharp {
 }
 
 /**
- * Pixel-exact crop (integer box, left/top inclusive, right/bottom exclusive): the box's rows copied.
- * Done here rather than by sharp's extract, which copies the whole source image into a pipeline on
- * libuv's threads: ~1-2 ms of CPU a crop of a 1600x1000 image, against ~0.1 ms, on cores the model shares.
+ * Pixel-exact crop (integer box, left/top inclusive, right/bottom exclusive). Its rows are copied from the
+ * source only when its `data` is first read (a later crop of the crop, a thumbnail): the model's resize reads
+ * them in place through imageRow, so a crop the model only looks at allocates nothing. Done here rather than
+ * by sharp's extract, which copies the whole source image into a pipeline on libuv's threads (~1-2 ms of CPU
+ * for a 1600x1000 image, on cores the model shares).
  */
 export function cropRegion(img: RgbImage, left: number, top: number, right: number, bottom: number): RgbImage {
   const ok = [left, top, right, bottom].every(Number.isInteger) && left >= 0 && top >= 0 && right <= img.width && bottom <= img.height;
   if (!ok || left >= right || top >= bottom) {
     throw new RangeError(`crop box [${left}, ${top}, ${right}, ${bottom}] is not inside the ${img.width}x${img.height} image`);
   }
-  const rowBytes = (right - left) * 3;
-  const data = new Uint8Array(rowBytes * (bottom - top));
-  for (let y = top; y < bottom; y++) {
-    const from = (y * img.width + left) * 3;
-    data.set(img.data.subarray(from, from + rowBytes), (y - top) * rowBytes);
+  // A crop of a crop reads the first source: images are never modified once made.
+  if (img instanceof CroppedImage) return new CroppedImage(img.source, img.left + left, img.top + top, right - left, bottom - top);
+  return new CroppedImage(img, left, top, right - left, bottom - top);
+}
+
+/** A box of a source image, copied out on first use of `data`. */
+class CroppedImage implements RgbImage {
+  private copied?: Uint8Array;
+
+  constructor(readonly source: RgbImage, readonly left: number, readonly top: number, readonly width: number, readonly height: number) {}
+
+  get data(): Uint8Array {
+    if (!this.copied) {
+      const rowBytes = this.width * 3;
+      this.copied = new Uint8Array(rowBytes * this.height);
+      for (let y = 0; y < this.height; y++) this.copied.set(imageRow(this, y), y * rowBytes);
+    }
+    return this.copied;
   }
-  return { data, width: right - left, height: bottom - top };
+
+  /** Row y read in place from the source. */
+  sourceRow(y: number): Uint8Array {
+    return imageRow(this.source, this.top + y).subarray(this.left * 3, (this.left + this.width) * 3);
+  }
+}
+
+/** Row y of an image (width * 3 bytes), without copying a crop's rows out of its source. */
+export function imageRow(img: RgbImage, y: number): Uint8Array {
+  if (img instanceof CroppedImage) return img.sourceRow(y);
+  return img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3);
 }
 
 export async function encodeJpeg(img: RgbImage, maxSide: number, quality = 80): Promise<Buffer> {

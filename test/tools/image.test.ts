@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { cropRegion, type RgbImage } from '../../src/tools/image.js';
+import { cropRegion, imageRow, type RgbImage } from '../../src/tools/image.js';
+import { resizeBicubicVips } from '../../src/model/processor/vips-resize.js';
 
 function noise(width: number, height: number, seed: number): RgbImage {
   const data = new Uint8Array(width * height * 3);
@@ -36,5 +37,28 @@ test('cropRegion refuses a box outside the image or empty', () => {
   const boxes: [number, number, number, number][] = [[-1, 0, 5, 5], [0, 0, 11, 5], [0, 0, 5, 9], [5, 5, 5, 6], [3, 4, 2, 6], [0.5, 0, 5, 5]];
   for (const [l, t, r, b] of boxes) {
     assert.throws(() => cropRegion(img, l, t, r, b), RangeError, `box ${[l, t, r, b]}`);
+  }
+});
+
+test('a crop of a crop is the composed box of the source; rows read in place equal the copied ones', async () => {
+  const img = noise(120, 90, 5);
+  const outer = cropRegion(img, 10, 20, 110, 85);
+  const inner = cropRegion(outer, 7, 3, 61, 40);
+  assert.deepEqual(inner.data, await sharpCrop(img, 17, 23, 71, 60));
+  for (const crop of [outer, inner]) {
+    const rows = Array.from({ length: crop.height }, (_, y) => [...imageRow(crop, y)]);
+    assert.deepEqual(rows.flat(), [...crop.data]);
+  }
+  // A crop whose rows were copied out (its data read) crops the same.
+  assert.deepEqual(cropRegion(outer, 7, 3, 61, 40).data, inner.data);
+});
+
+test('the resize reads a crop in place: the same bytes as resizing its copied pixels', () => {
+  const img = noise(200, 150, 9);
+  for (const [w, h] of [[56, 84], [140, 112], [28, 28]] as const) {
+    const lazy = resizeBicubicVips(cropRegion(img, 31, 17, 187, 133), w, h);
+    const copied = cropRegion(img, 31, 17, 187, 133);
+    const plain: RgbImage = { data: copied.data.slice(), width: copied.width, height: copied.height };
+    assert.deepEqual(lazy.data, resizeBicubicVips(plain, w, h).data, `${w}x${h}`);
   }
 });

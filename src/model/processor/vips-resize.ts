@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { RgbImage } from '../../tools/image.js';
+import { imageRow, type RgbImage } from '../../tools/image.js';
 
 /**
  * libvips' bicubic affine resize, bit for bit: the call transformers.js makes through sharp
@@ -131,7 +131,7 @@ export function resizeBicubicVips(img: RgbImage, width: number, height: number):
       const pass = ring + slot * passBytes;
       if (ringRow[slot] !== r) {
         ringRow[slot] = r;
-        bytes.set(img.data.subarray(r * img.width * 3, (r + 1) * img.width * 3), PAD * 3);
+        bytes.set(imageRow(img, r), PAD * 3);
         k.horizontal(0, colAt, weights, pass, width);
       }
       rows[i] = pass;
