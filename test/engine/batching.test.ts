@@ -81,6 +81,31 @@ test('pipelined decoding changes no output: tool calls and tool limits mid-decod
   assert.equal(engine.slots.free, 4);
 });
 
+test('a running greedy request decodes a token every step while other requests prefill, not every other step', async () => {
+  const engine = engineOf(fast, 8);
+  // The model's calls, in order: a prefill (several tokens a row) or a decode (one), and the slots it spans.
+  const calls: { prefill: boolean; first: number; rows: number }[] = [];
+  const runPooled = fast.runPooled.bind(fast);
+  fast.runPooled = (pool, call) => (calls.push({ prefill: call.s > 1, first: call.first, rows: call.rows }), runPooled(pool, call));
+  try {
+    let running!: () => void;
+    const started = new Promise<void>((r) => (running = r));
+    const long = engine.generate({ ...request(2), messages: request(2).messages.slice(0, 1), maxTokens: 120, ignoreEos: true, tools: [] }, { onLogits: () => running() });
+    await started;
+    const from = calls.length;
+    // Prompts with images: each takes a step or more of prefill (256 tokens a step here) while the first one decodes.
+    await Promise.all([4, 5, 6, 7].map((i) => engine.generate({ ...request(i), maxTokens: 2, tools: [] })));
+    const during = calls.slice(from);
+    // A step's prefill may take several calls (chunks whose rows would pad too much): a run of them is one step.
+    const steps = during.map((c) => (c.prefill ? 'P' : c.first === 0 ? 'd' : 'D')).join('').split(/P+/);
+    assert.ok(steps.length >= 4, `${steps.length - 1} prefill steps`);
+    steps.slice(1, -1).forEach((between, k) => assert.ok(between.includes('d'), `no decode of the running request between prefill steps ${k} and ${k + 1}`));
+    await long;
+  } finally {
+    fast.runPooled = runPooled;
+  }
+});
+
 test('pipelined decoding gives the standard decoder\'s tokens without the shared embedding table (as a real-size model) and on the calling thread', async () => {
   // Without the table every decode row's token is embedded on the runtime; on the calling thread calls run in the order posted.
   const noTable = await OnnxModel.load(files, { threads: 2, embedTable: false });
