@@ -171,20 +171,11 @@ export class Engine {
     for (const row of await rows) if (row) this.accept(row.seq, row.logits, row.greedy);
   }
 
-  /**
-   * Starts the newly admitted sequences from the prefix cache, then prefills this step's chunks once
-   * their visual inputs are encoded; what the next step will feed is encoded meanwhile, queued behind.
-   */
+  /** Starts the newly admitted sequences from the prefix cache, then prefills this step's chunks. */
   private async admitAndPrefill(admitted: Sequence[]): Promise<{ chunks: Chunk[]; logits: Float32Array[] }> {
-    // Posted together: the runtime copies one slot's blocks after another without a round trip here between them.
-    await Promise.all(admitted.map((seq) => this.runner.restorePrefix(seq)));
+    await this.runner.restorePrefixes(admitted);
     const chunks = this.scheduler.prefillChunks();
-    if (chunks.length === 0) return { chunks, logits: [] };
-    await this.runner.encodeVisuals(chunks.map((c) => c.seq));
-    const prefilled = this.runner.prefill(chunks);
-    const next = this.scheduler.upNext(chunks);
-    if (next.length > 0) setImmediate(() => this.runner.encodeAhead(next)); // after the prefill's call is posted
-    return { chunks, logits: await prefilled };
+    return { chunks, logits: chunks.length > 0 ? await this.runner.prefill(chunks, this.scheduler.upNext(chunks)) : [] };
   }
 
   /** After a prefill chunk: once the whole pending turn is in, sample (and give forked samples the prompt). */
@@ -213,19 +204,11 @@ export class Engine {
     else if (decision) this.complete(seq);
   }
 
-  /**
-   * Holds a sequence that called a tool (slot kept, no batch row) while the call runs and its result
-   * turn is built, queues the turn, and resumes it (see tool-loop.ts).
-   */
+  /** A sequence that called a tool waits in the tool loop (tool-loop.ts), keeping its slot, then prefills the result turn. */
   private pause(seq: Sequence): void {
-    this.scheduler.pause(seq);
-    this.tools.prepare(seq, seq.turnText).then((prepared) => {
-      if (seq.finishReason) return; // aborted while paused: already completed
-      this.tools.apply(seq, prepared);
-      if (this.scheduler.resume(seq)) this.complete(seq);
-      this.kick();
-    }, (e: unknown) => {
-      if (!seq.finishReason) this.fail(seq, e);
+    this.tools.pause(seq, this.scheduler, (outcome) => {
+      if ('error' in outcome) this.fail(seq, outcome.error);
+      else if (outcome.ended) this.complete(seq);
       this.kick();
     });
   }

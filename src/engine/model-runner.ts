@@ -50,8 +50,15 @@ export class ModelRunner {
     return Math.min(p.visuals[0]?.start ?? p.ids.length, p.ids.length - 1);
   }
 
-  /** Starts a newly admitted sequence from the cached KV of its prompt's opening text, if any (counted in the metrics). */
-  async restorePrefix(seq: Sequence): Promise<void> {
+  /**
+   * Starts newly admitted sequences from the cached KV of their prompts' opening text, if any (counted in the
+   * metrics). The copies are posted together: the runtime makes one after another without a round trip between them.
+   */
+  async restorePrefixes(seqs: Sequence[]): Promise<void> {
+    await Promise.all(seqs.map((seq) => this.restorePrefix(seq)));
+  }
+
+  private async restorePrefix(seq: Sequence): Promise<void> {
     if (!this.prefixCache || seq.cacheLength > 0) return;
     const limit = this.cacheablePrefix(seq);
     const hit = await this.prefixCache.restore(seq.slot!, seq.pending.ids, limit);
@@ -85,7 +92,7 @@ export class ModelRunner {
    * runtime answers them in order, so encoding ahead of a sequence's prefill fills the runtime's idle
    * time while this thread samples.
    */
-  encodeAhead(seqs: Sequence[]): void {
+  private encodeAhead(seqs: Sequence[]): void {
     const todo = seqs.filter((s) => s.pending.visuals.length > 0 && !s.pending.features && !this.encoding.has(s.pending));
     if (todo.length === 0) return;
     const inputs = todo.flatMap((s) => s.pending.visuals.map((v) => v.input));
@@ -108,7 +115,7 @@ export class ModelRunner {
   }
 
   /** Encodes (or waits for) the visual inputs pending in these sequences. */
-  async encodeVisuals(seqs: Sequence[]): Promise<void> {
+  private async encodeVisuals(seqs: Sequence[]): Promise<void> {
     this.encodeAhead(seqs);
     await Promise.all(seqs.map((s) => this.encoding.get(s.pending)));
   }
@@ -188,8 +195,13 @@ export class ModelRunner {
     };
   }
 
-  /** Prompt and tool-result chunks, batched where padding stays cheap; returns each chunk's last-token logits. */
-  async prefill(chunks: Chunk[]): Promise<Float32Array[]> {
+  /**
+   * Prompt and tool-result chunks, batched where padding stays cheap, once their visual inputs are encoded; returns
+   * each chunk's last-token logits. The visual inputs `next` will feed are encoded meanwhile, queued behind.
+   */
+  async prefill(chunks: Chunk[], next: Sequence[] = []): Promise<Float32Array[]> {
+    await this.encodeVisuals(chunks.map((c) => c.seq));
+    if (next.length > 0) setImmediate(() => this.encodeAhead(next)); // after the prefill's calls are posted
     if (!this.kv) return this.runStandard(chunks);
     const groups = this.model.raggedPrefill ? groupBySlot(chunks) : chunks.map((c) => [c]);
     const logits = new Map<Chunk, Float32Array>();

@@ -5,6 +5,7 @@ import { errorTurnText, executeToolCall } from '../tools/operations.js';
 import { parseLastToolCall } from '../tools/tool-call.js';
 import type { EngineMetrics } from './metrics.js';
 import { buildToolResultChunk, type PromptChunk } from './prompt.js';
+import type { Scheduler } from './scheduler.js';
 import type { Sequence } from './sequence.js';
 import type { ToolStep } from './types.js';
 
@@ -24,12 +25,27 @@ export interface PreparedTurn {
  *    placeholders and M-RoPE positions continuing the sequence's own;
  * 4. resume: the turn is queued as the sequence's pending tokens and the scheduler prefills only
  *    it, on top of the kept cache, then decoding goes on.
- * The engine calls `prepare` and `apply` between pause and resume; this class owns steps 2 and 3. A call that ends
- * the client's own prompt runs before the request is scheduled, and its turn is queued right after
- * the prompt, so the two prefill as one.
+ * A call that ends the client's own prompt runs before the request is scheduled (prepare, then apply),
+ * and its turn is queued right after the prompt, so the two prefill as one.
  */
 export class ToolLoop {
   constructor(private readonly tokenizer: ChatTokenizer, private readonly config: ModelConfig, private readonly metrics?: EngineMetrics) {}
+
+  /**
+   * Steps 1 to 4 for a sequence that sampled `</tool_call>`; the other sequences decode meanwhile. `back` hears of
+   * the sequence once it is resumed (`ended` when the result turn leaves no room to generate) or its call failed. A
+   * sequence aborted while paused is left alone: it was completed as aborted.
+   */
+  pause(seq: Sequence, scheduler: Scheduler, back: (outcome: { ended: boolean } | { error: unknown }) => void): void {
+    scheduler.pause(seq);
+    this.prepare(seq, seq.turnText).then((prepared) => {
+      if (seq.finishReason) return;
+      this.apply(seq, prepared);
+      back({ ended: scheduler.resume(seq) !== undefined });
+    }, (error: unknown) => {
+      if (!seq.finishReason) back({ error });
+    });
+  }
 
   /**
    * Runs the call and builds its result turn without touching the sequence's pending tokens (the
