@@ -90,6 +90,11 @@ class CroppedImage implements RgbImage {
   }
 }
 
+/** The byte length of an image's pixels, without copying a crop's rows out of its source. */
+export function pixelBytes(img: RgbImage): number {
+  return img instanceof CroppedImage ? img.width * img.height * 3 : img.data.length;
+}
+
 /** Row y of an image (width * 3 bytes), without copying a crop's rows out of its source. */
 export function imageRow(img: RgbImage, y: number): Uint8Array {
   if (img instanceof CroppedImage) return img.sourceRow(y);

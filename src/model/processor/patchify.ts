@@ -1,5 +1,5 @@
 import type { ProcessorConfig } from '../config.js';
-import type { RgbImage } from '../../tools/image.js';
+import { pixelBytes, type RgbImage } from '../../tools/image.js';
 import { resizeBicubicPil } from './pil-resize.js';
 import { resizeBicubicVips } from './vips-resize.js';
 
@@ -19,7 +19,8 @@ export interface ResizeJob extends ResizedFrames {
 
 export function checkFrames({ frames, width, height }: ResizedFrames, resized: boolean): void {
   for (const f of frames) {
-    if (f.data.length !== f.width * f.height * 3) throw new Error(`frame data is ${f.data.length} bytes, expected ${f.width}x${f.height}x3 = ${f.width * f.height * 3}`);
+    const bytes = pixelBytes(f); // a crop's rows are not copied out of its source to be counted
+    if (bytes !== f.width * f.height * 3) throw new Error(`frame data is ${bytes} bytes, expected ${f.width}x${f.height}x3 = ${f.width * f.height * 3}`);
     if (resized && (f.width !== width || f.height !== height)) throw new Error(`frame is ${f.width}x${f.height}, expected it resized to ${width}x${height}`);
   }
 }

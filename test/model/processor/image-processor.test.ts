@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AutoProcessor, RawImage, env } from '@huggingface/transformers';
 import { loadModelFiles } from '../../../src/model/model-dir.js';
-import { decodeImage } from '../../../src/tools/image.js';
+import { cropRegion, decodeImage } from '../../../src/tools/image.js';
 import { preprocessFrames, preprocessImage, smartResize } from '../../../src/model/processor/image-processor.js';
 import { pixelValues } from '../../../src/model/processor/patchify.js';
 import { testImagePng, testModel } from '../../helpers.js';
@@ -57,4 +57,17 @@ test('a prompt image is preprocessed once per processor: the same image object a
   // Another processor (a model with other pixel limits) preprocesses again.
   const other = await preprocessImage(image, { ...config.processor, max_pixels: 200 * 200 });
   assert.ok(other.width * other.height < first.width * first.height);
+});
+
+test('a crop the model only looks at is resized from its source in place: its pixels are never copied out', async () => {
+  const { config } = await loadModelFiles(await testModel('tiny', 1));
+  const image = await decodeImage(await testImagePng(900, 700, 5), { maxPixels: 1e8 });
+  const crop = cropRegion(image, 120, 80, 620, 430);
+  const copy = { data: crop.data.slice(), width: crop.width, height: crop.height };
+  const lazy = cropRegion(image, 120, 80, 620, 430);
+  let copiedOut = false;
+  Object.defineProperty(lazy, 'data', { get: () => ((copiedOut = true), copy.data) });
+  const input = await preprocessFrames([lazy], config.processor);
+  assert.equal(copiedOut, false, 'the crop\'s data was read');
+  assert.deepEqual(input.frames[0]!.data, (await preprocessFrames([copy], config.processor)).frames[0]!.data);
 });
