@@ -175,7 +175,7 @@ export class Engine {
   private async admitAndPrefill(admitted: Sequence[]): Promise<{ chunks: Chunk[]; logits: Float32Array[] }> {
     await this.runner.restorePrefixes(admitted);
     const chunks = this.scheduler.prefillChunks();
-    return { chunks, logits: chunks.length > 0 ? await this.runner.prefill(chunks, this.scheduler.upNext(chunks)) : [] };
+    return { chunks, logits: chunks.length > 0 ? await this.runner.prefill(chunks, () => this.scheduler.upNext(chunks)) : [] };
   }
 
   /** After a prefill chunk: once the whole pending turn is in, sample (and give forked samples the prompt). */

@@ -197,11 +197,14 @@ export class ModelRunner {
 
   /**
    * Prompt and tool-result chunks, batched where padding stays cheap, once their visual inputs are encoded; returns
-   * each chunk's last-token logits. The visual inputs `next` will feed are encoded meanwhile, queued behind.
+   * each chunk's last-token logits. The visual inputs of what the next step will feed (`upNext`, asked once these
+   * are encoded) are encoded meanwhile: queued behind the prefill's calls when their embeddings are made on this
+   * thread (a model with the shared embedding table), else ahead of them.
    */
-  async prefill(chunks: Chunk[], next: Sequence[] = []): Promise<Float32Array[]> {
+  async prefill(chunks: Chunk[], upNext: () => Sequence[] = () => []): Promise<Float32Array[]> {
     await this.encodeVisuals(chunks.map((c) => c.seq));
-    if (next.length > 0) setImmediate(() => this.encodeAhead(next)); // after the prefill's calls are posted
+    const next = upNext();
+    if (next.length > 0) setImmediate(() => this.encodeAhead(next));
     if (!this.kv) return this.runStandard(chunks);
     const groups = this.model.raggedPrefill ? groupBySlot(chunks) : chunks.map((c) => [c]);
     const logits = new Map<Chunk, Float32Array>();

@@ -90,11 +90,16 @@ test('a running greedy request decodes a token every step while other requests p
   try {
     let running!: () => void;
     const started = new Promise<void>((r) => (running = r));
-    const long = engine.generate({ ...request(2), messages: request(2).messages.slice(0, 1), maxTokens: 120, ignoreEos: true, tools: [] }, { onLogits: () => running() });
+    const long = engine.generate(
+      { ...request(2), messages: request(2).messages.slice(0, 1), maxTokens: 120, ignoreEos: true, tools: [] }, { onLogits: () => running() },
+    );
+    let longDone = false;
+    void long.then(() => (longDone = true));
     await started;
     const from = calls.length;
     // Prompts with images: each takes a step or more of prefill (256 tokens a step here) while the first one decodes.
     await Promise.all([4, 5, 6, 7].map((i) => engine.generate({ ...request(i), maxTokens: 6, ignoreEos: true, tools: [] })));
+    assert.equal(longDone, false, 'the first request ended before the others: the check below would not hold');
     const during = calls.slice(from);
     // A step's prefill may take several calls (chunks whose rows would pad too much): a run of them is one step.
     // The first request runs throughout (no EOS, no tools): every decode call while the others prefill and decode holds its row.
