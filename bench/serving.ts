@@ -136,14 +136,17 @@ interface RawRequest {
   /** Prompt tokens, the client call's result turn included, and how many of them came from the prefix cache. */
   prompt: number;
   cached: number;
-  /** The result turns of the model's own calls, in order. */
+  /** Tokens generated (fewer than asked for when a call past the tool limit ended the request). */
+  generated: number;
+  /** The prefills of the model's own calls, in order: the call's last token (not yet fed when it paused) and the result turn. */
   turns: { tokens: number; images: RgbImage[] }[];
 }
 
 function rawRequestOf(r: GenerationResult): RawRequest {
-  const turns = r.steps.slice(1).map((s) => ({ tokens: s.added_tokens, images: s.result_images ?? [] }));
-  const prompt = r.usage.prompt_tokens - turns.reduce((a, t) => a + t.tokens, 0);
-  return { prompt, cached: r.usage.prompt_tokens_details?.cached_tokens ?? 0, turns };
+  const own = r.steps.slice(1);
+  const prompt = r.usage.prompt_tokens - own.reduce((a, s) => a + s.added_tokens, 0);
+  const turns = own.map((s) => ({ tokens: 1 + s.added_tokens, images: s.result_images ?? [] }));
+  return { prompt, cached: r.usage.prompt_tokens_details?.cached_tokens ?? 0, generated: r.tokenIds.length, turns };
 }
 
 /** transformers.js, written the obvious way: run the tool, then generate over the whole conversation again. */
@@ -217,22 +220,24 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], requests: RawR
       image_grid_thw: new ort.Tensor('int64', BigInt64Array.from(input.grid.map(BigInt)), [1, 3]),
     };
   });
-  const visuals = await Promise.all(requests.map((_, i) => Promise.all([images[i % images.length]!, crops[i % crops.length]!].map(visionFeeds))));
+  const pair = (i: number) => [images[i % images.length]!, crops[i % crops.length]!];
+  const visuals = await Promise.all(requests.map((_, i) => Promise.all(pair(i).map(visionFeeds))));
   const turnVisuals = await Promise.all(requests.map((r) => Promise.all(r.turns.map((t) => Promise.all(t.images.map(visionFeeds))))));
   const vision = await ort.InferenceSession.create(join(files.dir, ONNX_FILES.vision), sessionOptions({ threads: THREADS }));
   // The warm-up opens the sessions with one request's work and grows the KV pool to the workload's length, as the
   // engine's warm-up does; the timed run does all of the work.
   const pool = runner.createPool(N, 4096);
   // Decode rows: the requests with the most decode steps first, so each step's rows are the slots [0, rows).
-  const order = requests.map((r, i) => ({ r, i, steps: TOKENS - 1 - r.turns.length })).sort((a, b) => b.steps - a.steps);
+  const order = requests.map((r, i) => ({ r, i, steps: r.generated - 1 - r.turns.length })).sort((a, b) => b.steps - a.steps);
   const prefill = (slot: number, at: number, s: number) => runner.runPooled(pool, {
-    rows: 1, s, first: slot, embeds: new Float32Array(s * c.hidden_size), positions: new BigInt64Array(3 * s), pastLengths: [at], writes: [{ row: 0, slot, at, n: s }],
+    rows: 1, s, first: slot, embeds: new Float32Array(s * c.hidden_size), positions: new BigInt64Array(3 * s),
+    pastLengths: [at], writes: [{ row: 0, slot, at, n: s }],
   });
   const decode = (pastLengths: number[]) => runner.runPooled(pool, {
-    rows: pastLengths.length, s: 1, first: 0, embeds: new Float32Array(pastLengths.length * c.hidden_size), positions: new BigInt64Array(3 * pastLengths.length),
-    pastLengths, writes: pastLengths.map((at, r) => ({ row: r, slot: r, at, n: 1 })),
+    rows: pastLengths.length, s: 1, first: 0, embeds: new Float32Array(pastLengths.length * c.hidden_size),
+    positions: new BigInt64Array(3 * pastLengths.length), pastLengths, writes: pastLengths.map((at, r) => ({ row: r, slot: r, at, n: 1 })),
   });
-  const longest = Math.max(...requests.map((r) => r.prompt + TOKENS + r.turns.reduce((a, t) => a + t.tokens, 0)));
+  const longest = Math.max(...requests.map((r) => r.prompt + r.generated + r.turns.reduce((a, t) => a + t.tokens, 0)));
   const work = async (warmUp: boolean) => {
     const n = warmUp ? 1 : N;
     if (warmUp) await decode(requests.map(() => longest - 1)); // every row at the longest length: the pool's full size
@@ -243,11 +248,11 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], requests: RawR
       if (rows.length > 0) await decode(rows.map((o) => o.r.prompt + step - 1));
     }
     for (const [slot, { r, i }] of order.slice(0, n).entries()) {
-      let at = r.prompt + TOKENS - r.turns.length;
+      let at = r.prompt + r.generated - 1 - r.turns.length; // after the decoded tokens (the turns' own order is not kept)
       for (const [k, t] of r.turns.entries()) {
         for (const feeds of turnVisuals[i]![k]!) await vision.run(feeds);
         await prefill(slot, at, t.tokens);
-        at += t.tokens + 1;
+        at += t.tokens;
       }
     }
   };
@@ -256,7 +261,7 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], requests: RawR
   await work(false);
   const seconds = (performance.now() - t0) / 1000;
   await Promise.all([pool.release(), runner.release(), vision.release()]);
-  return { seconds, tokens: N * TOKENS, ttft: [] };
+  return { seconds, tokens: requests.reduce((a, r) => a + r.generated, 0), ttft: [] };
 }
 
 /**
