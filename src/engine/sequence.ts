@@ -147,8 +147,9 @@ export class Sequence {
     const keep = p.fed;
     const base = p.ids.length - keep;
     this.pending = {
-      ids: [...p.ids.slice(keep), ...chunk.ids],
-      positions: [0, 1, 2].map((a) => [...p.positions[a]!.slice(keep), ...chunk.positions[a]!]) as [number[], number[], number[]],
+      // concat, not spread: a prompt's ~750 ids and positions are copied as arrays, not pushed through an iterator.
+      ids: p.ids.slice(keep).concat(chunk.ids),
+      positions: [0, 1, 2].map((a) => p.positions[a]!.slice(keep).concat(chunk.positions[a]!)) as [number[], number[], number[]],
       visuals: [...p.visuals.filter((v) => v.start >= keep).map((v) => ({ start: v.start - keep, input: v.input })), ...chunk.visuals.map((v) => ({ start: v.start + base, input: v.input }))],
       fed: 0,
     };

@@ -57,7 +57,7 @@ function axis(n: number, inverse: number, size: number, accumulated: boolean): A
     inside[o] = whole >= 1 && whole <= 1 + size ? 1 : 0;
     // The nearest of the 65 positions: twice the resolution, plus one, halved.
     const t = ((Math.trunc(at * SUBPIXELS * 2) & (SUBPIXELS * 2 - 1)) + 1) >> 1;
-    weights.set(WEIGHTS.subarray(t * 4, t * 4 + 4), o * 4);
+    for (let j = 0; j < 4; j++) weights[o * 4 + j] = WEIGHTS[t * 4 + j]!; // not set(subarray): one view per output index
     first[o] = Math.trunc(at) - 1 - 2;
     if (accumulated) running += inverse;
   }
