@@ -35,7 +35,6 @@ export class Engine {
   private dirty = false;
   /** A pipelined step's decode rows, posted and accepted by the next step (or by this one once answered: see step). */
   private ahead?: Promise<(DecodedRow | undefined)[]>;
-  private aheadAnswered = false;
 
   constructor(readonly model: OnnxModel, readonly tokenizer: ChatTokenizer, readonly modelConfig: ModelConfig, options: EngineOptions) {
     this.config = resolveEngineConfig(options);
@@ -147,8 +146,6 @@ export class Engine {
     const prefilled = this.admitAndPrefill(admitted);
     const current = pipelined ? ahead : posted;
     this.ahead = pipelined ? posted : undefined;
-    this.aheadAnswered = false;
-    posted?.then(() => (this.aheadAnswered ||= this.ahead === posted), () => {});
     // Settled together: a failed decode must not leave the prefill's answer (or failure) unobserved.
     const [decodeDone, prefillDone] = await Promise.allSettled([current && this.acceptDecoded(current), prefilled]);
     if (decodeDone.status === 'rejected') throw decodeDone.reason;
@@ -157,8 +154,9 @@ export class Engine {
     if (decode.length + chunks.length > 0) this.config.metrics?.batchSize.observe(decode.length + chunks.length);
     for (const [i, l] of logits.entries()) if (!chunks[i]!.seq.finishReason) await this.prefilled(chunks[i]!, l);
     // A decode that answered while this step waited (for a prefill) is accepted now. Left to the next step, its
-    // sequences would sit that step out: a row chains only on a row still in flight, not on one answered.
-    if (this.ahead && this.aheadAnswered) {
+    // sequences would sit that step out: a row chains only on a row still in flight, not on one answered. (Once
+    // `current` is accepted, the rows ahead are the only ones that can be in flight.)
+    if (this.ahead && !this.runner.decodeInFlight) {
       const answered = this.ahead;
       this.ahead = undefined;
       await this.acceptDecoded(answered);

@@ -125,6 +125,11 @@ export class ModelRunner {
     return this.kv !== undefined;
   }
 
+  /** True while any decode row is posted and not yet answered. */
+  get decodeInFlight(): boolean {
+    return this.decoding.size > 0;
+  }
+
   /** True while a decode row of this sequence is posted and not yet answered. */
   isDecoding(seq: Sequence): boolean {
     return this.decoding.has(seq);
