@@ -209,8 +209,8 @@ async function runRawGraph(files: ModelFiles, images: RgbImage[], requests: RawR
     if (!r.ok) throw new Error(r.error);
     return r.images[0]!;
   }));
-  // Pixel values made before the clock starts, fed to a vision session of this peer's own (the engine's
-  // runtime patchifies the frames it is given, which is preprocessing this peer does not do).
+  // Pixel values made before the clock starts, fed to a vision session of this peer's own (the engine
+  // patchifies the frames it encodes, which is preprocessing this peer does not do).
   const p = files.config.processor;
   const visionFeeds = (im: RgbImage) => preprocessFrames([im], p).then((input) => {
     const pixels = pixelValues(input, p);

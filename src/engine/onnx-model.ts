@@ -9,7 +9,7 @@ import { createRuntime, type Runtime } from './onnx-thread.js';
 import type { PoolEmbedding, PooledCall, PooledResult, RuntimeCore, WireTensor } from './runtime-core.js';
 import { sessionOptions } from './session-options.js';
 import { ReusableBuffers } from '../util/reusable-buffers.js';
-import { packedBytes, packVisuals } from './visual-wire.js';
+import { runPatchify } from '../model/processor/preprocess-pool.js';
 
 export interface OnnxModelOptions {
   /** Intra-op threads per session (default: all cores). */
@@ -45,12 +45,16 @@ class ModelSession {
     return Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, new ort.Tensor(t.type, t.data as Float32Array, t.dims)]));
   }
 
-  /** Runs this (vision) session on visual inputs, patchified on the runtime (see RuntimeCore.runVision). */
+  /**
+   * Runs this (vision) session on visual inputs, patchified into a buffer of `buffers` off the
+   * runtime's thread (runPatchify) and handed back by the runtime for reuse.
+   */
   async runVision(processor: ProcessorConfig, inputs: VisualInput[], buffers: ReusableBuffers): Promise<Float32Array> {
-    const wire = packVisuals(inputs, buffers.take(packedBytes(inputs)));
-    const { features, bytes } = await this.runtime.call('runVision', [this.id, processor, wire], [wire.bytes.buffer as ArrayBuffer]);
-    buffers.give(bytes.buffer);
-    return features;
+    const pixels = await runPatchify(inputs, processor, buffers);
+    const grid = BigInt64Array.from(inputs.flatMap((x) => x.grid.map(BigInt)));
+    const answer = await this.runtime.call('runVision', [this.id, pixels, grid], [pixels.buffer as ArrayBuffer]);
+    buffers.give(answer.pixels.buffer);
+    return answer.features;
   }
 
   async release(): Promise<void> {
@@ -119,8 +123,8 @@ export class KvPoolHandle {
  */
 export class OnnxModel {
   private embedTable?: Float32Array;
-  /** The packed frames of vision-encoder calls, handed back by the runtime after each call (see ReusableBuffers). */
-  private readonly frameBuffers = new ReusableBuffers();
+  /** The pixel values of vision-encoder calls, handed back by the runtime after each call (see ReusableBuffers). */
+  private readonly pixelBuffers = new ReusableBuffers();
 
   private decoderSession?: Promise<ModelSession>;
 
@@ -215,7 +219,7 @@ export class OnnxModel {
       for (const input of inputs) out.push(...(await this.encodeVisual([input])));
       return out;
     }
-    const features = await this.vision.runVision(this.config.processor, inputs, this.frameBuffers);
+    const features = await this.vision.runVision(this.config.processor, inputs, this.pixelBuffers);
     const hidden = this.config.text.hidden_size;
     const result: Float32Array[] = [];
     let row = 0;

@@ -1,10 +1,7 @@
 import * as ort from 'onnxruntime-node';
-import type { ProcessorConfig, TextConfig } from '../model/config.js';
+import type { TextConfig } from '../model/config.js';
 import { KvPool } from './kv-pool.js';
-import { patchifyInto, pixelCount } from '../model/processor/patchify.js';
-import { ReusableBuffers } from '../util/reusable-buffers.js';
 import { argmax } from './sampler.js';
-import { unpackVisuals, type VisualWire } from './visual-wire.js';
 
 /** A tensor as it crosses between threads. */
 export interface WireTensor {
@@ -68,8 +65,6 @@ export class RuntimeCore {
   private readonly prefixBlocks = new Map<number, Map<number, { keys: Float32Array[]; values: Float32Array[] }>>();
   /** Pooled decoders that read logits at `last_index` (graph version 4 on). */
   private readonly takesLastIndex = new Set<number>();
-  /** The vision encoder's pixel values, refilled for every call (a fresh buffer pays its page faults each time). */
-  private readonly pixelBuffers = new ReusableBuffers();
 
   async open(session: number, source: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<{ inputNames: readonly string[] }> {
     const s = typeof source === 'string' ? await ort.InferenceSession.create(source, options) : await ort.InferenceSession.create(source, options);
@@ -84,29 +79,15 @@ export class RuntimeCore {
     return Object.fromEntries(Object.entries(out).map(([k, t]): [string, WireTensor] => [k, { type: t.type, data: t.data, dims: t.dims }]));
   }
 
-  /**
-   * Runs a vision encoder on packed visual inputs: patchifies them here, into a reused buffer, and
-   * hands the packed bytes back (`bytes`) for the caller to reuse.
-   */
-  async runVision(session: number, processor: ProcessorConfig, wire: VisualWire): Promise<{ features: Float32Array; bytes: Uint8Array }> {
-    const inputs = unpackVisuals(wire);
-    const total = inputs.reduce((a, x) => a + pixelCount(x, processor), 0);
-    const buffer = this.pixelBuffers.take(total * Float32Array.BYTES_PER_ELEMENT);
-    try {
-      const pixels = new Float32Array(buffer, 0, total);
-      let o = 0;
-      for (const x of inputs) o += patchifyInto(pixels, o, x, processor);
-      // One row per patch: the grids' t*h*w summed.
-      let patches = 0;
-      for (let i = 0; i < wire.grid.length; i += 3) patches += Number(wire.grid[i]! * wire.grid[i + 1]! * wire.grid[i + 2]!);
-      const out = await this.sessionOf(session).run({
-        pixel_values: new ort.Tensor('float32', pixels, [patches, total / patches]),
-        image_grid_thw: new ort.Tensor('int64', wire.grid, [inputs.length, 3]),
-      });
-      return { features: out.image_features!.data as Float32Array, bytes: wire.bytes };
-    } finally {
-      this.pixelBuffers.give(buffer);
-    }
+  /** Runs a vision encoder on pixel values ([patches, patch row], per input grid t, h, w), and hands them back for reuse. */
+  async runVision(session: number, pixels: Float32Array, grid: BigInt64Array): Promise<{ features: Float32Array; pixels: Float32Array }> {
+    let patches = 0;
+    for (let i = 0; i < grid.length; i += 3) patches += Number(grid[i]! * grid[i + 1]! * grid[i + 2]!);
+    const out = await this.sessionOf(session).run({
+      pixel_values: new ort.Tensor('float32', pixels, [patches, pixels.length / patches]),
+      image_grid_thw: new ort.Tensor('int64', grid, [grid.length / 3, 3]),
+    });
+    return { features: out.image_features!.data as Float32Array, pixels };
   }
 
   async release(session: number): Promise<void> {

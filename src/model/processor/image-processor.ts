@@ -41,8 +41,8 @@ export function smartResize(height: number, width: number, factor: number, minPi
 /** Model-ready visual input: patches in merge order and their [t, h, w] grid (in patches). */
 /**
  * An image or video as the vision encoder will see it: its frames resized (bytes, an eighth of the
- * pixel values' size), the patch grid and its place in the text. The model's runtime patchifies the
- * frames into its own reused buffer when it encodes them (see patchifyInto).
+ * pixel values' size), the patch grid and its place in the text. The frames are patchified into a
+ * reused buffer when they are encoded, off the model's runtime thread (runPatchify).
  */
 export interface VisualInput extends ResizedFrames {
   grid: [number, number, number];

@@ -1,14 +1,19 @@
-// Worker entry of the preprocessing pool: runs the resize and hands the resized frames back by transfer, with the
-// buffers of the copies it was sent (the caller reuses them).
-import { resizeFrames, type ResizeJob } from './patchify.js';
-import type { ResizeAnswer } from './preprocess-pool.js';
+// Worker entry of the preprocessing pool: runs a resize or a patchify and hands the result back by transfer, with the
+// buffers of the frame copies it was sent (the caller reuses them).
+import { pixelCount, resizeFrames } from './patchify.js';
+import { patchifyAll, type PatchifyAnswer, type PreprocessTask, type ResizeAnswer } from './preprocess-pool.js';
 import { serveTasks } from '../../util/worker-pool.js';
 
-serveTasks((job: ResizeJob) => {
-  const resized = resizeFrames(job);
+serveTasks((task: PreprocessTask) => {
+  const sent = [...new Set((task.kind === 'resize' ? task.frames : task.inputs.flatMap((x) => x.frames)).map((f) => f.data.buffer as ArrayBuffer))];
+  if (task.kind === 'patchify') {
+    const total = task.inputs.reduce((a, x) => a + pixelCount(x, task.processor), 0);
+    const value: PatchifyAnswer = { pixels: patchifyAll(new Float32Array(task.out, 0, total), task.inputs, task.processor), copied: sent };
+    return { value, transfer: [task.out, ...sent] };
+  }
+  const resized = resizeFrames(task);
   // A frame already at its size comes back as it was sent: its buffer is the result's, not one to reuse.
   const results = new Set(resized.map((f) => f.data.buffer as ArrayBuffer));
-  const copied = [...new Set(job.frames.map((f) => f.data.buffer as ArrayBuffer))].filter((b) => !results.has(b));
-  const value: ResizeAnswer = { resized, copied };
-  return { value, transfer: [...results, ...copied] };
+  const value: ResizeAnswer = { resized, copied: sent.filter((b) => !results.has(b)) };
+  return { value, transfer: [...results, ...value.copied] };
 });

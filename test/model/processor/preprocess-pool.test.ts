@@ -6,8 +6,9 @@ import { promisify } from 'node:util';
 import type { ProcessorConfig } from '../../../src/model/config.js';
 import type { RgbImage } from '../../../src/tools/image.js';
 import { preprocessFrames, type VisualInput } from '../../../src/model/processor/image-processor.js';
-import { closePreprocessPool, WORKERS_ENV } from '../../../src/model/processor/preprocess-pool.js';
-import { pixelValues } from '../../../src/model/processor/patchify.js';
+import { closePreprocessPool, runPatchify, WORKERS_ENV } from '../../../src/model/processor/preprocess-pool.js';
+import { patchGrid, pixelValues } from '../../../src/model/processor/patchify.js';
+import { ReusableBuffers } from '../../../src/util/reusable-buffers.js';
 import { WorkerPool } from '../../../src/util/worker-pool.js';
 import { until } from '../../helpers.js';
 
@@ -70,6 +71,30 @@ test('worker output equals inline output bit for bit: PIL and sharp backends, an
   }
   // The caller's images are copied, not transferred: they stay intact for later crops.
   [img, ...video].forEach((f, i) => assert.ok(Buffer.from(f.data).equals(before[i]!), `frame ${i} unchanged`));
+});
+
+test('patchify in a worker (large inputs) and inline (small) equals pixelValues; the pixel buffer is the one taken, the frames intact', async () => {
+  const input = (frames: RgbImage[]): VisualInput => {
+    const { width, height } = frames[0]!;
+    const grid = patchGrid(frames.length, width, height, SHARP);
+    return { frames, width, height, grid, numTokens: (grid[0] * grid[1] * grid[2]) / 4 };
+  };
+  const shared = image(616, 476, 7); // 293k pixels: over the inline limit on its own
+  const large = [input([shared]), input([image(308, 224, 8), image(308, 224, 9), image(308, 224, 10)]), input([shared])];
+  const small = [input([image(56, 28, 11)]), input([image(28, 84, 12)])];
+  const before = large.flatMap((x) => x.frames).map((f) => Buffer.from(f.data));
+  for (const [name, inputs] of [['large', large], ['small', small]] as const) {
+    const expected = Buffer.concat(inputs.map((x) => bytes(pixelValues(x, SHARP))));
+    for (const workers of ['2', '0']) {
+      const out = new ReusableBuffers();
+      const pixels = await withWorkers(workers, () => runPatchify(inputs, SHARP, out));
+      assert.equal(pixels.length * 4, expected.length, `${name}, ${workers} workers: length`);
+      assert.ok(bytes(pixels).equals(expected), `${name}, ${workers} workers: pixel values`);
+      out.give(pixels.buffer);
+      assert.equal(out.take(expected.length), pixels.buffer, 'the buffer given back is reused');
+    }
+  }
+  large.flatMap((x) => x.frames).forEach((f, i) => assert.ok(Buffer.from(f.data).equals(before[i]!), `frame ${i} unchanged`));
 });
 
 test('many concurrent calls each get their own result', async () => {
