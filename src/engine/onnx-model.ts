@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import pLimit from 'p-limit';
 import type { ModelConfig, ProcessorConfig } from '../model/config.js';
 import { ONNX_FILES, serializeModelGraph, type GraphFile, type ModelFiles } from '../model/model-dir.js';
 import type { Weights } from '../model/weights.js';
@@ -31,6 +32,13 @@ export interface KvCache {
   values: ort.Tensor[];
   length: number;
 }
+
+/**
+ * Vision-encoder calls patchified and posted ahead of the runtime's answers: two keep it busy. The
+ * rest wait unpatchified: an engine posts a step's calls at once, and patchifying them all then would
+ * block the event loop for the lot and hold each call's pixel values (8x its frames' bytes) in a buffer of its own.
+ */
+const VISION_CALLS_AHEAD = 2;
 
 /** Embedding tables up to this many floats are read once into memory and gathered in JS. */
 const EMBED_TABLE_LIMIT = 32 * 1024 * 1024;
@@ -125,6 +133,9 @@ export class OnnxModel {
   private embedTable?: Float32Array;
   /** The pixel values of vision-encoder calls, handed back by the runtime after each call (see ReusableBuffers). */
   private readonly pixelBuffers = new ReusableBuffers();
+  private readonly visionCalls = pLimit(VISION_CALLS_AHEAD);
+  /** Vision-encoder calls patchified and not yet answered (at most VISION_CALLS_AHEAD). */
+  visionCallsInFlight = 0;
 
   private decoderSession?: Promise<ModelSession>;
 
@@ -219,7 +230,14 @@ export class OnnxModel {
       for (const input of inputs) out.push(...(await this.encodeVisual([input])));
       return out;
     }
-    const features = await this.vision.runVision(this.config.processor, inputs, this.pixelBuffers);
+    const features = await this.visionCalls(async () => {
+      this.visionCallsInFlight++;
+      try {
+        return await this.vision.runVision(this.config.processor, inputs, this.pixelBuffers);
+      } finally {
+        this.visionCallsInFlight--;
+      }
+    });
     const hidden = this.config.text.hidden_size;
     const result: Float32Array[] = [];
     let row = 0;

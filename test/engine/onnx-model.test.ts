@@ -44,3 +44,31 @@ test('encodeVisual of several inputs in one call (a shared frame, a video) equal
     await model.release();
   }
 });
+
+test('concurrent encodeVisual calls: at most two patchified ahead of the runtime, each with the features of a call alone', async () => {
+  const { files, model } = await openTestModel('tiny', 3);
+  try {
+    const inputs = await Promise.all(Array.from({ length: 10 }, async (_, i) => preprocessFrames([await testImage(90 + 14 * i, 70 + 9 * i, 10 + i)], files.config.processor)));
+    const alone: Float32Array[] = [];
+    for (const x of inputs) alone.push((await model.encodeVisual([x]))[0]!);
+    let most = 0;
+    let done = false;
+    const watch = (async () => {
+      while (!done) {
+        most = Math.max(most, model.visionCallsInFlight);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const together = await Promise.all(inputs.map(async (x) => {
+      const [f] = await model.encodeVisual([x]);
+      most = Math.max(most, model.visionCallsInFlight);
+      return f!;
+    }));
+    done = true;
+    await watch;
+    assert.ok(most >= 1 && most <= 2, `${most} calls in flight at once`);
+    together.forEach((f, i) => assert.deepEqual(f, alone[i], `input ${i}`));
+  } finally {
+    await model.release();
+  }
+});

@@ -48,7 +48,7 @@ export async function runResize(job: ResizeJob): Promise<RgbImage[]> {
 }
 
 /**
- * Input pixels up to which patchifying runs on the calling thread (~2 ms): beyond, a worker's round
+ * Input pixels up to which patchifying runs on the calling thread (~2 ms into a warm buffer): beyond, a worker's round
  * trip with a copy of the frames costs less than blocking the event loop.
  */
 const INLINE_PATCHIFY_PIXELS = 1 << 18;
