@@ -88,9 +88,9 @@ export class ModelRunner {
 
   /**
    * Starts encoding the visual inputs pending in these sequences, small ones several per
-   * vision-encoder call (up to visionPatchesPerCall patches). The calls are posted at once and the
-   * runtime answers them in order, so encoding ahead of a sequence's prefill fills the runtime's idle
-   * time while this thread samples.
+   * vision-encoder call (up to visionPatchesPerCall patches). The calls are issued at once (the model
+   * patchifies and posts two at a time, see OnnxModel.encodeVisual) and the runtime answers them in
+   * order, so encoding ahead of a sequence's prefill fills the runtime's idle time while this thread samples.
    */
   private encodeAhead(seqs: Sequence[]): void {
     const todo = seqs.filter((s) => s.pending.visuals.length > 0 && !s.pending.features && !this.encoding.has(s.pending));

@@ -134,8 +134,6 @@ export class OnnxModel {
   /** The pixel values of vision-encoder calls, handed back by the runtime after each call (see ReusableBuffers). */
   private readonly pixelBuffers = new ReusableBuffers();
   private readonly visionCalls = pLimit(VISION_CALLS_AHEAD);
-  /** Vision-encoder calls patchified and not yet answered (at most VISION_CALLS_AHEAD). */
-  visionCallsInFlight = 0;
 
   private decoderSession?: Promise<ModelSession>;
 
@@ -219,6 +217,11 @@ export class OnnxModel {
     };
   }
 
+  /** Vision-encoder calls patchified and not yet answered (at most VISION_CALLS_AHEAD). */
+  get visionCallsInFlight(): number {
+    return this.visionCalls.activeCount;
+  }
+
   /**
    * Encodes visual inputs; returns each one's features [tokens*hidden]. Several go in one run,
    * except with a per-input vision graph (imported checkpoints), which takes one at a time.
@@ -230,14 +233,7 @@ export class OnnxModel {
       for (const input of inputs) out.push(...(await this.encodeVisual([input])));
       return out;
     }
-    const features = await this.visionCalls(async () => {
-      this.visionCallsInFlight++;
-      try {
-        return await this.vision.runVision(this.config.processor, inputs, this.pixelBuffers);
-      } finally {
-        this.visionCallsInFlight--;
-      }
-    });
+    const features = await this.visionCalls(() => this.vision.runVision(this.config.processor, inputs, this.pixelBuffers));
     const hidden = this.config.text.hidden_size;
     const result: Float32Array[] = [];
     let row = 0;

@@ -60,16 +60,16 @@ const INLINE_PATCHIFY_PIXELS = 1 << 18;
  */
 export async function runPatchify(inputs: ResizedFrames[], processor: ProcessorConfig, out: ReusableBuffers): Promise<Float32Array> {
   const total = inputs.reduce((a, x) => a + pixelCount(x, processor), 0);
-  const buffer = out.take(total * Float32Array.BYTES_PER_ELEMENT);
+  const pixels = new Float32Array(out.take(total * Float32Array.BYTES_PER_ELEMENT), 0, total);
   const n = preprocessWorkerCount();
   if (n === 0 || inputs.reduce((a, x) => a + x.frames.length * x.width * x.height, 0) <= INLINE_PATCHIFY_PIXELS) {
-    return patchifyAll(new Float32Array(buffer, 0, total), inputs, processor);
+    return patchifyAll(pixels, inputs, processor);
   }
   const { copy, transfer } = copyFrames();
-  const task: PatchifyTask = { kind: 'patchify', inputs: inputs.map((x) => ({ ...x, frames: x.frames.map(copy) })), processor, out: buffer };
-  const { pixels, copied } = await poolOf(n).run<PatchifyAnswer>(task, [...transfer, buffer]);
-  for (const b of copied) frameCopies.give(b);
-  return pixels;
+  const task: PatchifyTask = { kind: 'patchify', inputs: inputs.map((x) => ({ ...x, frames: x.frames.map(copy) })), processor, pixels };
+  const answer = await poolOf(n).run<PatchifyAnswer>(task, [...transfer, pixels.buffer as ArrayBuffer]);
+  for (const b of answer.copied) frameCopies.give(b);
+  return answer.pixels;
 }
 
 /** Patchifies inputs one after another into `pixels` (exactly their pixel count long). */
@@ -107,15 +107,15 @@ function copyFrames(): { copy: (f: RgbImage) => RgbImage; transfer: TransferList
 /** A task of the pool's workers. */
 export type PreprocessTask = ({ kind: 'resize' } & ResizeJob) | PatchifyTask;
 
-/** Pixel values of `inputs` to write into `out` (a transferred buffer, at least their size). */
+/** Pixel values of `inputs` to write into `pixels` (exactly their size, on a transferred buffer). */
 export interface PatchifyTask {
   kind: 'patchify';
   inputs: ResizedFrames[];
   processor: ProcessorConfig;
-  out: ArrayBuffer;
+  pixels: Float32Array;
 }
 
-/** A worker's answer to a patchify: the pixel values (on the buffer it was sent), and the buffers of the frame copies. */
+/** A worker's answer to a patchify: the pixel values (the view it was sent, filled), and the buffers of the frame copies. */
 export interface PatchifyAnswer {
   pixels: Float32Array;
   copied: ArrayBuffer[];

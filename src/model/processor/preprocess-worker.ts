@@ -1,15 +1,14 @@
 // Worker entry of the preprocessing pool: runs a resize or a patchify and hands the result back by transfer, with the
 // buffers of the frame copies it was sent (the caller reuses them).
-import { pixelCount, resizeFrames } from './patchify.js';
+import { resizeFrames } from './patchify.js';
 import { patchifyAll, type PatchifyAnswer, type PreprocessTask, type ResizeAnswer } from './preprocess-pool.js';
 import { serveTasks } from '../../util/worker-pool.js';
 
 serveTasks((task: PreprocessTask) => {
   const sent = [...new Set((task.kind === 'resize' ? task.frames : task.inputs.flatMap((x) => x.frames)).map((f) => f.data.buffer as ArrayBuffer))];
   if (task.kind === 'patchify') {
-    const total = task.inputs.reduce((a, x) => a + pixelCount(x, task.processor), 0);
-    const value: PatchifyAnswer = { pixels: patchifyAll(new Float32Array(task.out, 0, total), task.inputs, task.processor), copied: sent };
-    return { value, transfer: [task.out, ...sent] };
+    const value: PatchifyAnswer = { pixels: patchifyAll(task.pixels, task.inputs, task.processor), copied: sent };
+    return { value, transfer: [task.pixels.buffer as ArrayBuffer, ...sent] };
   }
   const resized = resizeFrames(task);
   // A frame already at its size comes back as it was sent: its buffer is the result's, not one to reuse.
