@@ -74,6 +74,8 @@ interface Run {
   seconds: number;
   tokens: number;
   ttft: number[];
+  /** Gaps between a request's consecutive tokens (ms; a tool call's pause included), where measured. */
+  itl?: number[];
 }
 
 const tps = (r: Run) => r.tokens / r.seconds;
@@ -108,11 +110,18 @@ async function runEngine(
   lag?.enable();
   const t0 = performance.now();
   const ttft: number[] = [];
+  const itl: number[] = [];
   const results = await Promise.all(
     Array.from({ length: N }, (_, i) => {
-      let first = true;
-      // The first generated token, whether or not it decodes to text (random checkpoints often give special tokens).
-      return engine.generate(requestFor(i, images), { onLogits: () => { if (first) { first = false; ttft.push(performance.now() - t0); } } });
+      let last: number | undefined;
+      // Every generated token, whether or not it decodes to text (random checkpoints often give special tokens).
+      const onLogits = () => {
+        const now = performance.now();
+        if (last === undefined) ttft.push(now - t0);
+        else itl.push(now - last);
+        last = now;
+      };
+      return engine.generate(requestFor(i, images), { onLogits });
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
@@ -120,7 +129,7 @@ async function runEngine(
   await engine.release();
   if (results.some((r) => r.steps[0]?.ok !== true)) throw new Error('a benchmark request did not run its crop');
   return {
-    seconds, tokens: results.reduce((a, r) => a + r.tokenIds.length, 0), ttft,
+    seconds, tokens: results.reduce((a, r) => a + r.tokenIds.length, 0), ttft, itl,
     work: results.map(rawRequestOf),
     // The histogram's samples include the interval itself (an idle loop reads LAG_RESOLUTION_MS).
     lagP99Ms: lag ? Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS) : undefined,
@@ -313,7 +322,8 @@ const rawRuns: Run[] = [];
 for (let rep = 0; rep < REPS; rep++) {
   const r = await runEngine(files, images, N, true);
   const lag = `event-loop lag p99 ${r.lagP99Ms!.toFixed(1)} ms`;
-  log(`(a) engine               ${tps(r).toFixed(1)} tok/s  TTFT p50 ${pct(r.ttft, 50).toFixed(0)} ms  p95 ${pct(r.ttft, 95).toFixed(0)} ms  (${r.seconds.toFixed(2)} s)  ${lag}`);
+  const itl = `inter-token p50 ${pct(r.itl!, 50).toFixed(1)} ms  p99 ${pct(r.itl!, 99).toFixed(1)} ms`;
+  log(`(a) engine               ${tps(r).toFixed(1)} tok/s  TTFT p50 ${pct(r.ttft, 50).toFixed(0)} ms  p95 ${pct(r.ttft, 95).toFixed(0)} ms  ${itl}  (${r.seconds.toFixed(2)} s)  ${lag}`);
   engineRuns.push(r);
   // The raw graphs do the work of the engine's requests (the first run's: every run's are the same).
   const d = await runRawGraph(files, images, engineRuns[0]!.work);
@@ -357,6 +367,7 @@ const summary = {
   event_loop_lag_p99_ms: a.lagP99Ms,
   transformers_requests: e ? e.requests : null,
   tokens_per_s: { engine: tps(a), sequential: b ? tps(b) : null, transformersjs: c ? tps(c) : null, raw_graph: tps(d), transformers: e ? tps(e) : null },
+  inter_token_ms: { engine: { p50: pct(a.itl!, 50), p99: pct(a.itl!, 99) } },
   ttft_ms: {
     engine: { p50: pct(a.ttft, 50), p95: pct(a.ttft, 95) },
     sequential: b ? { p50: pct(b.ttft, 50), p95: pct(b.ttft, 95) } : null,

@@ -137,6 +137,7 @@ export class Engine {
       await this.acceptDecoded(ahead);
       return true;
     }
+    const prefills = this.scheduler.prefillWaits();
     const admitted = this.scheduler.admit();
     this.updateGauges();
     // The decode is posted first: it needs nothing this step prepares (prefix-cache restores, visual
@@ -144,29 +145,31 @@ export class Engine {
     const posted = decode.length > 0 ? this.runner.decode(decode, pipelined) : undefined;
     posted?.catch(() => {}); // observed where it is accepted
     const prefilled = this.admitAndPrefill(admitted);
-    const current = pipelined ? ahead : posted;
-    this.ahead = pipelined ? posted : undefined;
+    // Pipelined, the posted rows stay ahead for the next step to chain on, unless this step prefills: it then
+    // outlasts them, and their tokens are taken as they answer instead of a whole prefill later.
+    const holdsBack = pipelined && !prefills;
+    this.ahead = holdsBack ? posted : undefined;
     // Settled together: a failed decode must not leave the prefill's answer (or failure) unobserved.
-    const [decodeDone, prefillDone] = await Promise.allSettled([current && this.acceptDecoded(current), prefilled]);
+    const [decodeDone, prefillDone] = await Promise.allSettled([this.acceptDecoded(ahead, holdsBack ? undefined : posted), prefilled]);
     if (decodeDone.status === 'rejected') throw decodeDone.reason;
     if (prefillDone.status === 'rejected') throw prefillDone.reason;
     const { chunks, logits } = prefillDone.value;
     if (decode.length + chunks.length > 0) this.config.metrics?.batchSize.observe(decode.length + chunks.length);
     for (const [i, l] of logits.entries()) if (!chunks[i]!.seq.finishReason) await this.prefilled(chunks[i]!, l);
-    // A decode that answered while this step waited (for a prefill) is accepted now. Left to the next step, its
+    // A decode held back that answered while this step waited is accepted now. Left to the next step, its
     // sequences would sit that step out: a row chains only on a row still in flight, not on one answered. (Once
-    // `current` is accepted, the rows ahead are the only ones that can be in flight.)
+    // the previous rows ahead are accepted, the ones held back are the only ones that can be in flight.)
     if (this.ahead && !this.runner.decodeInFlight) {
       const answered = this.ahead;
       this.ahead = undefined;
       await this.acceptDecoded(answered);
     }
-    return decode.length + chunks.length > 0 || current !== undefined;
+    return decode.length + chunks.length > 0 || ahead !== undefined;
   }
 
-  /** Samples each decode row that answered (none for a sequence that stopped running meanwhile). */
-  private async acceptDecoded(rows: Promise<(DecodedRow | undefined)[]>): Promise<void> {
-    for (const row of await rows) if (row) this.accept(row.seq, row.logits, row.greedy);
+  /** Samples each decode row that answered (none for a sequence that stopped running meanwhile), call after call. */
+  private async acceptDecoded(...calls: (Promise<(DecodedRow | undefined)[]> | undefined)[]): Promise<void> {
+    for (const rows of calls) for (const row of (await rows) ?? []) if (row) this.accept(row.seq, row.logits, row.greedy);
   }
 
   /** Starts the newly admitted sequences from the prefix cache, then prefills this step's chunks. */

@@ -102,6 +102,12 @@ export class Scheduler {
     return { seqs: running.filter((seq) => !inFlight(seq) || mayContinue(seq)), pipelined: true };
   }
 
+  /** Whether a prompt or result turn is to prefill this step: one admitted, or the next waiting group if the free slots admit it. */
+  prefillWaits(): boolean {
+    if (this.waiting.length > 0 && this.freeSlots.length >= 1 + this.waiting[0]!.siblings.length) return true;
+    return this.active.some((seq) => seq.status === 'prefilling' || (seq.status === 'running' && seq.remainingPending > 1));
+  }
+
   /** This step's prefill: chunks of the pending prompts and tool-result turns, within the token budget (prefillShares). */
   prefillChunks(): Chunk[] {
     return this.chunksAfter(new Map());

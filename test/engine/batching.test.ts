@@ -113,6 +113,40 @@ test('a running greedy request decodes a token every step while other requests p
   }
 });
 
+test('a decode posted with a prefill gives its tokens as it answers, not after the prefill', async () => {
+  const engine = engineOf(fast, 8);
+  // What happened, in order: a decoder call answered (decode or prefill), or request a or b got a token.
+  const log: string[] = [];
+  const runPooled = fast.runPooled.bind(fast);
+  fast.runPooled = async (pool, call) => {
+    const out = await runPooled(pool, call);
+    log.push(call.s > 1 ? 'prefill' : 'decode');
+    return out;
+  };
+  try {
+    let running!: () => void;
+    const started = new Promise<void>((r) => (running = r));
+    let n = 0;
+    const a = engine.generate(
+      { ...request(2), messages: [{ role: 'user', content: 'Count.' }], maxTokens: 60, ignoreEos: true, tools: [] },
+      { onLogits: () => (log.push('a'), ++n === 5 && running()) },
+    );
+    await started;
+    // A text prompt of one prefill call (within the 256-token budget), while a decodes pipelined.
+    const b = engine.generate({ ...request(2), messages: [{ role: 'user', content: 'Describe a cat. '.repeat(30) }], maxTokens: 2, tools: [] }, {
+      onLogits: () => log.push('b'),
+    });
+    await Promise.all([a, b]);
+    const prefill = log.lastIndexOf('prefill', log.indexOf('b'));
+    const decode = log.lastIndexOf('decode', prefill);
+    // The decode posted just before b's prefill answered first (the runtime runs calls in order): a's token from it
+    // comes before the prefill's answer, not held back until b's first token.
+    assert.ok(log.slice(decode + 1, prefill).includes('a'), `around b's prefill: ${log.slice(decode - 3, prefill + 3).join(' ')}`);
+  } finally {
+    fast.runPooled = runPooled;
+  }
+});
+
 test('pipelined decoding gives the standard decoder\'s tokens without the shared embedding table (as a real-size model) and on the calling thread', async () => {
   // Without the table every decode row's token is embedded on the runtime; on the calling thread calls run in the order posted.
   const noTable = await OnnxModel.load(files, { threads: 2, embedTable: false });
