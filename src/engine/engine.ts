@@ -33,7 +33,7 @@ export class Engine {
   private loopRunning = false;
   private wakeUp?: () => void;
   private dirty = false;
-  /** A pipelined step's decode rows, posted and accepted by the next step (or by this one once answered: see step). */
+  /** Decode rows held back by a pipelined step without a prefill, for the next step to chain on and accept (see step). */
   private ahead?: Promise<(DecodedRow | undefined)[]>;
 
   constructor(readonly model: OnnxModel, readonly tokenizer: ChatTokenizer, readonly modelConfig: ModelConfig, options: EngineOptions) {
@@ -137,7 +137,7 @@ export class Engine {
       await this.acceptDecoded(ahead);
       return true;
     }
-    const prefills = this.scheduler.prefillWaits();
+    const prefills = this.scheduler.prefillsThisStep();
     const admitted = this.scheduler.admit();
     this.updateGauges();
     // The decode is posted first: it needs nothing this step prepares (prefix-cache restores, visual

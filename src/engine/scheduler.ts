@@ -102,10 +102,19 @@ export class Scheduler {
     return { seqs: running.filter((seq) => !inFlight(seq) || mayContinue(seq)), pipelined: true };
   }
 
-  /** Whether a prompt or result turn is to prefill this step: one admitted, or the next waiting group if the free slots admit it. */
-  prefillWaits(): boolean {
-    if (this.waiting.length > 0 && this.freeSlots.length >= 1 + this.waiting[0]!.siblings.length) return true;
-    return this.active.some((seq) => seq.status === 'prefilling' || (seq.status === 'running' && seq.remainingPending > 1));
+  /** Whether this step prefills: a sequence has pending tokens to feed, or the next waiting group fits the free slots. */
+  prefillsThisStep(): boolean {
+    return this.admitsNext() || this.active.some((seq) => this.feeds(seq));
+  }
+
+  /** A sequence with a prompt or result turn to prefill (a running one feeds only its sampled token, by decode). */
+  private feeds(seq: Sequence): boolean {
+    return seq.status === 'prefilling' || (seq.status === 'running' && seq.remainingPending > 1);
+  }
+
+  /** Whether the free slots take the next waiting group (an n > 1 group is admitted whole). */
+  private admitsNext(): boolean {
+    return this.waiting.length > 0 && this.freeSlots.length >= 1 + this.waiting[0]!.siblings.length;
   }
 
   /** This step's prefill: chunks of the pending prompts and tool-result turns, within the token budget (prefillShares). */
@@ -121,7 +130,7 @@ export class Scheduler {
   /** One budget's chunks of what the prefilling sequences still have to feed beyond the `planned` tokens. */
   private chunksAfter(planned: Map<Sequence, number>): Chunk[] {
     const left = (seq: Sequence) => seq.remainingPending - (planned.get(seq) ?? 0);
-    const candidates = this.active.filter((seq) => (seq.status === 'prefilling' || (seq.status === 'running' && seq.remainingPending > 1)) && left(seq) > 0);
+    const candidates = this.active.filter((seq) => this.feeds(seq) && left(seq) > 0);
     const shares = prefillShares(candidates.map(left), this.config.maxNumBatchedTokens);
     return candidates.map((seq, i) => ({ seq, tokens: shares[i]! })).filter((c) => c.tokens > 0);
   }
@@ -133,7 +142,7 @@ export class Scheduler {
    */
   admit(): Sequence[] {
     const admitted: Sequence[] = [];
-    while (this.waiting.length > 0 && this.freeSlots.length >= 1 + this.waiting[0]!.siblings.length) {
+    while (this.admitsNext()) {
       const seq = this.waiting.shift()!;
       this.freeSlots.sort((a, b) => a - b);
       for (const s of [seq, ...seq.siblings]) {
