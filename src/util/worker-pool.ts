@@ -14,6 +14,8 @@ type Reply = { ok: true; value: unknown } | { ok: false; name: string; message: 
 
 interface Task {
   payload: unknown;
+  /** Queued ahead of the tasks that are not (see run). */
+  first: boolean;
   transfer: TransferListItem[];
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -42,9 +44,17 @@ export class WorkerPool {
     return this.slots.size;
   }
 
-  run<T>(payload: unknown, transfer: TransferListItem[] = []): Promise<T> {
+  /**
+   * Runs a task on a worker. A task `first` waits ahead of every queued task that is not (behind the
+   * other `first` ones): work something is blocked on passes work done ahead of need. Tasks already
+   * posted to a worker run in their order.
+   */
+  run<T>(payload: unknown, transfer: TransferListItem[] = [], first = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ payload, transfer, resolve: resolve as (v: unknown) => void, reject });
+      const task = { payload, first, transfer, resolve: resolve as (v: unknown) => void, reject };
+      const at = first ? this.queue.findIndex((t) => !t.first) : -1;
+      if (at < 0) this.queue.push(task);
+      else this.queue.splice(at, 0, task);
       this.dispatch();
     });
   }

@@ -67,7 +67,8 @@ export async function runPatchify(inputs: ResizedFrames[], processor: ProcessorC
   }
   const { copy, transfer } = copyFrames();
   const task: PatchifyTask = { kind: 'patchify', inputs: inputs.map((x) => ({ ...x, frames: x.frames.map(copy) })), processor, pixels };
-  const answer = await poolOf(n).run<PatchifyAnswer>(task, [...transfer, pixels.buffer as ArrayBuffer]);
+  // Ahead of queued resizes: the model's runtime waits on this patchify, while a resize is for a request or crop yet to run.
+  const answer = await poolOf(n).run<PatchifyAnswer>(task, [...transfer, pixels.buffer as ArrayBuffer], true);
   for (const b of answer.copied) frameCopies.give(b);
   return answer.pixels;
 }

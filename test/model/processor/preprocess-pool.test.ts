@@ -97,6 +97,21 @@ test('patchify in a worker (large inputs) and inline (small) equals pixelValues;
   large.flatMap((x) => x.frames).forEach((f, i) => assert.ok(Buffer.from(f.data).equals(before[i]!), `frame ${i} unchanged`));
 });
 
+test('a patchify waits ahead of queued resizes (the model\'s runtime is blocked on it), not behind them', async () => {
+  const done: string[] = [];
+  await withWorkers('2', async () => {
+    // Five PIL resizes: two run in the workers, three queue; then a patchify large enough for the pool.
+    const resizes = Array.from({ length: 5 }, (_, i) => preprocessFrames([image(801, 601, 20 + i)], PIL).then(() => done.push('resize')));
+    const frame = image(616, 476, 7);
+    const grid = patchGrid(1, frame.width, frame.height, SHARP);
+    const input: VisualInput = { frames: [frame], width: frame.width, height: frame.height, grid, numTokens: (grid[0] * grid[1] * grid[2]) / 4 };
+    const patchify = runPatchify([input], SHARP, new ReusableBuffers()).then(() => done.push('patchify'));
+    await Promise.all([...resizes, patchify]);
+  });
+  // Behind the queued resizes it would end after at least three of them.
+  assert.ok(done.indexOf('patchify') <= 2, `completion order: ${done.join(' ')}`);
+});
+
 test('many concurrent calls each get their own result', async () => {
   const inputs = Array.from({ length: 12 }, (_, i) => ({ frames: [image(100 + i * 23, 90 + i * 11, i)], p: i % 2 ? PIL : SHARP }));
   const expected: VisualInput[] = [];
