@@ -21,7 +21,7 @@ import { makeCheckpoint, oracle, oraclePython, type OracleGeneration } from './h
  * on the whole sequence.
  */
 const BIN = join(import.meta.dirname, '../bin/pixelreasoner.js');
-const VARIANTS = ['tied-gqa2-legacy', 'untied-gqa7-nested', 'untied-gqa2-fullatt'];
+const VARIANTS = ['tied-gqa2-legacy', 'untied-gqa7-nested', 'untied-gqa2-fullatt', 'tied-vocab151936'];
 const TOKENS = 12;
 const LOGPROB_TOLERANCE = 1e-3;
 const dir = mkdtempSync(join(tmpdir(), 'prs-hf-'));

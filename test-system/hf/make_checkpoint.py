@@ -40,6 +40,10 @@ VARIANTS = {
     # Several full-attention blocks among windowed ones, template inside tokenizer_config.json.
     "untied-gqa2-fullatt": dict(hidden=64, heads=4, kv=2, layers=3, mlp=128, mrope=[2, 3, 3], tie=False, extra_vocab=7,
                                 vdepth=4, vhidden=32, vheads=2, vmlp=64, fullatt=[1, 2], legacy=True, template="tokenizer_config"),
+    # The 3B's vocabulary (151,936 embedding rows for the tokenizer's few hundred tokens, tied): too large a table for
+    # the engine to keep in shared memory, so every decode row is embedded by the embedding graph, as for real checkpoints.
+    "tied-vocab151936": dict(hidden=256, heads=4, kv=2, layers=2, mlp=256, mrope=[8, 12, 12], tie=True, vocab_rows=151936,
+                             vdepth=2, vhidden=32, vheads=2, vmlp=48, fullatt=[1], legacy=True, template="json"),
     # The Hub's Qwen2.5-VL-3B-Instruct and 7B-Instruct shapes (benchmarks; --text-layers/--vision-depth shrink them).
     "hub-3b": dict(hidden=2048, heads=16, kv=2, layers=36, mlp=11008, mrope=[16, 24, 24], tie=True, vocab=151936,
                    vdepth=32, vhidden=1280, vheads=16, vmlp=3420, fullatt=[7, 15, 23, 31], legacy=True, template="json"),
@@ -79,7 +83,7 @@ def main():
     config = Qwen2_5_VLConfig(
         text_config=dict(
             hidden_size=v["hidden"], num_hidden_layers=v["layers"], num_attention_heads=v["heads"], num_key_value_heads=v["kv"],
-            intermediate_size=v["mlp"], vocab_size=v.get("vocab") or n_tokens + v["extra_vocab"], rms_norm_eps=1e-6,
+            intermediate_size=v["mlp"], vocab_size=v.get("vocab") or v.get("vocab_rows") or n_tokens + v["extra_vocab"], rms_norm_eps=1e-6,
             max_position_embeddings=128000 if big else 4096, eos_token_id=ids["<|im_end|>"], bos_token_id=None,
             rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": v["mrope"]},
             tie_word_embeddings=v["tie"], initializer_range=a.init_range,
