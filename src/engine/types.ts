@@ -98,7 +98,11 @@ export interface GenerateOptions {
   beforeTool?: () => Promise<void>;
   /** Observes the logits each generated token was chosen from. */
   onLogits?: (logits: Float32Array) => void;
-  /** Forces the token at a generated index (forced decoding; tests drive tool calls with it). */
+  /**
+   * Forces the token at a generated index (forced decoding; tests drive tool calls with it). A pure function of
+   * the index: pipelined greedy decoding asks for index i before onLogits has seen the logits of i (the row
+   * that feeds token i is posted while the row that scores it is in flight), and asks once per index.
+   */
   overrideToken?: (index: number) => number | undefined;
   /** Return the full token stream in `GenerationResult.trajectory`. */
   recordTrajectory?: boolean;
