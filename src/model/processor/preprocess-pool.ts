@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import type { TransferListItem } from 'node:worker_threads';
-import type { RgbImage } from '../../tools/image.js';
+import { imageRow, type RgbImage } from '../../tools/image.js';
 import type { ProcessorConfig } from '../config.js';
-import { patchifyInto, pixelCount, resizeFrames, type ResizedFrames, type ResizeJob } from './patchify.js';
+import { checkFrames, patchifyInto, pixelCount, resizeFrames, type ResizedFrames, type ResizeJob } from './patchify.js';
 import { WorkerPool } from '../../util/worker-pool.js';
 import { ReusableBuffers } from '../../util/reusable-buffers.js';
 
@@ -41,6 +41,7 @@ export async function runResize(job: ResizeJob): Promise<RgbImage[]> {
   const n = preprocessWorkerCount();
   const small = job.processor.resize_backend !== 'pil' && job.frames.length * job.width * job.height <= INLINE_VIPS_PIXELS;
   if (n === 0 || small) return resizeFrames(job);
+  checkFrames(job, false); // before the copy, which reads whole rows
   const { copy, transfer } = copyFrames();
   const { resized, copied } = await poolOf(n).run<ResizeAnswer>({ kind: 'resize', ...job, frames: job.frames.map(copy) }, transfer);
   for (const buffer of copied) frameCopies.give(buffer);
@@ -65,6 +66,7 @@ export async function runPatchify(inputs: ResizedFrames[], processor: ProcessorC
   if (n === 0 || inputs.reduce((a, x) => a + x.frames.length * x.width * x.height, 0) <= INLINE_PATCHIFY_PIXELS) {
     return patchifyAll(pixels, inputs, processor);
   }
+  for (const x of inputs) checkFrames(x, true);
   const { copy, transfer } = copyFrames();
   const task: PatchifyTask = { kind: 'patchify', inputs: inputs.map((x) => ({ ...x, frames: x.frames.map(copy) })), processor, pixels };
   // Ahead of queued resizes: the model's runtime waits on this patchify, while a resize is for a request or crop yet to run.
@@ -94,8 +96,10 @@ function copyFrames(): { copy: (f: RgbImage) => RgbImage; transfer: TransferList
   const copy = (f: RgbImage) => {
     let c = copies.get(f);
     if (!c) {
-      const data = new Uint8Array(frameCopies.take(f.data.length), 0, f.data.length);
-      data.set(f.data);
+      // Row by row: a crop's rows are read in place from its source, not first copied out of it (imageRow).
+      const rowBytes = f.width * 3;
+      const data = new Uint8Array(frameCopies.take(rowBytes * f.height), 0, rowBytes * f.height);
+      for (let y = 0; y < f.height; y++) data.set(imageRow(f, y), y * rowBytes);
       transfer.push(data.buffer);
       c = { data, width: f.width, height: f.height };
       copies.set(f, c);

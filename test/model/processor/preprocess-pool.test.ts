@@ -4,7 +4,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { ProcessorConfig } from '../../../src/model/config.js';
-import type { RgbImage } from '../../../src/tools/image.js';
+import { cropRegion, type RgbImage } from '../../../src/tools/image.js';
 import { preprocessFrames, type VisualInput } from '../../../src/model/processor/image-processor.js';
 import { closePreprocessPool, runPatchify, WORKERS_ENV } from '../../../src/model/processor/preprocess-pool.js';
 import { patchGrid, pixelValues } from '../../../src/model/processor/patchify.js';
@@ -110,6 +110,20 @@ test('a patchify waits ahead of queued resizes (the model\'s runtime is blocked 
   });
   // Behind the queued resizes it would end after at least three of them.
   assert.ok(done.indexOf('patchify') <= 2, `completion order: ${done.join(' ')}`);
+});
+
+test('a crop sent to a worker is read row by row from its source: the same pixels as its copy, resized or patchified', async () => {
+  const source = image(900, 700, 13);
+  const crop = cropRegion(source, 137, 91, 811, 604); // 674x513: over the inline limits, so the pool runs both
+  const copy = { data: Uint8Array.from(crop.data), width: crop.width, height: crop.height };
+  for (const [name, p] of [['pil', PIL], ['sharp', SHARP]] as const) assertSame(await pooled([crop], p), await inline([copy], p), `${name} resize of a crop`);
+  const input = (f: RgbImage): VisualInput => {
+    const grid = patchGrid(1, 672, 504, SHARP);
+    return { frames: [f], width: 672, height: 504, grid, numTokens: (grid[0] * grid[1] * grid[2]) / 4 };
+  };
+  const exact = cropRegion(source, 100, 100, 772, 604); // patchify takes frames already at the target size
+  const pixels = await withWorkers('2', () => runPatchify([input(exact)], SHARP, new ReusableBuffers()));
+  assert.ok(bytes(pixels).equals(bytes(pixelValues(input({ data: Uint8Array.from(exact.data), width: 672, height: 504 }), SHARP))), 'patchify of a crop');
 });
 
 test('many concurrent calls each get their own result', async () => {
