@@ -322,7 +322,7 @@ const rawRuns: Run[] = [];
 for (let rep = 0; rep < REPS; rep++) {
   const r = await runEngine(files, images, N, true);
   const lag = `event-loop lag p99 ${r.lagP99Ms!.toFixed(1)} ms`;
-  const itl = `inter-token p50 ${pct(r.itl!, 50).toFixed(1)} ms  p99 ${pct(r.itl!, 99).toFixed(1)} ms`;
+  const itl = r.itl!.length > 0 ? `inter-token p50 ${pct(r.itl!, 50).toFixed(1)} ms  p99 ${pct(r.itl!, 99).toFixed(1)} ms` : 'inter-token n/a';
   log(`(a) engine               ${tps(r).toFixed(1)} tok/s  TTFT p50 ${pct(r.ttft, 50).toFixed(0)} ms  p95 ${pct(r.ttft, 95).toFixed(0)} ms  ${itl}  (${r.seconds.toFixed(2)} s)  ${lag}`);
   engineRuns.push(r);
   // The raw graphs do the work of the engine's requests (the first run's: every run's are the same).
@@ -367,7 +367,7 @@ const summary = {
   event_loop_lag_p99_ms: a.lagP99Ms,
   transformers_requests: e ? e.requests : null,
   tokens_per_s: { engine: tps(a), sequential: b ? tps(b) : null, transformersjs: c ? tps(c) : null, raw_graph: tps(d), transformers: e ? tps(e) : null },
-  inter_token_ms: { engine: { p50: pct(a.itl!, 50), p99: pct(a.itl!, 99) } },
+  inter_token_ms: { engine: a.itl!.length > 0 ? { p50: pct(a.itl!, 50), p99: pct(a.itl!, 99) } : null },
   ttft_ms: {
     engine: { p50: pct(a.ttft, 50), p95: pct(a.ttft, 95) },
     sequential: b ? { p50: pct(b.ttft, 50), p95: pct(b.ttft, 95) } : null,

@@ -47,7 +47,7 @@ export class WorkerPool {
   /**
    * Runs a task on a worker. A task `first` waits ahead of every queued task that is not (behind the
    * other `first` ones): work something is blocked on passes work done ahead of need. Tasks already
-   * posted to a worker run in their order.
+   * posted to a worker run in their order (with perWorker Infinity every task is posted at once, so none waits).
    */
   run<T>(payload: unknown, transfer: TransferListItem[] = [], first = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {

@@ -6,7 +6,8 @@ usage: make_checkpoint.py --out DIR --variant NAME --tokenizer-from DIR [--seed 
 
 Variants cover the layouts the issue lists: tied/untied head, GQA ratios 2 and 7, full-attention
 blocks, a flat legacy config.json (as on the Hub) or transformers 5.x's nested one, an embedding
-larger than the tokenizer, and the three places a chat template may live.
+larger than the tokenizer (up to the 3B's 151,936 rows, past the engine's shared-table limit), and the three
+places a chat template may live.
 """
 import argparse
 import json
@@ -42,6 +43,7 @@ VARIANTS = {
                                 vdepth=4, vhidden=32, vheads=2, vmlp=64, fullatt=[1, 2], legacy=True, template="tokenizer_config"),
     # The 3B's vocabulary (151,936 embedding rows for the tokenizer's few hundred tokens, tied): too large a table for
     # the engine to keep in shared memory, so every decode row is embedded by the embedding graph, as for real checkpoints.
+    # Most of its greedy tokens lie past the tokenizer's, so text paths (tool-call parsing, stop strings) see little text.
     "tied-vocab151936": dict(hidden=256, heads=4, kv=2, layers=2, mlp=256, mrope=[8, 12, 12], tie=True, vocab_rows=151936,
                              vdepth=2, vhidden=32, vheads=2, vmlp=48, fullatt=[1], legacy=True, template="json"),
     # The Hub's Qwen2.5-VL-3B-Instruct and 7B-Instruct shapes (benchmarks; --text-layers/--vision-depth shrink them).

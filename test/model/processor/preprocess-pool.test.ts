@@ -100,23 +100,25 @@ test('patchify in a worker (large inputs) and inline (small) equals pixelValues;
 test('a patchify waits ahead of queued resizes (the model\'s runtime is blocked on it), not behind them', async () => {
   const done: string[] = [];
   await withWorkers('2', async () => {
-    // Five PIL resizes: two run in the workers, three queue; then a patchify large enough for the pool.
-    const resizes = Array.from({ length: 5 }, (_, i) => preprocessFrames([image(801, 601, 20 + i)], PIL).then(() => done.push('resize')));
+    // Six PIL resizes (~50-80 ms each): two run in the workers, four queue; then a patchify (~10 ms) large enough for the pool.
+    const resizes = Array.from({ length: 6 }, (_, i) => preprocessFrames([image(1201, 901, 20 + i)], PIL).then(() => done.push('resize')));
     const frame = image(616, 476, 7);
     const grid = patchGrid(1, frame.width, frame.height, SHARP);
     const input: VisualInput = { frames: [frame], width: frame.width, height: frame.height, grid, numTokens: (grid[0] * grid[1] * grid[2]) / 4 };
     const patchify = runPatchify([input], SHARP, new ReusableBuffers()).then(() => done.push('patchify'));
     await Promise.all([...resizes, patchify]);
   });
-  // Behind the queued resizes it would end after at least three of them.
-  assert.ok(done.indexOf('patchify') <= 2, `completion order: ${done.join(' ')}`);
+  // Ahead of the queued resizes it starts when a worker first frees (ends second or third; fourth leaves slack for a
+  // preempted worker); behind them it would start after the fourth resize had started, and end fifth or sixth.
+  assert.ok(done.indexOf('patchify') <= 3, `completion order: ${done.join(' ')}`);
 });
 
 test('a crop sent to a worker is read row by row from its source: the same pixels as its copy, resized or patchified', async () => {
   const source = image(900, 700, 13);
   const crop = cropRegion(source, 137, 91, 811, 604); // 674x513: over the inline limits, so the pool runs both
-  const copy = { data: Uint8Array.from(crop.data), width: crop.width, height: crop.height };
+  const copy = { data: Uint8Array.from(cropRegion(source, 137, 91, 811, 604).data), width: crop.width, height: crop.height };
   for (const [name, p] of [['pil', PIL], ['sharp', SHARP]] as const) assertSame(await pooled([crop], p), await inline([copy], p), `${name} resize of a crop`);
+  assert.equal((crop as unknown as { copied?: Uint8Array }).copied, undefined, 'the crop\'s rows were not copied out of its source');
   const input = (f: RgbImage): VisualInput => {
     const grid = patchGrid(1, 672, 504, SHARP);
     return { frames: [f], width: 672, height: 504, grid, numTokens: (grid[0] * grid[1] * grid[2]) / 4 };
@@ -158,7 +160,7 @@ test('the event loop stays responsive while a 2000x1500 PIL image is preprocesse
   assert.ok(off.maxDelayMs < off.ms / 4, `max delay ${off.maxDelayMs} ms vs ${off.ms} ms preprocess`);
 });
 
-test('a failing preprocess rejects only its own call, and the pool goes on', async () => {
+test('a frame whose data is short is rejected before it is posted; the other call and the pool go on', async () => {
   const bad = { data: new Uint8Array(10), width: 50, height: 50 };
   const good = image(120, 80, 6);
   const [failed, ok] = await withWorkers('2', () => Promise.allSettled([preprocessFrames([bad], PIL), preprocessFrames([good], PIL)]));
