@@ -14,8 +14,6 @@ type Reply = { ok: true; value: unknown } | { ok: false; name: string; message: 
 
 interface Task {
   payload: unknown;
-  /** Queued ahead of the tasks that are not (see run). */
-  first: boolean;
   transfer: TransferListItem[];
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -44,17 +42,10 @@ export class WorkerPool {
     return this.slots.size;
   }
 
-  /**
-   * Runs a task on a worker. A task `first` waits ahead of every queued task that is not (behind the
-   * other `first` ones): work something is blocked on passes work done ahead of need. Tasks already
-   * posted to a worker run in their order (with perWorker Infinity every task is posted at once, so none waits).
-   */
-  run<T>(payload: unknown, transfer: TransferListItem[] = [], first = false): Promise<T> {
+  /** Runs a task on a worker; tasks start in the order they are run. */
+  run<T>(payload: unknown, transfer: TransferListItem[] = []): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const task = { payload, first, transfer, resolve: resolve as (v: unknown) => void, reject };
-      const at = first ? this.queue.findIndex((t) => !t.first) : -1;
-      if (at < 0) this.queue.push(task);
-      else this.queue.splice(at, 0, task);
+      this.queue.push({ payload, transfer, resolve: resolve as (v: unknown) => void, reject });
       this.dispatch();
     });
   }

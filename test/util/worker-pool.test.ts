@@ -23,16 +23,3 @@ test('a payload that cannot be posted fails alone; the tasks pipelined around it
     await pool.close();
   }
 });
-
-test('a task queued first runs ahead of the queued tasks that are not, in order among its kind', { timeout: 20_000 }, async () => {
-  const pool = new WorkerPool(ECHO_WORKER, 1);
-  try {
-    const done: string[] = [];
-    const run = (value: string, first = false) => pool.run<string>({ op: 'echo', value, busyMs: 20 }, [], first).then((v) => done.push(v));
-    // 'a' is posted to the worker at once; the rest wait in the queue.
-    await Promise.all([run('a'), run('b'), run('c'), run('x', true), run('y', true), run('d')]);
-    assert.deepEqual(done, ['a', 'x', 'y', 'b', 'c', 'd']);
-  } finally {
-    await pool.close();
-  }
-});

@@ -9,8 +9,8 @@ import { ReusableBuffers } from '../../util/reusable-buffers.js';
 /**
  * Runs preprocessing's resize and patchify in worker threads so the event loop (HTTP, gRPC,
  * streaming) is not blocked by them (~1 s for a large image with PIL). PIXELREASONER_PREPROCESS_WORKERS
- * sets the pool size, read when the pool starts (first use); 0 runs inline on the calling thread,
- * checked on every call so tests can compare both.
+ * sets the resize pool's size, read when the pool starts (first use), and patchifies have one worker of their own;
+ * 0 runs both inline on the calling thread, checked on every call so tests can compare both.
  */
 export const WORKERS_ENV = 'PIXELREASONER_PREPROCESS_WORKERS';
 
@@ -22,7 +22,13 @@ export function preprocessWorkerCount(): number {
   return n;
 }
 
-let pool: WorkerPool | undefined;
+const WORKER_ENTRY = new URL('./preprocess-worker.ts', import.meta.url);
+let resizePool: WorkerPool | undefined;
+/**
+ * Patchifies run on a worker of their own: the model's runtime waits on them, and in a shared pool they would wait
+ * behind the resize a worker is running (~1 s for a large image with PIL), which is for a request not yet scheduled.
+ */
+let patchifyLane: WorkerPool | undefined;
 
 /**
  * The copies of callers' frames that travel to a worker, handed back with its answer and reused: a
@@ -43,7 +49,8 @@ export async function runResize(job: ResizeJob): Promise<RgbImage[]> {
   if (n === 0 || small) return resizeFrames(job);
   checkFrames(job, false); // before the copy, which reads whole rows
   const { copy, transfer } = copyFrames();
-  const { resized, copied } = await poolOf(n).run<ResizeAnswer>({ kind: 'resize', ...job, frames: job.frames.map(copy) }, transfer);
+  resizePool ??= new WorkerPool(WORKER_ENTRY, n);
+  const { resized, copied } = await resizePool.run<ResizeAnswer>({ kind: 'resize', ...job, frames: job.frames.map(copy) }, transfer);
   for (const buffer of copied) frameCopies.give(buffer);
   return resized;
 }
@@ -69,8 +76,8 @@ export async function runPatchify(inputs: ResizedFrames[], processor: ProcessorC
   for (const x of inputs) checkFrames(x, true);
   const { copy, transfer } = copyFrames();
   const task: PatchifyTask = { kind: 'patchify', inputs: inputs.map((x) => ({ ...x, frames: x.frames.map(copy) })), processor, pixels };
-  // Ahead of queued resizes: the model's runtime waits on this patchify, while a resize is for a request or crop yet to run.
-  const answer = await poolOf(n).run<PatchifyAnswer>(task, [...transfer, pixels.buffer as ArrayBuffer], true);
+  patchifyLane ??= new WorkerPool(WORKER_ENTRY, 1);
+  const answer = await patchifyLane.run<PatchifyAnswer>(task, [...transfer, pixels.buffer as ArrayBuffer]);
   for (const b of answer.copied) frameCopies.give(b);
   return answer.pixels;
 }
@@ -82,9 +89,6 @@ export function patchifyAll(pixels: Float32Array, inputs: ResizedFrames[], proce
   return pixels;
 }
 
-function poolOf(n: number): WorkerPool {
-  return (pool ??= new WorkerPool(new URL('./preprocess-worker.ts', import.meta.url), n));
-}
 
 /**
  * Copies of callers' frames to transfer to a worker: callers keep their images (a request's images
@@ -132,9 +136,9 @@ export interface ResizeAnswer {
   copied: ArrayBuffer[];
 }
 
-/** Stops the pool's workers (tests); the next call starts a new pool. */
+/** Stops the pool's workers and the patchify worker (tests); the next call starts new ones. */
 export async function closePreprocessPool(): Promise<void> {
-  const p = pool;
-  pool = undefined;
-  await p?.close();
+  const pools = [resizePool, patchifyLane];
+  resizePool = patchifyLane = undefined;
+  await Promise.all(pools.map((p) => p?.close()));
 }
