@@ -1,7 +1,7 @@
 import { parentPort, Worker, type TransferListItem } from 'node:worker_threads';
 
 /**
- * A small pool of worker threads (the preprocessing pool; with one worker, the ONNX Runtime
+ * A small pool of worker threads (the preprocessing pools; with one worker, the ONNX Runtime
  * thread). A worker runs its tasks one at a time, in the order posted; `perWorker` tasks may wait
  * posted at a worker, so it starts the next one without a round trip to this thread (the ONNX
  * Runtime thread takes every call at once). Hand-written rather than a library (none is a

@@ -27,6 +27,7 @@ let resizePool: WorkerPool | undefined;
 /**
  * Patchifies run on a worker of their own: the model's runtime waits on them, and in a shared pool they would wait
  * behind the resize a worker is running (~1 s for a large image with PIL), which is for a request not yet scheduled.
+ * One worker: the two vision calls patchified ahead (OnnxModel.encodeVisual) are for the runtime to run in turn.
  */
 let patchifyLane: WorkerPool | undefined;
 
@@ -88,7 +89,6 @@ export function patchifyAll(pixels: Float32Array, inputs: ResizedFrames[], proce
   for (const x of inputs) o += patchifyInto(pixels, o, x, processor);
   return pixels;
 }
-
 
 /**
  * Copies of callers' frames to transfer to a worker: callers keep their images (a request's images

@@ -104,14 +104,18 @@ test('a patchify does not wait behind resizes: it has a worker of its own (the m
   const input: VisualInput = { frames: [frame], width: frame.width, height: frame.height, grid, numTokens: (grid[0] * grid[1] * grid[2]) / 4 };
   const done: string[] = [];
   await withWorkers('1', async () => {
-    // Both workers started before the race (a worker's start takes longer than the work), the pixel buffer given back.
-    const out = new ReusableBuffers();
-    await Promise.all([preprocessFrames([image(1201, 901, 19)], PIL), runPatchify([input], SHARP, out).then((px) => out.give(px.buffer))]);
-    // Two PIL resizes (~40 ms each): one runs, one queues; then a patchify (~3 ms) large enough for a worker.
-    const sources = [20, 21].map((seed) => image(1201, 901, seed)); // made before the race: ~15 ms each on this thread
-    const resizes = sources.map((source) => preprocessFrames([source], PIL).then(() => done.push('resize')));
-    const patchify = runPatchify([input], SHARP, out).then(() => done.push('patchify'));
-    await Promise.all([...resizes, patchify]);
+    try {
+      // Both workers started before the race (a worker's start takes longer than the work), the pixel buffer given back.
+      const out = new ReusableBuffers();
+      await Promise.all([preprocessFrames([image(1201, 901, 19)], PIL), runPatchify([input], SHARP, out).then((px) => out.give(px.buffer))]);
+      // Two PIL resizes (~40 ms each): one runs, one queues; then a patchify (~3 ms) large enough for a worker.
+      const sources = [20, 21].map((seed) => image(1201, 901, seed)); // made before the race: ~15 ms each on this thread
+      const resizes = sources.map((source) => preprocessFrames([source], PIL).then(() => done.push('resize')));
+      const patchify = runPatchify([input], SHARP, out).then(() => done.push('patchify'));
+      await Promise.all([...resizes, patchify]);
+    } finally {
+      await closePreprocessPool(); // the tests after this one start their own pools
+    }
   });
   // In the resize pool it would end second at best (after the running resize), third behind the queue.
   assert.equal(done[0], 'patchify', `completion order: ${done.join(' ')}`);
