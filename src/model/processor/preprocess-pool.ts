@@ -9,7 +9,7 @@ import { ReusableBuffers } from '../../util/reusable-buffers.js';
 /**
  * Runs preprocessing's resize and patchify in worker threads so the event loop (HTTP, gRPC,
  * streaming) is not blocked by them (~1 s for a large image with PIL). PIXELREASONER_PREPROCESS_WORKERS
- * sets the resize pool's size, read when the pool starts (first use), and patchifies have one worker of their own;
+ * sets the resize pool's size, read when the pool starts (first use), and patchifies have a pool of that size of their own;
  * 0 runs both inline on the calling thread, checked on every call so tests can compare both.
  */
 export const WORKERS_ENV = 'PIXELREASONER_PREPROCESS_WORKERS';
@@ -25,9 +25,10 @@ export function preprocessWorkerCount(): number {
 const WORKER_ENTRY = new URL('./preprocess-worker.ts', import.meta.url);
 let resizePool: WorkerPool | undefined;
 /**
- * Patchifies run on a worker of their own: the model's runtime waits on them, and in a shared pool they would wait
+ * Patchifies run on workers of their own: the model's runtime waits on them, and in a shared pool they would wait
  * behind the resize a worker is running (~1 s for a large image with PIL), which is for a request not yet scheduled.
- * One worker: the two vision calls patchified ahead (OnnxModel.encodeVisual) are for the runtime to run in turn.
+ * As many workers as the resize pool: the model patchifies up to two vision calls ahead (OnnxModel.encodeVisual), in
+ * parallel where there are cores for them.
  */
 let patchifyLane: WorkerPool | undefined;
 
@@ -77,7 +78,7 @@ export async function runPatchify(inputs: ResizedFrames[], processor: ProcessorC
   for (const x of inputs) checkFrames(x, true);
   const { copy, transfer } = copyFrames();
   const task: PatchifyTask = { kind: 'patchify', inputs: inputs.map((x) => ({ ...x, frames: x.frames.map(copy) })), processor, pixels };
-  patchifyLane ??= new WorkerPool(WORKER_ENTRY, 1);
+  patchifyLane ??= new WorkerPool(WORKER_ENTRY, n);
   const answer = await patchifyLane.run<PatchifyAnswer>(task, [...transfer, pixels.buffer as ArrayBuffer]);
   for (const b of answer.copied) frameCopies.give(b);
   return answer.pixels;

@@ -97,7 +97,7 @@ test('patchify in a worker (large inputs) and inline (small) equals pixelValues;
   large.flatMap((x) => x.frames).forEach((f, i) => assert.ok(Buffer.from(f.data).equals(before[i]!), `frame ${i} unchanged`));
 });
 
-test('a patchify does not wait behind resizes: it has a worker of its own (the model\'s runtime is blocked on it)', async () => {
+test('a patchify does not wait behind resizes: it has workers of its own (the model\'s runtime is blocked on it)', async () => {
   await closePreprocessPool(); // the next resize starts a pool of one worker
   const frame = image(616, 476, 7);
   const grid = patchGrid(1, frame.width, frame.height, SHARP);
