@@ -337,7 +337,7 @@ const d = median(rawRuns);
 // The ratio of two medians can pair an engine run and a raw run from different moments: on a machine whose speed drifts
 // by a third between runs (these are shared), that alone moves it by ten points. A pair's runs are back to back.
 const pairRatios = engineRuns.map((r, i) => tps(r) / tps(rawRuns[i]!));
-const vsRawGraph = [...pairRatios].sort((x, y) => x - y)[Math.floor(pairRatios.length / 2)]!;
+const vsRawGraph = pct(pairRatios, 50);
 if (REPS > 1) log(`medians of ${REPS}: (a) ${tps(a).toFixed(1)} tok/s, (d) ${tps(d).toFixed(1)} tok/s; worst event-loop lag p99 ${a.lagP99Ms.toFixed(1)} ms`);
 log(`(a)/(d) by pair: ${pairRatios.map((x) => `${(100 * x).toFixed(1)}%`).join(', ')}`);
 const b = values['skip-sequential'] ? undefined : await runEngine(files, images, 1);

@@ -137,7 +137,7 @@ export interface ResizeAnswer {
   copied: ArrayBuffer[];
 }
 
-/** Stops the pool's workers and the patchify worker (tests); the next call starts new ones. */
+/** Stops the resize and patchify workers (tests); the next call starts new ones. */
 export async function closePreprocessPool(): Promise<void> {
   const pools = [resizePool, patchifyLane];
   resizePool = patchifyLane = undefined;

@@ -1,4 +1,4 @@
-// Worker entry of the resize pool and the patchify worker: runs a resize or a patchify and hands the result back by transfer, with the
+// Worker entry of the resize and patchify pools: runs a resize or a patchify and hands the result back by transfer, with the
 // buffers of the frame copies it was sent (the caller reuses them).
 import { resizeFrames } from './patchify.js';
 import { patchifyAll, type PatchifyAnswer, type PreprocessTask, type ResizeAnswer } from './preprocess-pool.js';
