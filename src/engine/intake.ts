@@ -44,6 +44,7 @@ export class Intake {
       if (prompt.chunk.ids.length >= this.config.maxModelLen) throw new PromptTooLongError(prompt.chunk.ids.length, this.config.maxModelLen);
       const samples = createSamples(request, prompt, rope, this.modelConfig.processor, n, optsFor, arrivedAt);
       if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
+        await nextTurn(); // the call's crop and result turn in a turn of their own too: the runtime's answers wait less
         this.tools.apply(samples.first, await this.tools.prepare(samples.first, prompt.continuedText));
       }
       return samples;

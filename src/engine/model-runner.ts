@@ -2,6 +2,7 @@ import type { EngineConfig } from './engine-config.js';
 import type { KvCache, KvPoolHandle, OnnxModel } from './onnx-model.js';
 import { BLOCK_TOKENS, PrefixCache } from './prefix-cache.js';
 import type { PendingChunk, Sequence } from './sequence.js';
+import { int64Setter } from '../util/int64.js';
 
 /** `tokens` pending tokens of one sequence to feed this step. */
 export interface Chunk {
@@ -230,6 +231,7 @@ export class ModelRunner {
     const s = Math.max(...chunks.map((c) => c.tokens));
     const embeds = new Float32Array(rows * s * h);
     const positions = new BigInt64Array(3 * rows * s);
+    const setPosition = int64Setter(positions);
     const pastLengths = new Array<number>(rows).fill(0);
     const lastIndex = new Array<number>(rows).fill(0);
     const rowEmbeds = await this.embedChunks(chunks);
@@ -239,7 +241,7 @@ export class ModelRunner {
       embeds.set(rowEmbeds[i]!, r * s * h);
       for (let a = 0; a < 3; a++) {
         const axis = p.positions[a]!;
-        for (let t = 0; t < c.tokens; t++) positions[(a * rows + r) * s + t] = BigInt(axis[p.fed + t]!);
+        for (let t = 0; t < c.tokens; t++) setPosition((a * rows + r) * s + t, axis[p.fed + t]!);
       }
       pastLengths[r] = c.seq.cacheLength;
       lastIndex[r] = c.tokens - 1;

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ChatTokenizer } from '../model/chat-tokenizer.js';
 import type { ModelConfig } from '../model/config.js';
 import type { RgbImage } from '../tools/image.js';
@@ -38,7 +39,9 @@ export class ToolLoop {
    */
   pause(seq: Sequence, scheduler: Scheduler, back: (outcome: { ended: boolean } | { error: unknown }) => void): void {
     scheduler.pause(seq);
-    this.prepare(seq, seq.turnText).then((prepared) => {
+    // On a turn of its own: run inside the step that sampled the call, the crop and its result turn (~2 ms) would hold
+    // back the step's next decode.
+    nextTurn().then(() => this.prepare(seq, seq.turnText)).then((prepared) => {
       if (seq.finishReason) return;
       this.apply(seq, prepared);
       back({ ended: scheduler.resume(seq) !== undefined });

@@ -15,6 +15,21 @@ export interface RenderOptions {
 }
 
 const PIECE_CACHE_SIZE = 256;
+const TURN_CACHE_SIZE = 64;
+
+/** `make(key)` through a map used as an LRU cache of `size` entries (a Map iterates in insertion order). */
+function remember<V>(cache: Map<string, V>, size: number, key: string, make: (key: string) => V): V {
+  const cached = cache.get(key);
+  if (cached !== undefined) {
+    cache.delete(key);
+    cache.set(key, cached);
+    return cached;
+  }
+  const value = make(key);
+  cache.set(key, value);
+  if (cache.size > size) cache.delete(cache.keys().next().value!);
+  return value;
+}
 
 interface AddedToken {
   id: number;
@@ -46,6 +61,11 @@ export class ChatTokenizer {
   private readonly addedTokenSplit?: RegExp;
   /** Token ids of recent pieces between added tokens, least recently used first. */
   private readonly pieces = new Map<string, number[]>();
+  /**
+   * Recent tool-result turns as rendered (renderAfterAssistant), by their messages: a tool's result text repeats across
+   * requests. Unset when the template reads the clock (strftime_now), whose output then depends on more than its input.
+   */
+  private readonly turns?: Map<string, string>;
 
   constructor(tokenizerJson: Record<string, unknown>, tokenizerConfigJson: Record<string, unknown>) {
     this.tokenizer = new Tokenizer(tokenizerJson as never, tokenizerConfigJson as never);
@@ -55,6 +75,7 @@ export class ChatTokenizer {
     const added = (tokenizerJson.added_tokens as AddedToken[] | undefined) ?? [];
     for (const t of added) this.idsByContent.set(t.content, t.id);
     this.addedTokenSplit = piecewiseSplit(added, tokenizerJson.pre_tokenizer);
+    if (!template.includes('strftime_now')) this.turns = new Map();
   }
 
   encode(text: string): number[] {
@@ -69,16 +90,7 @@ export class ChatTokenizer {
   }
 
   private encodePiece(piece: string): number[] {
-    const cached = this.pieces.get(piece);
-    if (cached) {
-      this.pieces.delete(piece);
-      this.pieces.set(piece, cached);
-      return cached;
-    }
-    const ids = this.encodeWhole(piece);
-    this.pieces.set(piece, ids);
-    if (this.pieces.size > PIECE_CACHE_SIZE) this.pieces.delete(this.pieces.keys().next().value!);
-    return ids;
+    return remember(this.pieces, PIECE_CACHE_SIZE, piece, (p) => this.encodeWhole(p));
   }
 
   decode(ids: number[], skipSpecialTokens = false): string {
@@ -99,6 +111,10 @@ export class ChatTokenizer {
    * what the template puts between turns and nothing it puts at the start (a default system turn).
    */
   renderAfterAssistant(turns: TemplateMessage[]): string {
+    return this.turns ? remember(this.turns, TURN_CACHE_SIZE, JSON.stringify(turns), () => this.renderTurns(turns)) : this.renderTurns(turns);
+  }
+
+  private renderTurns(turns: TemplateMessage[]): string {
     const mark = '\u0000pixelreasoner-turn-boundary\u0000';
     const text = this.render([{ role: 'user', content: 'x' }, { role: 'assistant', content: mark }, ...turns], { addGenerationPrompt: true });
     const at = text.lastIndexOf(mark);
