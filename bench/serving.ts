@@ -105,8 +105,10 @@ async function runEngine(
 ): Promise<Run & { work: RawRequest[]; lagP99Ms?: number }> {
   const engine = await openEngine(files, { threads: THREADS, maxModelLen: 4096, maxNumSeqs, maxNumBatchedTokens: BATCHED_TOKENS });
   // Warm-up, one whole request: the sessions, the prefix cache's system prompt, and a KV pool grown to the workload's
-  // length (growing it is an allocation and a copy, not model work; the raw graphs' peer warms its pool the same way).
-  await engine.generate(requestFor(0, images));
+  // length (growing it is an allocation and a copy, not model work; the raw graphs' peer warms its pool to its longest
+  // request). Twice the tokens: with them the request outgrows the workload's longest (whose own tool calls add turns),
+  // which at TOKENS alone it did not, and the pool grew once more in the timed run (~12 ms a run on the tiny model).
+  await engine.generate({ ...requestFor(0, images), maxTokens: 2 * TOKENS });
   const lag = measureLag ? monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS }) : undefined;
   lag?.enable();
   const t0 = performance.now();
