@@ -13,7 +13,7 @@
  * Prints tokens/s, TTFT p50/p95 and the ratios; with --json the last line is one JSON object.
  *
  *   npm run bench -- [--json] [--concurrency 16] [--tokens 64] [--model DIR|SNAPSHOT] [--dtype D] [--model-cache DIR] [--skip-transformersjs] [--skip-sequential] [--max-num-batched-tokens T]
- *                    [--reps 3]
+ *                    [--reps 5]
  *                    [--threads N] [--hf-python PATH] [--hf-requests 4] [--hf-threads N]
  */
 import { availableParallelism } from 'node:os';
@@ -53,7 +53,9 @@ const { values } = parseArgs({
 const N = Number(values.concurrency ?? 16);
 const TOKENS = Number(values.tokens ?? 64);
 const BATCHED_TOKENS = Number(values['max-num-batched-tokens'] ?? ENGINE_DEFAULTS.maxNumBatchedTokens);
-const REPS = Math.max(1, Number(values.reps ?? 3));
+// Five pairs by default: on a shared 2-core machine one pair's ratio moves by 5-10 points, and the median of three
+// still fell on either side of a mark a few points away (one full run in six at 61e1fb9, the pairs 92, 79 and 83%).
+const REPS = Math.max(1, Number(values.reps ?? 5));
 const THREADS = values.threads ? Number(values.threads) : undefined;
 const HF_REQUESTS = Math.min(N, Number(values['hf-requests'] ?? 4));
 const HF_THREADS = Number(values['hf-threads'] ?? THREADS ?? availableParallelism());
