@@ -54,7 +54,7 @@ const N = Number(values.concurrency ?? 16);
 const TOKENS = Number(values.tokens ?? 64);
 const BATCHED_TOKENS = Number(values['max-num-batched-tokens'] ?? ENGINE_DEFAULTS.maxNumBatchedTokens);
 // Five pairs by default: on a shared 2-core machine one pair's ratio moves by 5-10 points, and the median of three
-// still fell on either side of a mark a few points away (one full run in six at 61e1fb9, the pairs 92, 79 and 83%).
+// still fell on either side of 85% (one full run in six at d533131: the pairs 92, 79 and 83%).
 const REPS = Math.max(1, Number(values.reps ?? 5));
 const THREADS = values.threads ? Number(values.threads) : undefined;
 const HF_REQUESTS = Math.min(N, Number(values['hf-requests'] ?? 4));
@@ -108,9 +108,9 @@ async function runEngine(
   const engine = await openEngine(files, { threads: THREADS, maxModelLen: 4096, maxNumSeqs, maxNumBatchedTokens: BATCHED_TOKENS });
   // Warm-up, as the raw graphs' peer is warmed: the sessions, the prefix cache's system prompt, a KV pool grown to the
   // workload's length (growing it is an allocation and a copy, not model work), and request 0's calls at the shapes the
-  // timed run gives them. The first request generates twice the tokens: with them it outgrows the workload's longest
-  // request (whose own tool calls add turns), which at TOKENS alone it did not (the pool grew once more in the timed
-  // run, ~12 ms on the tiny model). It finds the prefix cache empty, so it prefills the whole prompt (672 tokens on the
+  // timed run gives them. The first request generates twice the tokens, which on the tiny model's and the 3B shape's
+  // workloads outgrows the longest request (whose own tool calls add turns; the raw graphs' peer knows its longest
+  // exactly, this is a margin); at TOKENS alone the tiny model's pool grew once more in the timed run (~12 ms). It finds the prefix cache empty, so it prefills the whole prompt (672 tokens on the
   // tiny model); the second prefills what the timed run's request 0 does (416, after 256 cached). Without it the timed
   // run's first prefill took 38-73 ms against the raw graphs' 20-21 (ONNX Runtime's first call at a new shape), and the
   // first vision call 30-40 ms against 5-10.

@@ -41,8 +41,8 @@ export class ToolLoop {
     scheduler.pause(seq);
     // On a turn of its own: run inside the step that sampled the call, the crop and its result turn (~2 ms) would hold
     // back the step's next decode.
-    nextTurn().then(() => this.prepare(seq, seq.turnText)).then((prepared) => {
-      if (seq.finishReason) return;
+    nextTurn().then(() => (seq.finishReason ? undefined : this.prepare(seq, seq.turnText))).then((prepared) => {
+      if (seq.finishReason || !prepared) return;
       this.apply(seq, prepared);
       back({ ended: scheduler.resume(seq) !== undefined });
     }, (error: unknown) => {

@@ -111,7 +111,8 @@ export class ChatTokenizer {
    * what the template puts between turns and nothing it puts at the start (a default system turn).
    */
   renderAfterAssistant(turns: TemplateMessage[]): string {
-    return this.turns ? remember(this.turns, TURN_CACHE_SIZE, JSON.stringify(turns), () => this.renderTurns(turns)) : this.renderTurns(turns);
+    if (!this.turns) return this.renderTurns(turns);
+    return remember(this.turns, TURN_CACHE_SIZE, JSON.stringify(turns), () => this.renderTurns(turns));
   }
 
   private renderTurns(turns: TemplateMessage[]): string {

@@ -44,6 +44,9 @@ test('tokenizing piece by piece between added tokens (cached) gives the tokenize
   }
 });
 
+/** The chat template object of a ChatTokenizer, to count or change its renders. */
+const templateOf = (chat: ChatTokenizer) => (chat as unknown as { template: { render: (ctx: Record<string, unknown>) => string } }).template;
+
 test('a tool-result turn rendered from the cache is the template\'s own rendering; a template that reads the clock is not cached', async () => {
   const [tokenizerJson, configJson] = [await readJson('tokenizer.json'), await readJson('tokenizer_config.json')];
   const chat = new ChatTokenizer(tokenizerJson, configJson);
@@ -54,14 +57,21 @@ test('a tool-result turn rendered from the cache is the template\'s own renderin
   ];
   const fresh = turns.map((t) => new ChatTokenizer(tokenizerJson, configJson).renderAfterAssistant(t));
   assert.equal(new Set(fresh).size, turns.length, 'the turns render differently');
-  for (let round = 0; round < 2; round++) turns.forEach((t, i) => assert.equal(chat.renderAfterAssistant(t), fresh[i], `turn ${i}, round ${round}`));
+  let renders = 0;
+  const template = templateOf(chat);
+  const render = template.render.bind(template);
+  template.render = (ctx) => (renders++, render(ctx));
+  for (let round = 0; round < 2; round++) {
+    turns.forEach((t, i) => assert.equal(chat.renderAfterAssistant(t), fresh[i], `turn ${i}, round ${round}`));
+  }
+  assert.equal(renders, turns.length, 'each turn rendered once, then taken from the cache');
 
-  // The clock stands in for strftime_now's: a template that calls it renders differently from one call to the next.
+  // A counter stands in for the clock: a template that calls strftime_now renders differently from one call to the next.
   let minute = 0;
   const clocked = { ...configJson, chat_template: `${configJson.chat_template as string}{{ strftime_now('%M') }}` };
   const clock = new ChatTokenizer(tokenizerJson, clocked);
-  const template = (clock as unknown as { template: { render: (ctx: Record<string, unknown>) => string } }).template;
-  const render = template.render.bind(template);
-  template.render = (ctx) => render(ctx) + String(minute++);
+  const clockTemplate = templateOf(clock);
+  const clockRender = clockTemplate.render.bind(clockTemplate);
+  clockTemplate.render = (ctx) => clockRender(ctx) + String(minute++);
   assert.notEqual(clock.renderAfterAssistant(turns[0]!), clock.renderAfterAssistant(turns[0]!), 'rendered again each time');
 });
