@@ -110,10 +110,10 @@ async function runEngine(
   // workload's length (growing it is an allocation and a copy, not model work), and request 0's calls at the shapes the
   // timed run gives them. The first request generates twice the tokens, which on the tiny model's and the 3B shape's
   // workloads outgrows the longest request (whose own tool calls add turns; the raw graphs' peer knows its longest
-  // exactly, this is a margin); at TOKENS alone the tiny model's pool grew once more in the timed run (~12 ms). It finds the prefix cache empty, so it prefills the whole prompt (672 tokens on the
-  // tiny model); the second prefills what the timed run's request 0 does (416, after 256 cached). Without it the timed
-  // run's first prefill took 38-73 ms against the raw graphs' 20-21 (ONNX Runtime's first call at a new shape), and the
-  // first vision call 30-40 ms against 5-10.
+  // exactly, this is a margin); at TOKENS alone the tiny model's pool grew once more in the timed run (~12 ms). It finds
+  // the prefix cache empty, so it prefills the whole prompt (672 tokens on the tiny model); the second prefills what the
+  // timed run's request 0 does (416, after 256 cached). Without it the timed run's first prefill took 38-73 ms against
+  // the raw graphs' 20-21 (ONNX Runtime's first call at a new shape), and the first vision call 30-40 ms against 5-10.
   await engine.generate({ ...requestFor(0, images), maxTokens: 2 * TOKENS });
   await engine.generate(requestFor(0, images));
   const lag = measureLag ? monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS }) : undefined;

@@ -44,8 +44,8 @@ export class Intake {
       if (prompt.chunk.ids.length >= this.config.maxModelLen) throw new PromptTooLongError(prompt.chunk.ids.length, this.config.maxModelLen);
       const samples = createSamples(request, prompt, rope, this.modelConfig.processor, n, optsFor, arrivedAt);
       if (request.tools.length > 0 && endsWithToolCall(prompt.continuedText)) {
-        await nextTurn(); // the call's crop and result turn in a turn of their own too: the runtime's answers wait less
-        this.tools.apply(samples.first, await this.tools.prepare(samples.first, prompt.continuedText));
+        const turn = await this.tools.prepare(samples.first, prompt.continuedText); // not scheduled yet: never ended
+        if (turn) this.tools.apply(samples.first, turn);
       }
       return samples;
     });

@@ -180,6 +180,7 @@ export class ModelRunner {
     const first = Math.min(...slots);
     const rows = Math.max(...slots) - first + 1;
     const positions = new BigInt64Array(3 * rows);
+    const setPosition = int64Setter(positions);
     const pastLengths = new Array<number>(rows).fill(0);
     const tokens: { row: number; token?: number }[] = [];
     const writes = seqs.map((seq, i) => {
@@ -187,7 +188,7 @@ export class ModelRunner {
       const at = seq.cacheLength + (ahead[i] ? 1 : 0);
       // The token after the in-flight one is text: the next rope position on all three axes (RopePositions.text).
       const p = seq.pending;
-      for (let a = 0; a < 3; a++) positions[a * rows + row] = BigInt(ahead[i] ? seq.rope.next : p.positions[a]![p.fed]!);
+      for (let a = 0; a < 3; a++) setPosition(a * rows + row, ahead[i] ? seq.rope.next : p.positions[a]![p.fed]!);
       // Undefined for a row ahead with no forced token: the runtime chains the slot's greedy token.
       tokens.push({ row, token: ahead[i] ? seq.forcedToken(seq.generated.length) : p.ids[p.fed] });
       pastLengths[row] = at;
@@ -263,7 +264,9 @@ export class ModelRunner {
     for (const [i, embeds] of (await this.embedChunks(chunks)).entries()) {
       const c = chunks[i]!;
       const p = c.seq.pending;
-      const positions = BigInt64Array.from(p.positions.flatMap((axis) => axis.slice(p.fed, p.fed + c.tokens)).map(BigInt));
+      const positions = new BigInt64Array(3 * c.tokens);
+      const setPosition = int64Setter(positions);
+      p.positions.forEach((axis, a) => { for (let t = 0; t < c.tokens; t++) setPosition(a * c.tokens + t, axis[p.fed + t]!); });
       const r = await this.model.forward(embeds, positions, this.standardCaches.get(c.seq) ?? this.model.emptyCache());
       this.standardCaches.set(c.seq, r.cache);
       await this.advance(c);

@@ -39,10 +39,8 @@ export class ToolLoop {
    */
   pause(seq: Sequence, scheduler: Scheduler, back: (outcome: { ended: boolean } | { error: unknown }) => void): void {
     scheduler.pause(seq);
-    // On a turn of its own: run inside the step that sampled the call, the crop and its result turn (~2 ms) would hold
-    // back the step's next decode.
-    nextTurn().then(() => (seq.finishReason ? undefined : this.prepare(seq, seq.turnText))).then((prepared) => {
-      if (seq.finishReason || !prepared) return;
+    this.prepare(seq, seq.turnText).then((prepared) => {
+      if (!prepared || seq.finishReason) return;
       this.apply(seq, prepared);
       back({ ended: scheduler.resume(seq) !== undefined });
     }, (error: unknown) => {
@@ -52,9 +50,14 @@ export class ToolLoop {
 
   /**
    * Runs the call and builds its result turn without touching the sequence's pending tokens (the
-   * sequence is paused, or not scheduled yet): `apply` then queues the turn between steps.
+   * sequence is paused, or not scheduled yet): `apply` then queues the turn between steps. Undefined
+   * when the sequence ended before the call ran (aborted while paused).
    */
-  async prepare(seq: Sequence, turnText: string): Promise<PreparedTurn> {
+  async prepare(seq: Sequence, turnText: string): Promise<PreparedTurn | undefined> {
+    // On an event-loop turn of its own: run where the call was sampled (inside an engine step, or a request's intake),
+    // the crop and its result turn (~2 ms) would hold back the step's next decode, or the runtime's answers.
+    await nextTurn();
+    if (seq.finishReason) return undefined;
     const started = performance.now();
     await seq.hooks.beforeTool?.();
     const { step, text, images } = await this.execute(seq, turnText);
